@@ -1,0 +1,1 @@
+"""Stage code: one module per DVC stage (`python -m stages.<pipeline>.<step>`)."""

@@ -1,0 +1,8 @@
+"""Shared machinery for every stage; knows nothing about any one pipeline.
+
+- :mod:`stages.core.params`   typed, validated params (pydantic, unknown keys forbidden)
+- :mod:`stages.core.io`       atomic output writes, checksummed pickles, JSON, figures
+- :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries and clear errors
+- :mod:`stages.core.runtime`  logging, seeding, device selection
+- :mod:`stages.core.errors`   the exceptions a stage raises for bad input
+"""

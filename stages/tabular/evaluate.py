@@ -1,0 +1,93 @@
+"""Stage `tabular-evaluate`: accuracy of the trained SVC, the course's unscaled-vs-scaled comparison,
+and the confusion matrix.
+
+The model is loaded only after its pickle's hash is verified. The comparison trains the same SVC
+settings on the imputed-but-unscaled and on the scaled train split (no resampling), each scored on
+its own test split, so the effect of scaling alone is visible.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix
+
+from stages.core.errors import DataError
+from stages.core.io import atomic_outputs, load_pickle, read_parquet
+from stages.core.params import load_common
+from stages.core.runtime import run_stage
+from stages.tabular import params
+from stages.tabular.frames import TARGET, features_target, read_pair
+from stages.tabular.train import train_svc
+
+log = logging.getLogger(__name__)
+
+
+def accuracy(model, frame: pd.DataFrame) -> float:
+    X, y = features_target(frame)
+    missing = [c for c in model.feature_names_in_ if c not in X.columns]
+    if missing:
+        raise DataError(f"the model expects column(s) absent from the data: {', '.join(missing)}")
+    return float(accuracy_score(y, model.predict(X[model.feature_names_in_])))
+
+
+def confusion_figure(cm: np.ndarray):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["died", "survived"])
+    ax.set_yticks([0, 1], ["died", "survived"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title("test split")
+    return fig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--train", required=True, help="the train split the model was fitted on")
+    ap.add_argument("--imputed", required=True, help="folder of unscaled train/test")
+    ap.add_argument("--scaled", required=True, help="folder of scaled train/test")
+    ap.add_argument("--metrics", required=True)
+    ap.add_argument("--confusion", required=True, help="per-row actual/predicted CSV for dvc plots")
+    ap.add_argument("--figure", required=True, help="confusion matrix PNG")
+    args = ap.parse_args()
+
+    p, seed = params.load().train, load_common().seed
+    model = load_pickle(args.model)
+    unscaled_train, unscaled_test = read_pair(args.imputed)
+    scaled_train, scaled_test = read_pair(args.scaled)
+    metrics = {
+        "train_accuracy": accuracy(model, read_parquet(args.train)),
+        "test_accuracy": accuracy(model, scaled_test),
+        "n_test": len(scaled_test),
+        "comparison": {
+            "unscaled": {"train_accuracy": accuracy(m := train_svc(unscaled_train, p, seed), unscaled_train),
+                         "test_accuracy": accuracy(m, unscaled_test)},
+            "scaled": {"train_accuracy": accuracy(m := train_svc(scaled_train, p, seed), scaled_train),
+                       "test_accuracy": accuracy(m, scaled_test)},
+        },
+    }
+    X, y = features_target(scaled_test)
+    predicted = model.predict(X[model.feature_names_in_])
+    cm = confusion_matrix(y, predicted, labels=[0, 1])
+    with atomic_outputs() as out:
+        out.json(args.metrics, metrics)
+        out.text(args.confusion, pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}).to_csv(index=False))
+        out.figure(args.figure, confusion_figure(cm))
+    log.info("accuracy train %.3f test %.3f (unscaled test %.3f, scaled test %.3f)", metrics["train_accuracy"],
+             metrics["test_accuracy"], metrics["comparison"]["unscaled"]["test_accuracy"], metrics["comparison"]["scaled"]["test_accuracy"])
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,55 @@
+"""Stage `tabular-impute`: median imputation fitted on train, pickled, applied to both splits."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+from sklearn.impute import SimpleImputer
+
+from stages.core.io import atomic_outputs
+from stages.core.runtime import run_stage
+from stages.tabular.frames import TARGET, features_target, read_pair, write_pair
+
+log = logging.getLogger(__name__)
+
+
+def missing_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Missing values per column (columns with none included, as zeros)."""
+    return {c: int(n) for c, n in frame.isna().sum().items()}
+
+
+def fit_imputer(train: pd.DataFrame) -> SimpleImputer:
+    """A median imputer over the feature columns of ``train``."""
+    X, _ = features_target(train)
+    return SimpleImputer(strategy="median", keep_empty_features=True).set_output(transform="pandas").fit(X)
+
+
+def impute(frame: pd.DataFrame, imputer: SimpleImputer) -> pd.DataFrame:
+    """Fill the feature columns with the fitted imputer; the label is left as is. Returns a new frame."""
+    X, y = features_target(frame)
+    out = imputer.transform(X[imputer.feature_names_in_])
+    out[TARGET] = y.to_numpy()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--encoded", required=True, help="folder with train.parquet and test.parquet")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    train, test = read_pair(args.encoded)
+    imputer = fit_imputer(train)
+    out_dir = Path(args.out)
+    with atomic_outputs() as out:
+        write_pair(out, out_dir, impute(train, imputer), impute(test, imputer))
+        out.pickle(out_dir / "imputer.pkl", imputer)
+        out.json(out_dir / "missing.json", {"train": missing_counts(train), "test": missing_counts(test),
+                                            "medians": dict(zip(imputer.feature_names_in_, imputer.statistics_))})
+    log.info("missing before imputation (train): %s", {k: v for k, v in missing_counts(train).items() if v})
+
+
+if __name__ == "__main__":
+    run_stage(main)

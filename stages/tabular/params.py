@@ -1,0 +1,57 @@
+"""Schema of the ``tabular:`` section of params.yaml.
+
+No defaults here on purpose: params.yaml is the one place values live, so a key missing there is an
+error naming it, not a silent fallback.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from stages.core.params import Params, SourceParams, load_section
+
+ScalerName = Literal["minmax", "standard", "robust", "none"]
+
+
+class SplitParams(Params):
+    test_size: float = Field(gt=0, lt=1)
+
+
+class EncodeParams(Params):
+    drop: list[str]  # leaking (alive) or redundant (class, embark_town) columns
+    categorical: Literal["onehot", "label"]
+
+
+class AnalyzeParams(Params):
+    columns: list[str]
+    alpha: float = Field(gt=0, lt=1)  # significance level of the normality/uniformity tests
+    bins: int = Field(ge=2)  # histogram bins for the chi-square uniformity test and the figures
+
+
+class ScaleParams(Params):
+    override: dict[str, ScalerName]  # column -> scaler, replacing the analysis' choice
+
+
+class BalanceParams(Params):
+    method: Literal["none", "under", "over"]
+
+
+class TrainParams(Params):
+    C: float = Field(gt=0)
+    kernel: Literal["linear", "poly", "rbf", "sigmoid"]
+    gamma: Literal["scale", "auto"] | float
+
+
+class TabularParams(Params):
+    download: SourceParams
+    split: SplitParams
+    encode: EncodeParams
+    analyze: AnalyzeParams
+    scale: ScaleParams
+    balance: BalanceParams
+    train: TrainParams
+
+
+def load() -> TabularParams:
+    return load_section("tabular", TabularParams)

@@ -1,0 +1,96 @@
+"""Stage `tabular-scale`: one scaler per analysed column, fitted on train, pickled, applied to test.
+
+The scaler for each column is the analysis' choice unless ``tabular.scale.override`` names another
+(``minmax``, ``standard``, ``robust`` or ``none``). Columns that were not analysed (0/1 dummies) are
+left as they are. Test gets exactly the train columns, in the train order.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+from stages.core.errors import DataError
+from stages.core.io import atomic_outputs, read_json
+from stages.core.runtime import run_stage
+from stages.tabular import params
+from stages.tabular.frames import read_pair, write_pair
+
+log = logging.getLogger(__name__)
+
+SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "robust": RobustScaler}
+
+
+def choose_scalers(analysis: dict[str, dict], override: dict[str, str]) -> dict[str, str]:
+    """Column -> scaler name: the analysis' choice, replaced where ``override`` says so."""
+    unknown = sorted(set(override) - set(analysis))
+    if unknown:
+        raise DataError(f"tabular.scale.override: column(s) not analysed: {', '.join(unknown)} (analysed: {', '.join(analysis)})")
+    return {col: override.get(col, a["scaler"]) for col, a in analysis.items()}
+
+
+def fit_scalers(train: pd.DataFrame, choice: dict[str, str]) -> dict[str, object]:
+    """One fitted scaler per column (``none`` columns get none)."""
+    return {col: SCALERS[name]().fit(train[[col]]) for col, name in choice.items() if name != "none"}
+
+
+def align_columns(test: pd.DataFrame, train_columns: pd.Index) -> pd.DataFrame:
+    """Test with exactly the train columns (absent ones filled with 0, extra ones dropped)."""
+    missing, extra = set(train_columns) - set(test.columns), set(test.columns) - set(train_columns)
+    if missing or extra:
+        log.warning("aligning test to train columns: adding %s, dropping %s", sorted(missing), sorted(extra))
+    return test.reindex(columns=train_columns, fill_value=0.0)
+
+
+def apply_scalers(frame: pd.DataFrame, scalers: dict[str, object]) -> pd.DataFrame:
+    """A scaled copy of ``frame``."""
+    out = frame.copy()
+    for col, scaler in scalers.items():
+        out[col] = scaler.transform(frame[[col]])[:, 0]
+    return out
+
+
+def before_after_figure(before: pd.DataFrame, after: pd.DataFrame, choice: dict[str, str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(choice), figsize=(3.6 * len(choice), 5), squeeze=False)
+    for j, (col, name) in enumerate(choice.items()):
+        axes[0, j].hist(before[col], bins=20, color="#4c72b0")
+        axes[0, j].set_title(f"{col} (before)", fontsize=9)
+        axes[1, j].hist(after[col], bins=20, color="#55a868")
+        axes[1, j].set_title(f"{col} ({name})", fontsize=9)
+    fig.suptitle("train split before and after scaling")
+    fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--imputed", required=True, help="folder with train.parquet and test.parquet")
+    ap.add_argument("--analysis", required=True, help="analysis.json from tabular-analyze")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    train, test = read_pair(args.imputed)
+    choice = choose_scalers(read_json(args.analysis), params.load().scale.override)
+    scalers = fit_scalers(train, choice)
+    scaled_train = apply_scalers(train, scalers)
+    scaled_test = apply_scalers(align_columns(test, train.columns), scalers)
+    out_dir = Path(args.out)
+    with atomic_outputs() as out:
+        write_pair(out, out_dir, scaled_train, scaled_test)
+        for col, scaler in scalers.items():
+            out.pickle(out_dir / "scalers" / f"{col}.pkl", scaler)
+        out.json(out_dir / "scaling.json", choice)
+        out.figure(out_dir / "before_after.png", before_after_figure(train, scaled_train, choice))
+    log.info("scalers: %s", choice)
+
+
+if __name__ == "__main__":
+    run_stage(main)
