@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 from pipelines.dag import pipelines, read_dag, select
 
@@ -14,7 +16,18 @@ EPILOG = """examples:
   PREFECT_API_URL=http://127.0.0.1:4200/api python -m pipelines run tabular
                                             ... reported to a running Prefect server (UI)
 
+  python -m pipelines remote setup shared /mnt/shared/dvc-remote
+                                            a DVC remote every host shares (or s3://…, ssh://…)
+  python -m pipelines remote push           dvc push --run-cache (outputs + run-cache)
+  python -m pipelines remote pull           dvc pull --run-cache; lists the stages left to run here
+  python -m pipelines serve retrain --cron "0 3 * * *"
+                                            scheduled retraining with a quality gate
+  python -m pipelines audit artifacts/tabular/train/model.pkl
+                                            which params, data and code produced it, and its metrics
+  python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
+
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
+See docs/operations.md for the GPU-host handoff, scheduled retraining and auditing.
 `dvc repro` and `python -m pipelines run` run the same stages and write the same dvc.lock.
 """
 
@@ -53,6 +66,96 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remote(args: argparse.Namespace) -> int:
+    from pipelines import remote
+
+    try:
+        if args.action == "setup":
+            spec = remote.build_spec(
+                args.name, args.url, root=Path("."), endpoint_url=args.endpoint_url, region=args.region,
+                profile=args.profile, access_key_id=args.access_key_id, secret_access_key=args.secret_access_key,
+                user=args.user, port=args.port, keyfile=args.keyfile)
+            remote.setup_remote(spec, ".", default=not args.no_default)
+            print(f"remote '{spec.name}' ({spec.kind}): {spec.url}" + (" [default]" if not args.no_default else ""))
+            for key, value in spec.options:
+                print(f"  {key} = {value}   (.dvc/config)")
+            for key, _ in spec.secrets:
+                print(f"  {key} = ***   (.dvc/config.local, not committed)")
+            print("commit .dvc/config so every clone knows the remote: git add .dvc/config && git commit")
+        elif args.action == "push":
+            print(remote.push(".", args.remote, args.targets))
+        elif args.action == "pull":
+            print(remote.pull(".", args.remote, args.targets))
+            left = remote.stale_stages(".", args.targets)
+            print("stages left to run on this host: " + (", ".join(left) if left else "none (dvc repro runs nothing)"))
+        elif args.action == "prepare":
+            from pipelines.retrain import load_settings
+
+            dag = read_dag(".")
+            selected = [s.name for s in select(dag, args.names)]
+            training = [s for s in remote.training_stages(dag, load_settings(Path(".").resolve())[0].training_stages)
+                        if s in selected]
+            todo = remote.upstream(dag, training) if training else selected
+            print(f"preparing {len(todo)} stage(s) upstream of {', '.join(training) or '(no training stage)'}")
+            proc = subprocess.run([remote.dvc_executable(), "repro", *todo])
+            if proc.returncode != 0:
+                return proc.returncode
+            print(remote.push(".", args.remote))
+    except (remote.RemoteError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.retrain import load_settings, serve
+
+    settings, _ = load_settings(Path(".").resolve())  # fail now, not at 3 a.m., on a params.yaml typo
+    names = args.pipelines or None
+    try:
+        select(read_dag("."), names or settings.pipelines)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    serve(args.cron, names, ".", deployment=args.name)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import audit
+
+    try:
+        report = audit.audit(".", audit.repo_relative(".", args.path), args.rev)
+    except audit.NotProduced as exc:
+        if args.json:
+            print(json.dumps({"path": args.path, "rev": args.rev, "stage": None, "message": str(exc)}, indent=2))
+        else:
+            print(str(exc), file=sys.stderr)
+        return 1
+    except audit.AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, default=str) if args.json else audit.format_audit(report))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines import audit
+    from pipelines.remote import RemoteError
+
+    try:
+        report = audit.diff(".", args.rev_a, args.rev_b, all_values=args.all)
+    except (audit.AuditError, RemoteError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else audit.format_diff(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -68,6 +171,59 @@ def build_parser() -> argparse.ArgumentParser:
         "Each DVC stage is one Prefect task running `dvc repro --single-item`, so unchanged stages are skipped by DVC."))
     p.add_argument("names", nargs="+", metavar="PIPELINE", help="pipeline name (see `list`), stage name, or 'all'")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("remote", help="GPU-host handoff through a shared DVC remote", description=(
+        "Set up a DVC remote every host shares, push outputs and the run-cache, pull them on another host. "
+        "See docs/operations.md, 'Running on a GPU host'."))
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("setup", help="add (or replace) a DVC remote: a folder path, s3://bucket/prefix or ssh://host/path")
+    a.add_argument("name", help="remote name, e.g. shared")
+    a.add_argument("url", help="a folder (NFS mount, local disk), s3://bucket/prefix, or ssh://[user@]host/path")
+    a.add_argument("--no-default", action="store_true", help="do not make it the default remote")
+    a.add_argument("--endpoint-url", help="S3-compatible server (MinIO, Ceph …), e.g. http://minio:9000")
+    a.add_argument("--region", help="S3 region")
+    a.add_argument("--profile", help="AWS profile (~/.aws/credentials)")
+    a.add_argument("--access-key-id", help="S3 key id, written to .dvc/config.local (git-ignored)")
+    a.add_argument("--secret-access-key", help="S3 secret, written to .dvc/config.local (git-ignored)")
+    a.add_argument("--user", help="SSH user")
+    a.add_argument("--port", type=int, help="SSH port")
+    a.add_argument("--keyfile", help="SSH private key, written to .dvc/config.local (git-ignored)")
+    for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache"),
+                         ("pull", "dvc pull --run-cache, then the stages `dvc repro` would still run here")):
+        a = actions.add_parser(action, help=text, description=text)
+        a.add_argument("targets", nargs="*", metavar="STAGE", help="limit to these stages (default: all)")
+        a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
+    a = actions.add_parser("prepare", help="CPU host: reproduce everything upstream of the training stages, then push",
+                           description="Reproduce the stages the training stages depend on (not the training stages: "
+                           "names ending in -train, or listed in retrain.training_stages) and push outputs and run-cache.")
+    a.add_argument("names", nargs="+", metavar="PIPELINE", help="pipeline name, stage name, or 'all'")
+    a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
+    p.set_defaults(func=cmd_remote)
+
+    p = sub.add_parser("serve", help="serve a scheduled deployment (retrain)", description=(
+        "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
+        "Set PREFECT_API_URL to a running Prefect server. See docs/operations.md, 'Scheduled retraining'."))
+    p.add_argument("flow", choices=["retrain"], help="what to serve")
+    p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00, server time zone UTC)')
+    p.add_argument("--pipelines", nargs="+", metavar="PIPELINE", help="default: retrain.pipelines in params.yaml")
+    p.add_argument("--name", default="retrain", help="deployment name (default: retrain)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("audit", help="which params, data and code produced an artifact, and its metrics", description=(
+        "The stage that produced PATH, its hash, the params, the upstream lineage with every dependency's hash, "
+        "the git commits and DVC experiments whose dvc.lock records this hash, and the metrics recorded with it."))
+    p.add_argument("path", help="an output file or folder (or a file inside an output folder)")
+    p.add_argument("--rev", help="read dvc.lock at this git revision or DVC experiment (default: the workspace)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("diff", help="params, metrics and changed outputs of two revisions side by side", description=(
+        "Wraps `dvc params diff` and `dvc metrics diff`; REV is a commit, branch, tag or DVC experiment name."))
+    p.add_argument("rev_a", metavar="REV_A")
+    p.add_argument("rev_b", metavar="REV_B")
+    p.add_argument("--all", action="store_true", help="also list unchanged params and metrics")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_diff)
     return ap
 
 
