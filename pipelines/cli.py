@@ -88,6 +88,9 @@ def cmd_remote(args: argparse.Namespace) -> int:
             print(remote.pull(".", args.remote, args.targets))
             left = remote.stale_stages(".", args.targets)
             print("stages left to run on this host: " + (", ".join(left) if left else "none (dvc repro runs nothing)"))
+            if left:
+                print("run `dvc repro --pull`: it restores from the run-cache (and the remote) every stage another "
+                      "host already ran with these inputs, and runs the rest")
         elif args.action == "prepare":
             from pipelines.retrain import load_settings
 

@@ -157,9 +157,43 @@ def default_remote(root: str | Path) -> str | None:
 
 def push(root: str | Path, remote: str | None = None, targets: list[str] | None = None) -> str:
     """``dvc push --run-cache``: every output of dvc.lock plus the run-cache (so another host can
-    restore stages from params/inputs it has never seen in a dvc.lock). Returns DVC's summary line."""
+    restore stages from params/inputs it has never seen in a dvc.lock), then the outputs that only
+    run-cache entries refer to (see :func:`push_run_cache_outputs`). Returns a one-line summary."""
     proc = dvc(["push", "--run-cache", *(["--remote", remote] if remote else []), *(targets or [])], root)
-    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "nothing to push"
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "nothing to push"
+    extra = push_run_cache_outputs(root, remote)
+    return summary + (f" (+{extra} output files of run-cache entries)" if extra else "")
+
+
+def push_run_cache_outputs(root: str | Path, remote: str | None = None) -> int:
+    """Push the outputs every local run-cache entry refers to; returns how many files were sent.
+
+    ``dvc push --run-cache`` sends the run-cache entries but only the outputs the *current* dvc.lock
+    records: an entry from an earlier run (another param value tried on this host) would reach the
+    other host without its outputs, and ``dvc repro --pull`` there would have to run the stage again.
+    Uses DVC's Python API (``stage_cache.get_used_objs``, ``cloud.push``); objects no longer in the
+    local cache (``dvc gc``) are skipped.
+    """
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        runs = Path(repo.stage_cache.cache_dir)
+        if not runs.is_dir():
+            return 0
+        used = [(key.name, value.name) for prefix in runs.iterdir() for key in prefix.iterdir()
+                for value in key.iterdir()]
+        try:
+            objs = repo.stage_cache.get_used_objs(used)
+        except Exception as exc:  # noqa: BLE001 - a broken entry must not stop the regular push
+            log.warning("run-cache outputs not pushed: %s", exc)
+            return 0
+        hashes = set().union(*objs.values()) if objs else set()
+        if not hashes:
+            return 0
+        result = repo.cloud.push(hashes, remote=remote)
+        if result.failed:
+            log.warning("%d run-cache output(s) not pushed (not in the local cache any more)", len(result.failed))
+        return len(result.transferred)
 
 
 def pull(root: str | Path, remote: str | None = None, targets: list[str] | None = None) -> str:

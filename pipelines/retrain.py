@@ -197,7 +197,14 @@ def restore_accepted(root: Path) -> None:
     run([dvc_executable(), "checkout", "--force", "--allow-missing"], root)
 
 
-@flow(name="retrain", flow_run_name="retrain {names}", log_prints=True)
+def run_name() -> str:
+    """``retrain tabular`` (or ``retrain (retrain.pipelines)`` when the run takes them from params.yaml)."""
+    from prefect.runtime import flow_run
+
+    return "retrain " + " ".join(flow_run.parameters.get("names") or ["(retrain.pipelines)"])
+
+
+@flow(name="retrain", flow_run_name=run_name, log_prints=True)
 def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
     """One retraining run over ``names`` (default: ``retrain.pipelines``).
 
