@@ -54,3 +54,16 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120)
             pass
         time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def group_alive(pgid: int, wait: float = 10) -> bool:
+    """Whether any process of group ``pgid`` still exists after up to ``wait`` s (time to be reaped)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
