@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Repo, make_repo, median_time, timed, write_result
+from ops_common import Repo, make_repo, median_time, timed, write_result
 
 
 def main() -> None:

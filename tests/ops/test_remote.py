@@ -128,6 +128,17 @@ def test_handoff_through_folder_remote(host_a, tmp_path, monkeypatch):
     assert ran == expected_after_training_change(b, monkeypatch)
 
 
+@pytest.mark.e2e
+def test_prepare_runs_everything_upstream_of_training_then_pushes(tmp_path):
+    repo = make_repo(tmp_path / "cpu")
+    pipelines_cli(repo, "remote", "setup", "shared", str(tmp_path / "remote"))
+    out = pipelines_cli(repo, "remote", "prepare", "tabular")
+    assert "upstream of tabular-train" in out and "pushed" in out
+    assert (repo.path / "artifacts/tabular/balance/train.parquet").is_file()
+    assert not (repo.path / "artifacts/tabular/train/model.pkl").exists()       # left to the GPU host
+    assert any((tmp_path / "remote" / "files").rglob("*"))
+
+
 @pytest.fixture
 def moto_s3(tmp_path, monkeypatch) -> str:
     """A moto S3 server on 127.0.0.1 with a bucket ``reprolab``; stopped after the test."""
