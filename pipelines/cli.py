@@ -120,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    serve(args.cron, names, ".", deployment=args.name)
+    serve(args.cron, names, ".", deployment=args.name, timezone=args.timezone)
     return 0
 
 
@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
         "Set PREFECT_API_URL to a running Prefect server. See docs/operations.md, 'Scheduled retraining'."))
     p.add_argument("flow", choices=["retrain"], help="what to serve")
-    p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00, server time zone UTC)')
+    p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
+    p.add_argument("--timezone", default="UTC", help="time zone of the cron schedule, e.g. Europe/Berlin (default: UTC)")
     p.add_argument("--pipelines", nargs="+", metavar="PIPELINE", help="default: retrain.pipelines in params.yaml")
     p.add_argument("--name", default="retrain", help="deployment name (default: retrain)")
     p.set_defaults(func=cmd_serve)

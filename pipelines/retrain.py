@@ -259,12 +259,14 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
     return {"experiment": experiment, "stages": outcomes, "gate": [asdict(r) for r in results], "accepted": commit}
 
 
-def serve(cron: str, names: list[str] | None, root: str, deployment: str = "retrain") -> None:
-    """Serve ``retrain_flow`` as a deployment on ``cron`` (blocks; Ctrl-C stops). One run at a time:
-    DVC holds a lock on the workspace."""
+def serve(cron: str, names: list[str] | None, root: str, deployment: str = "retrain", timezone: str = "UTC") -> None:
+    """Serve ``retrain_flow`` as a deployment on ``cron`` in ``timezone`` (blocks; Ctrl-C stops).
+    One run at a time: DVC holds a lock on the workspace."""
+    from prefect.schedules import Cron
+
     retrain_flow.serve(
         name=deployment,
-        cron=cron,
+        schedule=Cron(cron, timezone=timezone),
         parameters={"names": names, "root": str(Path(root).resolve())},
         description="Scheduled retraining: pull, refresh sources, dvc repro, push, dvc exp save, quality gate.",
         limit=1,
