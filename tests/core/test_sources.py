@@ -47,3 +47,21 @@ def test_expand_paths(tmp_path):
         expand_paths([str(tmp_path / "nope")], (".wav",))
     with pytest.raises(DataError, match="holds no file"):
         expand_paths([str(tmp_path / "d")], (".flac",))
+
+
+def test_timeout_is_reported(tmp_path, monkeypatch):
+    """A server that accepts the connection but never answers in time."""
+    import socket
+    import threading
+
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path / "cache"))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    conns = []
+    threading.Thread(target=lambda: conns.append(sock.accept()), daemon=True).start()
+    try:
+        with pytest.raises(DownloadError, match=r"slow.csv: timed out after 0.5 s"):
+            fetch_url(f"http://127.0.0.1:{sock.getsockname()[1]}/slow.csv", "0" * 64, retries=0, timeout=0.5, progress=False)
+    finally:
+        sock.close()
