@@ -11,9 +11,10 @@ converted to float32 just before, so the temporaries stay in the CPU cache: on a
 photo this is several times faster than one multiply over the whole photo (benchmarks/bench_ycbcr.py).
 
 OpenCV's ``COLOR_RGB2YCrCb`` orders the channels Y, Cr, Cb and adds an offset (128 for uint8,
-0.5 for float); the comparison reorders and removes it. OpenCV's Cr uses −0.0813 for B where the
-course uses −0.081, so the float comparison differs by up to 0.0003·255 ≈ 0.08; the uint8 one also
-includes OpenCV's rounding to integers (≤ 0.5 more).
+0.5 for float); the comparison reorders and removes it. OpenCV computes Cb = 0.564·(B − Y) and
+Cr = 0.713·(R − Y), coefficients that differ from the course's in the fourth decimal (e.g. −0.0813
+for B in Cr, where the course has −0.081), so the float comparison differs by up to about 0.12; the
+uint8 one adds OpenCV's fixed-point arithmetic and rounding to integers (below 1 in all).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def rgb_to_ycbcr(rgb: np.ndarray, matrix: np.ndarray, chunk_pixels: int = 1 << 1
     Args:
         rgb: the photo; not modified.
         matrix: 3×3, rows Y, Cb, Cr over columns R, G, B.
-        chunk_pixels: pixels per multiply; any value gives the same result.
+        chunk_pixels: pixels per multiply; the result is the same up to float32 rounding.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise DataError(f"rgb_to_ycbcr: expected an (H, W, 3) image, got shape {rgb.shape}")
