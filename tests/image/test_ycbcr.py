@@ -42,3 +42,9 @@ def test_bad_inputs():
         coefficient_matrix([[1, 0], [0, 1]])
     with pytest.raises(DataError, match=r"\(H, W, 3\)"):
         rgb_to_ycbcr(np.zeros((4, 4), np.uint8), coefficient_matrix(COURSE))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_do_not_change_the_result(rgb, threads):
+    m = coefficient_matrix(COURSE)
+    assert np.array_equal(rgb_to_ycbcr(rgb, m, 100, threads=threads), rgb_to_ycbcr(rgb, m, 100, threads=1))
