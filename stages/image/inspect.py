@@ -61,7 +61,7 @@ def histogram_figure(name: str, rgb: np.ndarray, hists: dict[str, np.ndarray]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_img, ax_hist) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, (ax_img, ax_hist) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]}, layout="constrained")
     ax_img.imshow(rgb)
     ax_img.set_title(f"{name} {rgb.shape[1]}×{rgb.shape[0]}", fontsize=9)
     ax_img.axis("off")

@@ -88,11 +88,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def round_trip_psnr(rgb: np.ndarray, scale: float, interpolation: str) -> float:
-    """PSNR of the photo against itself resized by ``scale`` and back, both with ``interpolation``."""
+def round_trip_psnr(rgb: np.ndarray, scale: float, interpolation: str) -> float | None:
+    """PSNR (dB) of the photo against itself resized by ``scale`` and back, both with ``interpolation``;
+    None when the round trip is lossless (infinite PSNR has no strict-JSON form)."""
     h, w = rgb.shape[:2]
     back = cv2.resize(resize(rgb, scale, interpolation), (w, h), interpolation=INTERPOLATIONS[interpolation])
-    return round(psnr(rgb, back), 3)
+    value = psnr(rgb, back)
+    return None if np.isinf(value) else round(value, 3)
 
 
 def rotate(rgb: np.ndarray, angle: float) -> np.ndarray:
@@ -154,6 +156,10 @@ def scale_pitfall(rgb: np.ndarray, factor: float) -> dict:
     }
 
 
+def _db(value: float | None) -> str:
+    return "lossless" if value is None else f"{value:.1f} dB"
+
+
 def _imshow(ax, img: np.ndarray, title: str) -> None:
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest", vmin=0, vmax=255 if img.dtype == np.uint8 else None)
     ax.set_title(title, fontsize=8)
@@ -174,7 +180,7 @@ def resize_figure(name: str, rgb: np.ndarray, scales: list[float], interps: list
             h, w = img.shape[:2]
             k = min(zoom, h, w)
             y, x = (h - k) // 2, (w - k) // 2
-            _imshow(axes[r, c], img[y : y + k, x : x + k], f"×{s:g} {interp}\n{w}×{h}, round trip {psnrs[f'x{s:g}'][interp]:.1f} dB")
+            _imshow(axes[r, c], img[y : y + k, x : x + k], f"×{s:g} {interp}\n{w}×{h}, round trip {_db(psnrs[f'x{s:g}'][interp])}")
     fig.suptitle(f"{name}: centre {zoom}×{zoom} px of each resized image (PSNR: resized and back vs original)", fontsize=9)
     return fig
 
