@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm

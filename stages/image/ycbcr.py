@@ -23,7 +23,6 @@ import argparse
 import logging
 import os
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
