@@ -178,3 +178,14 @@ def write_json(path: Path, obj) -> None:
     from stages.core.io import dumps_json
 
     Path(path).write_text(dumps_json(obj))
+
+
+def write_float_wav(path: Path, y: np.ndarray, sr: int) -> None:
+    """32-bit float WAV (keeps values beyond +-1), byte-identical for identical input.
+
+    scipy rather than soundfile: libsndfile adds a PEAK chunk with a timestamp to float WAVs, so
+    the same samples would give a different file (and DVC hash) on every run.
+    """
+    from scipy.io import wavfile
+
+    wavfile.write(path, sr, np.asarray(y, dtype=np.float32))

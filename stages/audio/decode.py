@@ -13,7 +13,7 @@ import numpy as np
 from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
 from stages.audio import params
-from stages.audio.clips import Clip, iter_clips, pyplot, resample, save_figure, write_json
+from stages.audio.clips import Clip, iter_clips, pyplot, resample, save_figure, write_float_wav, write_json
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,6 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="output folder")
     args = ap.parse_args()
 
-    import soundfile as sf
-
     p = params.load().decode
     summary: dict[str, dict] = {}
     with atomic_outputs() as out:
@@ -81,8 +79,8 @@ def main() -> None:
             first = cut(clip.y, clip.sr, p.cut_seconds)
             for rate, y in signals.items():
                 if rate != clip.sr:
-                    sf.write(folder / f"sr{rate}.wav", y, rate, subtype="FLOAT")
-            sf.write(folder / "first.wav", first, clip.sr, subtype="FLOAT")
+                    write_float_wav(folder / f"sr{rate}.wav", y, rate)
+            write_float_wav(folder / "first.wav", first, clip.sr)
             summary[clip.key] = {
                 "source": entry["source"],
                 "native_sr": clip.sr,

@@ -8,7 +8,7 @@ Every effect in ``audio.effects`` is applied to every clip at ``audio.effects.sr
   the rest mapped linearly onto what is left up to Nyquist), the phase kept, then inverted;
 - clipping at each of ``clip_threshold`` x the clip's peak |x| (hard clip, no rescaling).
 Outputs per clip: one 32-bit float WAV per effect (no clipping of overshoot on write) and one figure
-of every spectrogram; ``effects.json`` lists lengths and peaks.
+of every mel spectrogram; ``effects.json`` lists lengths and peaks.
 """
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ import numpy as np
 from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
 from stages.audio import params
-from stages.audio.clips import iter_clips, power_db, pyplot, resample, save_figure, write_json
+from stages.audio.clips import iter_clips, power_db, pyplot, resample, save_figure, write_float_wav, write_json
 from stages.audio.params import EffectsParams
 
 log = logging.getLogger(__name__)
 
-N_FFT, HOP = 2048, 512  # STFT of the VTLN warp and of the figure
+N_FFT, HOP = 2048, 512  # STFT of the VTLN warp and of the figure's mel spectrograms
 
 
 def pitch_shift(y: np.ndarray, sr: int, steps: float) -> np.ndarray:
@@ -106,7 +106,7 @@ def apply_effects(y: np.ndarray, sr: int, p: EffectsParams) -> Iterator[tuple[st
 
 
 def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
-    """One STFT spectrogram (dB) per signal, stacked, sharing the frequency axis."""
+    """One mel spectrogram (dB, 128 bands) per signal, stacked, on a common time axis."""
     import librosa
     import librosa.display
 
@@ -114,13 +114,13 @@ def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
     fig, axes = plt.subplots(len(signals), 1, figsize=(8, 1.5 * len(signals) + 0.6), squeeze=False)
     longest = max(len(y) for y in signals.values()) / sr
     for ax, (name, y) in zip(axes[:, 0], signals.items()):
-        db = power_db(np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2, 80.0)
-        librosa.display.specshow(db, sr=sr, hop_length=HOP, x_axis="time", y_axis="hz", ax=ax, vmin=-80, vmax=0)
-        ax.set(xlim=(0, longest), ylim=(0, min(sr / 2, 8000)), xlabel="", ylabel="Hz")
+        db = power_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=128), 80.0)
+        librosa.display.specshow(db, sr=sr, hop_length=HOP, x_axis="time", y_axis="mel", ax=ax, vmin=-80, vmax=0)
+        ax.set(xlim=(0, longest), xlabel="", ylabel="Hz")
         ax.set_title(name, fontsize=9, loc="left")
         ax.label_outer()
     axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(f"{title} at {sr} Hz (dB)")
+    fig.suptitle(f"{title} at {sr} Hz: mel spectrograms (dB)")
     fig.tight_layout()
     return fig
 
@@ -131,8 +131,6 @@ def main() -> None:
     ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
     ap.add_argument("--out", required=True, help="output folder: one sub-folder of WAVs and a figure per clip")
     args = ap.parse_args()
-
-    import soundfile as sf
 
     p = params.load().effects
     summary: dict[str, dict] = {}
@@ -145,7 +143,7 @@ def main() -> None:
             folder.mkdir()
             signals = {"original": y}
             for name, z in apply_effects(y, rate, p):
-                sf.write(folder / f"{name}.wav", z, rate, subtype="FLOAT")
+                write_float_wav(folder / f"{name}.wav", z, rate)
                 signals[name] = z
             summary[clip.key] = {name: {"seconds": len(z) / rate, "peak": float(np.abs(z).max())} for name, z in signals.items()}
             save_figure(spectrograms_figure(clip.key, signals, rate), folder / "spectrograms.png")
