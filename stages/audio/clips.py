@@ -70,6 +70,33 @@ def _wav_truncation(path: Path) -> str | None:
     return None
 
 
+def _ogg_truncation(path: Path) -> str | None:
+    """For Ogg files: a message when the page chain breaks off or ends without an end-of-stream page.
+
+    libsndfile decodes an Ogg file cut at a page boundary without complaint (the frame count comes
+    from the last page present), so a cut-off file would pass as a shorter clip. Only the 27-byte
+    page headers and lacing tables are read, not the audio.
+    """
+    size = path.stat().st_size
+    pos, last_flags = 0, None
+    with open(path, "rb") as f:
+        while pos < size:
+            f.seek(pos)
+            head = f.read(27)
+            if len(head) < 27 or head[:4] != b"OggS":
+                return f"truncated or corrupt: no Ogg page where one should start (byte {pos} of {size})"
+            lacing = f.read(head[26])
+            if len(lacing) < head[26]:
+                return f"truncated: the Ogg page at byte {pos} is cut off"
+            pos += 27 + head[26] + sum(lacing)
+            last_flags = head[5]
+    if pos > size:
+        return f"truncated: the last Ogg page needs {pos} bytes, the file holds {size}"
+    if last_flags is None or not last_flags & 0x04:
+        return "truncated: the Ogg stream has no end-of-stream page"
+    return None
+
+
 def decode(path: str | Path) -> tuple[np.ndarray, int, int]:
     """Decode an audio file at its native rate to mono float32.
 
@@ -83,7 +110,9 @@ def decode(path: str | Path) -> tuple[np.ndarray, int, int]:
 
     path = Path(path)
     check_format(path)
-    if (why := _wav_truncation(path)) is not None:
+    suffix = path.suffix.lower()
+    why = _wav_truncation(path) if suffix == ".wav" else _ogg_truncation(path) if suffix == ".ogg" else None
+    if why is not None:
         raise DataError(f"{path}: {why}")
     try:
         with sf.SoundFile(path) as f:

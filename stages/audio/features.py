@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
 from stages.audio import params
-from stages.audio.clips import Clip, iter_clips, power_db, pyplot, resample, save_figure
+from stages.audio.clips import iter_clips, power_db, pyplot, resample, save_figure
 from stages.audio.params import FeaturesParams
 
 log = logging.getLogger(__name__)

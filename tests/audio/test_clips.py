@@ -83,3 +83,11 @@ def test_read_manifest_needs_clips(tmp_path: Path):
     (tmp_path / "m.json").write_text('{"clips": []}')
     with pytest.raises(DataError, match=r"m\.json: field 'clips'"):
         read_manifest(tmp_path / "m.json")
+
+
+def test_ogg_cut_at_a_page_boundary_is_refused(tmp_path: Path, shared_data: Path):
+    """libsndfile decodes such a file as a shorter clip without complaint; the page chain tells."""
+    data = (shared_data / "audio" / "librispeech-198-209-0000.ogg").read_bytes()
+    (tmp_path / "cut.ogg").write_bytes(data[: data.rfind(b"OggS", 0, len(data) // 2)])
+    with pytest.raises(DataError, match=r"cut\.ogg: truncated: the Ogg stream has no end-of-stream page"):
+        decode(tmp_path / "cut.ogg")
