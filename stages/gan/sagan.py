@@ -51,7 +51,7 @@ def main() -> None:
         att = centre_attention(m)
         rows.append((f"attention {att.shape[-1]}x{att.shape[-1]} (centre query)", att))
     fig = _attention_figure(rows)
-    gammas = {name: float(mod.gamma) for name, mod in trainer.models["g"].attn.items()}
+    gammas = {name: mod.gamma.item() for name, mod in trainer.models["g"].attn.items()}
     with atomic_outputs() as out:
         write_outputs(out, trainer, model=args.model, history=args.history, metrics=args.metrics,
                                extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
