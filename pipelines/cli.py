@@ -66,6 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def stage_names(names: list[str]) -> list[str]:
+    """Pipeline or stage names (or 'all') -> those stages and everything upstream; [] -> [] (all of dvc.lock)."""
+    return [s.name for s in select(read_dag("."), names)] if names else []
+
+
 def cmd_remote(args: argparse.Namespace) -> int:
     from pipelines import remote
 
@@ -83,10 +88,11 @@ def cmd_remote(args: argparse.Namespace) -> int:
                 print(f"  {key} = ***   (.dvc/config.local, not committed)")
             print("commit .dvc/config so every clone knows the remote: git add .dvc/config && git commit")
         elif args.action == "push":
-            print(remote.push(".", args.remote, args.targets))
+            print(remote.push(".", args.remote, stage_names(args.targets)))
         elif args.action == "pull":
-            print(remote.pull(".", args.remote, args.targets))
-            left = remote.stale_stages(".", args.targets)
+            targets = stage_names(args.targets)
+            print(remote.pull(".", args.remote, targets))
+            left = remote.stale_stages(".", targets)
             print("stages left to run on this host: " + (", ".join(left) if left else "none (dvc repro runs nothing)"))
             if left:
                 print("run `dvc repro --pull`: it restores from the run-cache (and the remote) every stage another "
@@ -103,7 +109,7 @@ def cmd_remote(args: argparse.Namespace) -> int:
             proc = subprocess.run([remote.dvc_executable(), "repro", *todo])
             if proc.returncode != 0:
                 return proc.returncode
-            print(remote.push(".", args.remote))
+            print(remote.push(".", args.remote, todo))
     except (remote.RemoteError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -194,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache"),
                          ("pull", "dvc pull --run-cache, then the stages `dvc repro` would still run here")):
         a = actions.add_parser(action, help=text, description=text)
-        a.add_argument("targets", nargs="*", metavar="STAGE", help="limit to these stages (default: all)")
+        a.add_argument("targets", nargs="*", metavar="PIPELINE",
+                       help="limit to these pipelines or stages and their upstream (default: all of dvc.lock)")
         a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
     a = actions.add_parser("prepare", help="CPU host: reproduce everything upstream of the training stages, then push",
                            description="Reproduce the stages the training stages depend on (not the training stages: "

@@ -2,11 +2,13 @@
 
 Each task runs ``dvc repro --single-item <stage>``: DVC decides from its hashes whether the stage
 runs, is skipped, or is restored from the run-cache, and writes dvc.lock exactly as a plain
-``dvc repro`` would. Tasks use ``cache_policy=NONE`` (a Prefect cache over a DVC stage would skip
+``dvc repro`` would. One ``dvc status`` call up front lets the flow skip, without starting DVC again,
+every stage that DVC reports unchanged and that nothing upstream of it has rerun. Tasks use ``cache_policy=NONE`` (a Prefect cache over a DVC stage would skip
 restoring its outputs) and run one at a time (DVC holds a repository lock).
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,21 @@ def outcome(stage: str, output: str) -> str:
     return SKIPPED
 
 
+def changed_stages(root: str) -> set[str]:
+    """Stages that ``dvc status`` reports as changed (deps, params, outs, or outputs not in cache)."""
+    proc = subprocess.run([dvc_executable(), "status", "--json"], cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dvc status exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return {name.rsplit(":", 1)[-1] for name in json.loads(proc.stdout or "{}")}
+
+
+@task(cache_policy=NONE, task_run_name="{stage}")
+def unchanged_stage(stage: str) -> str:
+    """A stage DVC reported unchanged, with nothing upstream rerun: recorded, not run."""
+    get_run_logger().info("Stage '%s' didn't change (dvc status), skipping", stage)
+    return SKIPPED
+
+
 @task(cache_policy=NONE, task_run_name="{stage}")
 def repro_stage(stage: str, root: str) -> str:
     """Run one DVC stage (if DVC finds it changed), streaming DVC's output into the task log."""
@@ -74,11 +91,19 @@ def metrics_table(metrics: dict[str, dict]) -> str:
 
 
 def run_stages(stages: list[StageInfo], root: str, retries: int, retry_delay_seconds: float) -> dict[str, str]:
-    """Submit the stages one by one, in DAG order; returns stage -> outcome."""
-    results = {}
+    """Run the stages one by one, in DAG order; returns stage -> outcome.
+
+    A stage goes through ``dvc repro`` when DVC reports it changed or an upstream stage reran;
+    otherwise it is recorded as skipped.
+    """
+    changed = changed_stages(root)
+    results: dict[str, str] = {}
     for s in stages:
-        task_fn = repro_stage.with_options(name=f"dvc-{s.name}", retries=retries, retry_delay_seconds=retry_delay_seconds)
-        results[s.name] = task_fn(s.name, root)
+        if s.name in changed or any(results.get(up, SKIPPED) != SKIPPED for up in s.upstream):
+            task_fn = repro_stage.with_options(name=f"dvc-{s.name}", retries=retries, retry_delay_seconds=retry_delay_seconds)
+            results[s.name] = task_fn(s.name, root)
+        else:
+            results[s.name] = unchanged_stage.with_options(name=f"dvc-{s.name}")(s.name)
     return results
 
 

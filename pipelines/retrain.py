@@ -137,17 +137,17 @@ def run(cmd: list[str], root: Path) -> str:
 
 
 @task(cache_policy=NONE, name="dvc-pull")
-def pull_task(root: str) -> str:
-    """Outputs and run-cache from the default remote."""
-    summary = remote.pull(root)
+def pull_task(root: str, stages: list[str]) -> str:
+    """Outputs of ``stages`` and the run-cache from the default remote."""
+    summary = remote.pull(root, targets=stages)
     get_run_logger().info("pull: %s", summary)
     return summary
 
 
 @task(cache_policy=NONE, name="dvc-push")
-def push_task(root: str) -> str:
-    """Outputs and run-cache to the default remote."""
-    summary = remote.push(root)
+def push_task(root: str, stages: list[str]) -> str:
+    """Outputs of ``stages`` and the run-cache to the default remote."""
+    summary = remote.push(root, targets=stages)
     get_run_logger().info("push: %s", summary)
     return summary
 
@@ -162,9 +162,10 @@ def refresh_task(stage: str, root: str) -> str:
 
 
 @task(cache_policy=NONE, name="dvc-exp-save")
-def save_experiment_task(name: str, root: str) -> str:
-    """Record the workspace (params, dvc.lock, metrics) as the DVC experiment ``name``."""
-    run([dvc_executable(), "exp", "save", "--force", "--name", name], Path(root))
+def save_experiment_task(name: str, root: str, stages: list[str]) -> str:
+    """Record the workspace (params, dvc.lock, metrics) as the DVC experiment ``name``; only the outputs
+    of ``stages`` are committed to the cache (other pipelines' outputs may be absent on this host)."""
+    run([dvc_executable(), "exp", "save", "--force", "--name", name, *stages], Path(root))
     return name
 
 
@@ -191,10 +192,11 @@ def accept(root: Path, experiment: str, results: list[GateResult]) -> str | None
     return audit_mod.git(root, "rev-parse", "HEAD").strip()
 
 
-def restore_accepted(root: Path) -> None:
-    """Put dvc.lock and the outputs back to the accepted (HEAD) model; params.yaml is left as it is."""
+def restore_accepted(root: Path, stages: list[str]) -> None:
+    """Put dvc.lock and the outputs of ``stages`` back to the accepted (HEAD) model; params.yaml is left
+    as it is (the change that made the candidate stays visible)."""
     run(["git", "checkout", "HEAD", "--", audit_mod.LOCK], root)
-    run([dvc_executable(), "checkout", "--force", "--allow-missing"], root)
+    run([dvc_executable(), "checkout", "--force", "--allow-missing", *stages], root)
 
 
 def run_name() -> str:
@@ -226,16 +228,16 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
     stages = select(dag, names)
     has_remote = remote.default_remote(root) is not None
     if has_remote:
-        pull_task(root)
+        pull_task(root, [s.name for s in stages])
     if settings.refresh_sources:
         for s in stages:
             if not s.upstream:  # a source stage: nothing upstream, it reads the outside world
                 refresh_task(s.name, root)
     outcomes = run_stages(stages, root, orchestration.retries, orchestration.retry_delay_seconds)
     if has_remote:
-        push_task(root)
+        push_task(root, [s.name for s in stages])
     experiment = f"retrain-{'-'.join(names)}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
-    save_experiment_task(experiment, root)
+    save_experiment_task(experiment, root, [s.name for s in stages])
 
     produced = read_metrics(stages, root)
     gates = [g for g in settings.gate if g.file in {m for s in stages for m in s.metrics}]
@@ -248,7 +250,7 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
                              description=f"quality gate of {experiment}")
     failed = [r for r in results if not r.passed]
     if failed:
-        restore_accepted(path)
+        restore_accepted(path, [s.name for s in stages])
         raise QualityGateFailed(
             f"quality gate failed for {experiment}: " + "; ".join(f"{r.file}: {r.reason}" for r in failed)
             + f". The accepted model (commit {(head or 'none')[:10]}) is kept in the workspace; the candidate "

@@ -5,4 +5,6 @@
 - :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries and clear errors
 - :mod:`stages.core.runtime`  logging, seeding, device selection
 - :mod:`stages.core.errors`   the exceptions a stage raises for bad input
+- :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer with resume
+- :mod:`stages.core.checkpoint` self-describing checkpoints, loaded with ``weights_only=True``
 """

@@ -68,14 +68,14 @@ def history(tmp_path_factory) -> tuple[Repo, dict[str, str]]:
     shas = {}
     for c in (1.0, 0.5):
         repo.set_param("tabular.train.C", c)
-        repo.dvc("repro")
+        repo.dvc("repro", "tabular-evaluate")
         repo.commit(f"train with C={c}")
         shas[str(c)] = repo.run("git", "rev-parse", "HEAD").stdout.strip()
     repo.set_param("tabular.train.C", 2.0)
     repo.dvc("repro", "tabular-evaluate")
-    repo.dvc("exp", "save", "--name", "c-two")
+    repo.dvc("exp", "save", "--name", "c-two", "tabular-train", "tabular-evaluate")
     repo.run("git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock")
-    repo.dvc("checkout", "--force")
+    repo.dvc("checkout", "--force", "--with-deps", "tabular-evaluate")
     return repo, shas
 
 

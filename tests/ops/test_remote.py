@@ -10,6 +10,8 @@ from pipelines.remote import RemoteError, build_spec, downstream, remote_kind, t
 from tests.conftest import BIN, Repo, make_repo, run_env
 from tests.ops.helpers import free_port, start, stop, wait_http
 
+TARGET = "tabular-evaluate"  # the tabular pipeline's last stage: `dvc repro` it and all upstream, nothing else
+
 DAG = [  # a small DAG in topological order: a download, two preprocessing steps, training, evaluation
     StageInfo("p-download", ()),
     StageInfo("p-prep", ("p-download",)),
@@ -80,14 +82,14 @@ def host_a(tmp_path_factory) -> tuple[Repo, Path]:
     remote_dir = base / "remote"
     a = make_repo(base / "a")
     pipelines_cli(a, "remote", "setup", "shared", str(remote_dir))
-    a.dvc("repro")
+    a.dvc("repro", TARGET)
     a.commit("A: reproduced, remote set up")
-    assert "pushed" in pipelines_cli(a, "remote", "push")
+    assert "pushed" in pipelines_cli(a, "remote", "push", "tabular")
     a.set_param("tabular.train.C", 2.0)
-    a.dvc("repro")
-    pipelines_cli(a, "remote", "push")           # outputs and run-cache of the C=2.0 run
+    a.dvc("repro", TARGET)
+    pipelines_cli(a, "remote", "push", "tabular")  # outputs and run-cache of the C=2.0 run
     a.run("git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock")  # HEAD: dvc autostages dvc.lock
-    a.dvc("checkout", "--force")
+    a.dvc("checkout", "--force", "--with-deps", TARGET)
     return a, remote_dir
 
 
@@ -112,18 +114,18 @@ def expected_after_training_change(repo: Repo, monkeypatch) -> list[str]:
 def test_handoff_through_folder_remote(host_a, tmp_path, monkeypatch):
     a, _ = host_a
     b = clone(a, tmp_path / "b")
-    out = pipelines_cli(b, "remote", "pull")
+    out = pipelines_cli(b, "remote", "pull", "tabular")
     assert "stages left to run on this host: none" in out
-    assert b.ran_stages(b.dvc("repro")) == []                          # zero stages executed
+    assert b.ran_stages(b.dvc("repro", TARGET)) == []                          # zero stages executed
     assert (b.path / "artifacts/tabular/train/model.pkl").is_file()
 
     b.set_param("tabular.train.C", 2.0)                                # trained on A: from the run-cache
-    proc = b.dvc("repro", "--pull")                                    # --pull: the outputs of run-cache entries
+    proc = b.dvc("repro", "--pull", TARGET)                            # --pull: the outputs of run-cache entries
     assert b.ran_stages(proc) == []
     assert "Stage 'tabular-train' is cached" in proc.stdout
 
     b.set_param("tabular.train.C", 0.5)                                # new: only training and evaluation run
-    ran = b.ran_stages(b.dvc("repro"))
+    ran = b.ran_stages(b.dvc("repro", TARGET))
     assert ran == ["tabular-train", "tabular-evaluate"]
     assert ran == expected_after_training_change(b, monkeypatch)
 
@@ -166,16 +168,16 @@ def test_handoff_through_s3(host_a, moto_s3, tmp_path):
     a, _ = host_a
     s3 = ["s3://reprolab/dvc", "--endpoint-url", moto_s3]
     pipelines_cli(a, "remote", "setup", "s3", *s3, "--no-default")
-    assert "pushed" in pipelines_cli(a, "remote", "push", "--remote", "s3")
+    assert "pushed" in pipelines_cli(a, "remote", "push", "--remote", "s3", "tabular")
     # dvc push --run-cache sent every run-cache entry of A, the C=2.0 training run included.
     b = clone(a, tmp_path / "b")
     pipelines_cli(b, "remote", "setup", "s3", *s3, "--access-key-id", "testing", "--secret-access-key", "testing")
     assert "access_key_id" in (b.path / ".dvc" / "config.local").read_text()    # secrets stay out of git
     assert "access_key_id" not in (b.path / ".dvc" / "config").read_text()
-    proc = b.dvc("repro", "--pull")
+    proc = b.dvc("repro", "--pull", TARGET)
     assert b.ran_stages(proc) == [], proc.stdout + proc.stderr         # zero stages executed
     assert (b.path / "artifacts/tabular/evaluate/metrics.json").is_file()
     b.set_param("tabular.train.C", 2.0)
-    proc = b.dvc("repro", "--pull")
+    proc = b.dvc("repro", "--pull", TARGET)
     assert b.ran_stages(proc) == [] and "Stage 'tabular-train' is cached" in proc.stdout
     a.run("git", "checkout", "--", ".dvc/config")                     # leave A as the other test expects

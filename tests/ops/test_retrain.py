@@ -122,7 +122,7 @@ def test_served_retraining_with_quality_gate(prefect_api, tmp_path):
     repo = make_repo(tmp_path / "repo")
     remote_dir = tmp_path / "remote"
     repo.python("-m", "pipelines", "remote", "setup", "shared", str(remote_dir))
-    repo.dvc("repro")
+    repo.dvc("repro", "tabular-evaluate")
     repo.commit("accepted model: C=1.0")
     accepted = repo.run("git", "rev-parse", "HEAD").stdout.strip()
 

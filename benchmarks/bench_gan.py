@@ -1,0 +1,151 @@
+"""Benchmark of the gan/anomaly pipelines, each figure a ratio against a reference in the same run.
+
+1. DCGAN training throughput (images/s) of the stage's machinery (core Trainer: objective object,
+   AMP scaler calls, tqdm, per-epoch metrics, resume checkpoints) vs a plain PyTorch loop over the
+   same networks, optimizers and data. Goal: >= 0.9 of the plain loop.
+2. Anomaly scoring seconds per image: AnoGAN (z search, default steps) vs Efficient GAN (one E(x)).
+
+Runs on the default params' embedded data (params.yaml). Usage: python benchmarks/bench_gan.py
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages.anomaly import efficientgan  # noqa: E402
+from stages.anomaly.anogan import search_z  # noqa: E402
+from stages.anomaly.evaluate import efficientgan_scores  # noqa: E402
+from stages.anomaly.params import AnomalyParams  # noqa: E402
+from stages.core.training import setup_torch  # noqa: E402
+from stages.gan import digits  # noqa: E402
+from stages.gan.nets import GanConfig, build  # noqa: E402
+from stages.gan.params import GanParams  # noqa: E402
+from stages.gan.training import make_trainer  # noqa: E402
+
+EPOCHS = 20
+REPEATS = 3
+SEED = 42
+
+
+def load_params() -> tuple[GanParams, AnomalyParams]:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return GanParams.model_validate(raw["gan"]), AnomalyParams.model_validate(raw["anomaly"])
+
+
+def data(gp: GanParams) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels, name = digits.load_source(gp.digits)
+    train, test = digits.split_digits(labels, gp.digits, name)
+    return torch.from_numpy(digits.resize(images[train], gp.digits.size)), torch.from_numpy(digits.resize(images[test], gp.digits.size))
+
+
+def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> float:
+    """Images/s of the stage's trainer (resume checkpoints included)."""
+    p = gp.dcgan.model_copy(update={"epochs": EPOCHS})
+    setup_torch(SEED, device.type)
+    trainer = make_trainer("dcgan", x.shape[-1], p, seed=SEED, device=device, key="bench", resume=ckpt_dir / "last.pt")
+    start = time.perf_counter()
+    trainer.fit(x)
+    seconds = time.perf_counter() - start
+    trainer.discard_resume()
+    return EPOCHS * (len(x) // p.batch_size) * p.batch_size / seconds
+
+
+def plain_loop(x: torch.Tensor, gp: GanParams, device) -> float:
+    """Images/s of a hand-written loop: same networks, optimizers, losses, batches."""
+    p = gp.dcgan
+    setup_torch(SEED, device.type)
+    g, d = build("dcgan", GanConfig(x.shape[-1], p.z_dim, p.channels).as_dict())
+    g, d = g.to(device).train(), d.to(device).train()
+    opt_g = torch.optim.Adam(g.parameters(), p.lr_g, betas=p.betas)
+    opt_d = torch.optim.Adam(d.parameters(), p.lr_d, betas=p.betas)
+    shuffle = torch.Generator().manual_seed(SEED)
+    x = x.to(device)
+    n, bs = len(x), p.batch_size
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        perm = torch.randperm(n, generator=shuffle)
+        for i in range(0, n - bs + 1, bs):
+            real = x[perm[i:i + bs].to(device)]
+            fake = g(torch.randn(bs, p.z_dim, device=device)).detach()
+            d_real, d_fake = d(real), d(fake)
+            loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
+                F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            d_gen = d(g(torch.randn(bs, p.z_dim, device=device)))
+            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return EPOCHS * (n // bs) * bs / (time.perf_counter() - start)
+
+
+def scoring(test: torch.Tensor, gp: GanParams, ap: AnomalyParams, device) -> dict[str, float]:
+    """Seconds per image of each method's scoring (untrained weights: the cost does not depend on them)."""
+    setup_torch(SEED, device.type)
+    g, d = build("dcgan", GanConfig(test.shape[-1], gp.dcgan.z_dim, gp.dcgan.channels).as_dict())
+    g, d = (net.to(device).eval().requires_grad_(False) for net in (g, d))
+    x = test.to(device)
+    start = time.perf_counter()
+    search_z(g, d, x, ap.anogan, ap.score.lam, SEED)
+    anogan = (time.perf_counter() - start) / len(x)
+    trainer = efficientgan.make_trainer(test.shape[-1], ap.efficientgan, seed=SEED, device=device)
+    eg, ee, ed = (trainer.models[k].eval().requires_grad_(False) for k in "ged")
+    efficientgan_scores(eg, ee, ed, x[:2], ap.score.lam)  # warm-up
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        efficientgan_scores(eg, ee, ed, x, ap.score.lam)
+        times.append((time.perf_counter() - start) / len(x))
+    return {"anogan_s_per_image": anogan, "efficientgan_s_per_image": statistics.median(times)}
+
+
+def main() -> None:
+    gp, ap = load_params()
+    device = setup_torch(SEED, "auto")
+    x, test = data(gp)
+    plain, stage = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        stage_loop(x[:64], gp, device, Path(tmp))  # warm-up (allocator, kernels), not measured
+        for _ in range(REPEATS):  # interleaved, so a slow spell of a shared machine hits both
+            plain.append(plain_loop(x, gp, device))
+            stage.append(stage_loop(x, gp, device, Path(tmp)))
+    times = scoring(test, gp, ap, device)
+    result = {
+        "device": device.type, "threads": torch.get_num_threads(), "image_size": gp.digits.size,
+        "n_train": len(x), "epochs": EPOCHS, "repeats": REPEATS,
+        "plain_images_per_s": max(plain), "stage_images_per_s": max(stage),
+        "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.9,
+        **times, "anogan_steps": ap.anogan.steps,
+        "efficientgan_speedup": times["anogan_s_per_image"] / times["efficientgan_s_per_image"],
+    }
+    print(f"{'measure':<42}{'value':>14}")
+    print(f"{'DCGAN plain loop, images/s (best of ' + str(REPEATS) + ')':<42}{result['plain_images_per_s']:>14.0f}")
+    print(f"{'DCGAN stage trainer, images/s':<42}{result['stage_images_per_s']:>14.0f}")
+    print(f"{'ratio stage / plain (goal >= 0.9)':<42}{result['throughput_ratio']:>14.3f}")
+    print(f"{'AnoGAN s/image (' + str(ap.anogan.steps) + ' steps)':<42}{result['anogan_s_per_image']:>14.5f}")
+    print(f"{'Efficient GAN s/image':<42}{result['efficientgan_s_per_image']:>14.6f}")
+    print(f"{'Efficient GAN speed-up':<42}{result['efficientgan_speedup']:>14.0f}x")
+    out = ROOT / "benchmarks" / "results" / "gan.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    np.random.seed(SEED)
+    main()

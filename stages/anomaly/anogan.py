@@ -1,0 +1,104 @@
+"""Stage `anomaly-anogan`: score the test digits with AnoGAN, reusing the DCGAN of `gan-dcgan`.
+
+For each test image x, z is searched by gradient descent (Adam, ``anomaly.anogan.steps`` and ``lr``)
+to minimise the anomaly score of x against G(z); the score at the end of the search is the image's
+anomaly score: a digit the GAN never learned has no good G(z), so its score stays high. All test
+images are searched together as one batch (each z only affects its own image's score); seconds per
+image is the search's wall time divided by the number of images.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from stages.anomaly import params
+from stages.anomaly.objectives import anomaly_score
+from stages.anomaly.params import AnoGanParams
+from stages.core.checkpoint import load_checkpoint
+from stages.core.io import atomic_outputs
+from stages.core.params import load_common
+from stages.core.runtime import run_stage
+from stages.core.training import setup_torch
+from stages.gan.nets import Discriminator, Generator, build
+from stages.gan.digits import load_digits_npz
+
+log = logging.getLogger(__name__)
+
+
+def load_gan(path: str, device: torch.device, kind: str = "dcgan") -> tuple[Generator, Discriminator, dict]:
+    """The trained generator and discriminator of a GAN checkpoint, in eval mode with frozen weights."""
+    ckpt = load_checkpoint(path, map_location=device, kind=kind)
+    g, d = build(kind, ckpt["model_args"])
+    g.load_state_dict(ckpt["models"]["g"])
+    d.load_state_dict(ckpt["models"]["d"])
+    for net in (g, d):
+        net.to(device).eval().requires_grad_(False)
+    return g, d, ckpt
+
+
+def search_z(g: Generator, d: Discriminator, x: torch.Tensor, p: AnoGanParams, lam: float, seed: int) -> dict[str, torch.Tensor]:
+    """AnoGAN's z search for a batch of images ``x`` (B, 1, S, S).
+
+    Returns:
+        ``z`` (B, z_dim), ``reconstruction`` G(z) (B, 1, S, S) and the per-image ``score``,
+        ``residual`` and ``discrimination`` (B,) at the end of the search (all detached).
+    """
+    assert x.shape[-1] == g.cfg.image_size, f"test images are {x.shape[-1]}px but the GAN makes {g.cfg.image_size}px"
+    z = torch.randn(len(x), g.cfg.z_dim, generator=torch.Generator().manual_seed(seed)).to(x.device).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=p.lr)
+    feat_x = d.features(x)  # (B, C, 4, 4), fixed during the search
+    for _ in tqdm(range(p.steps), desc="anogan z search", unit="step", mininterval=1.0, leave=False):
+        fake = g(z)
+        loss = anomaly_score(x, fake, feat_x, d.features(fake), lam)["score"].sum()  # images are independent
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        fake = g(z)
+        parts = anomaly_score(x, fake, feat_x, d.features(fake), lam)
+    return {"z": z.detach(), "reconstruction": fake, **parts}
+
+
+def scores_frame(labels: np.ndarray, anomalous: np.ndarray, result: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """One row per test image: its index, digit, whether it is anomalous, score and the score's parts."""
+    return pd.DataFrame({
+        "index": np.arange(len(labels)), "label": labels, "anomalous": anomalous.astype(int),
+        **{k: result[k].cpu().numpy() for k in ("score", "residual", "discrimination")},
+    })
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="DCGAN checkpoint from gan-dcgan")
+    ap.add_argument("--test", required=True, help="anomaly test set (npz from gan-digits)")
+    ap.add_argument("--scores", required=True, help="per-image scores (CSV)")
+    ap.add_argument("--reconstructions", required=True, help="G(z) per test image (npz)")
+    ap.add_argument("--timing", required=True, help="seconds per image (JSON)")
+    args = ap.parse_args()
+
+    p, common = params.load(), load_common()
+    device = setup_torch(common.seed, common.device)
+    test = load_digits_npz(args.test, ("images", "labels", "anomalous"))
+    g, d, _ = load_gan(args.model, device)
+    x = torch.from_numpy(test["images"]).to(device)
+    start = time.perf_counter()
+    result = search_z(g, d, x, p.anogan, p.score.lam, common.seed)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    with atomic_outputs() as out:
+        out.text(args.scores, scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
+        out.npz(args.reconstructions, images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
+        out.json(args.timing, {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
+                               "steps": p.anogan.steps, "device": device.type})
+    log.info("AnoGAN: %d images scored in %.1f s (%.4f s/image)", len(x), seconds, seconds / len(x))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,42 @@
+"""Schema of the ``anomaly:`` section of params.yaml (AnoGAN search, Efficient GAN, the score).
+
+No defaults here on purpose: params.yaml is the one place values live, so a key missing there is an
+error naming it, not a silent fallback. The test set and the DCGAN that AnoGAN reuses come from the
+``gan:`` pipeline (``gan.digits``, ``gan.dcgan``).
+"""
+from __future__ import annotations
+
+from pydantic import Field
+
+from stages.core.params import Params, load_section
+
+
+class ScoreParams(Params):
+    lam: float = Field(ge=0, le=1)  # weight of the discrimination loss; the residual gets 1 - lam
+
+
+class AnoGanParams(Params):
+    steps: int = Field(ge=1)  # gradient steps of the z search per test image
+    lr: float = Field(gt=0)  # Adam learning rate of the z search
+
+
+class EfficientGanParams(Params):
+    z_dim: int = Field(ge=1)
+    channels: int = Field(ge=8)  # conv width; the dense layers are 16x and 8x this (1024 and 512 at 64)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=2)
+    lr_ge: float = Field(gt=0)  # generator and encoder
+    lr_d: float = Field(gt=0)
+    betas: tuple[float, float]
+    amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
+    checkpoint_every: int = Field(ge=1)
+
+
+class AnomalyParams(Params):
+    score: ScoreParams
+    anogan: AnoGanParams
+    efficientgan: EfficientGanParams
+
+
+def load() -> AnomalyParams:
+    return load_section("anomaly", AnomalyParams)

@@ -1,0 +1,96 @@
+"""Stage `audio-decode`: each clip at its native rate and resampled (course knocks 72-75).
+
+Per clip: sample rate, shape, min and max at the native rate and at every rate in
+``audio.decode.rates`` (22,050 and 8,000 Hz); the first ``cut_seconds`` cut; WAV copies at each
+rate and of the cut; one figure of the waveforms (librosa.display.waveshow) at each rate and of the cut.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import numpy as np
+
+from stages.core.io import atomic_outputs
+from stages.core.runtime import run_stage
+from stages.audio import params
+from stages.audio.clips import Clip, iter_clips, pyplot, resample, save_figure, write_float_wav, write_json
+
+log = logging.getLogger(__name__)
+
+
+def at_rates(clip: Clip, rates: list[int]) -> dict[int, np.ndarray]:
+    """The clip at its native rate (first) and at each of ``rates`` (native rate not repeated)."""
+    out = {clip.sr: clip.y}
+    for rate in rates:
+        if rate not in out:
+            out[rate] = resample(clip.y, clip.sr, rate)
+    return out
+
+
+def summarize(y: np.ndarray, sr: int) -> dict:
+    """Rate, shape, min, max and length of one signal."""
+    return {"sr": sr, "shape": list(y.shape), "min": float(y.min()), "max": float(y.max()), "seconds": len(y) / sr}
+
+
+def cut(y: np.ndarray, sr: int, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of ``y`` (all of it when shorter; a copy).
+
+    Raises:
+        ValueError: ``seconds`` is not positive.
+    """
+    if seconds <= 0:
+        raise ValueError(f"cut length must be positive, got {seconds}")
+    return y[: int(round(seconds * sr))].copy()
+
+
+def waveform_figure(title: str, signals: dict[int, np.ndarray], first: np.ndarray, native_sr: int, seconds: float):
+    """One row per rate (waveshow) and a last row for the cut at the native rate."""
+    import librosa.display
+
+    plt = pyplot()
+    fig, axes = plt.subplots(len(signals) + 1, 1, figsize=(8, 1.6 * (len(signals) + 1)), sharex=True)
+    for ax, (rate, y) in zip(axes, signals.items()):
+        librosa.display.waveshow(y, sr=rate, ax=ax, color="tab:blue")
+        ax.set(title=f"{rate} Hz, {len(y)} samples", xlabel="", ylabel="amplitude")
+    librosa.display.waveshow(first, sr=native_sr, ax=axes[-1], color="tab:orange")
+    axes[-1].set(title=f"first {seconds:g} s at {native_sr} Hz", xlabel="time (s)", ylabel="amplitude")
+    for ax in axes:
+        ax.label_outer()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", required=True, help="folder of clips (audio-download)")
+    ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
+    ap.add_argument("--out", required=True, help="output folder")
+    args = ap.parse_args()
+
+    p = params.load().decode
+    summary: dict[str, dict] = {}
+    with atomic_outputs() as out:
+        root = out.dir(args.out)
+        for entry, clip in iter_clips(args.clips, args.manifest):
+            folder = root / clip.key
+            folder.mkdir()
+            signals = at_rates(clip, p.rates)
+            first = cut(clip.y, clip.sr, p.cut_seconds)
+            for rate, y in signals.items():
+                if rate != clip.sr:
+                    write_float_wav(folder / f"sr{rate}.wav", y, rate)
+            write_float_wav(folder / "first.wav", first, clip.sr)
+            summary[clip.key] = {
+                "source": entry["source"],
+                "native_sr": clip.sr,
+                "rates": {str(rate): summarize(y, rate) for rate, y in signals.items()},
+                "first": summarize(first, clip.sr),
+            }
+            save_figure(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
+            log.info("%s: %d Hz, %.2f s; min %.3f max %.3f", clip.key, clip.sr, clip.seconds, clip.y.min(), clip.y.max())
+        write_json(root / "summary.json", summary)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,99 @@
+"""End to end: `dvc repro` of the audio stages on the real clips in ../shared/data/audio (path source),
+and the download stage refusing bad files without leaving anything behind."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.audio.helpers import tone, truncate, write
+
+STAGES = ["audio-download", "audio-decode", "audio-features", "audio-convert", "audio-effects"]
+SMOKE = {  # few effects keep the test short
+    "audio.effects.pitch_steps": [3],
+    "audio.effects.stretch_rates": [2.0],
+    "audio.effects.vtln_alpha": [1.1],
+    "audio.effects.clip_threshold": [0.5],
+}
+
+
+def use_clips(repo, folder: Path) -> None:
+    repo.set_param("audio.download.source", "path")
+    repo.set_param("audio.download.path", [str(folder)])
+    for key, value in SMOKE.items():
+        repo.set_param(key, value)
+    repo.commit("audio: own clips, smoke effects")
+
+
+@pytest.mark.e2e
+def test_repro_on_real_clips(temp_repo, shared_data: Path):
+    use_clips(temp_repo, shared_data / "audio")
+    proc = temp_repo.dvc("repro", *STAGES)
+    assert set(temp_repo.ran_stages(proc)) == set(STAGES)
+    root = temp_repo.path
+
+    manifest = json.loads((root / "data/audio/manifest.json").read_text())
+    keys = [c["key"] for c in manifest["clips"]]
+    assert keys == ["librispeech-198-209-0000", "robin-whistle-456440"]
+    assert all(c["native_sr"] == 22050 for c in manifest["clips"])
+
+    summary = json.loads((root / "artifacts/audio/decode/summary.json").read_text())
+    assert summary[keys[0]]["rates"]["8000"]["shape"][0] == pytest.approx(13.91 * 8000, rel=0.01)
+    assert summary[keys[0]]["first"]["shape"] == [22050]
+
+    metrics = json.loads((root / "artifacts/audio/features/metrics.json").read_text())["clips"]
+    assert all(m["rms"] > 0 and not m["silent"] for m in metrics.values())
+    with np.load(root / f"artifacts/audio/features/clips/{keys[0]}/features.npz") as f:
+        assert f["mel_db"].shape[0] == 128 and f["stft_db"].shape[1] == f["rms"].shape[0]
+    for name in ("rms", "spectrum", "spectrogram"):
+        assert (root / f"artifacts/audio/features/clips/{keys[1]}/{name}.png").stat().st_size > 1000
+
+    convert = json.loads((root / "artifacts/audio/convert/metrics.json").read_text())["clips"]
+    assert all(c["flac_max_error_vs_wav"] == 0.0 and c["ratio_to_wav"]["mp3"] < 1 for c in convert.values())
+
+    effects = sorted(p.name for p in (root / f"artifacts/audio/effects/{keys[1]}").iterdir())
+    assert effects == ["clip_0.5.wav", "pitch_+3.wav", "spectrograms.png", "stretch_2.wav", "vtln_1.1.wav"]
+    assert sf.info(root / f"artifacts/audio/effects/{keys[1]}/stretch_2.wav").duration == pytest.approx(2.699 / 2, abs=0.01)
+
+    assert temp_repo.ran_stages(temp_repo.dvc("repro", *STAGES)) == []  # nothing changed, nothing runs
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("bad", ["truncated.ogg", "empty.wav", "voice.m4a"])
+def test_bad_clip_stops_download_and_writes_nothing(temp_repo, tmp_path: Path, bad: str):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write(folder / "a_good.wav", tone())
+    if bad == "truncated.ogg":
+        truncate(write(folder / bad, tone(2.0)))
+        where = folder / bad
+    elif bad == "empty.wav":
+        (folder / bad).write_bytes(b"")
+        where = folder / bad
+    else:  # a single file named explicitly, in a format the pipeline does not read
+        (tmp_path / bad).write_bytes(b"\0" * 64)
+        where = tmp_path / bad
+    temp_repo.set_param("audio.download.source", "path")
+    temp_repo.set_param("audio.download.path", [str(folder)] + ([str(where)] if where.parent != folder else []))
+    proc = temp_repo.python("-m", "stages.audio.download", "--out", "data/audio/clips",
+                            "--manifest", "data/audio/manifest.json", check=False)
+    assert proc.returncode == 1
+    assert str(where) in proc.stderr and "Traceback" not in proc.stderr
+    assert not (temp_repo.path / "data/audio").exists() or not any((temp_repo.path / "data/audio").iterdir())
+
+
+@pytest.mark.e2e
+def test_silent_clip_runs_through(temp_repo, tmp_path: Path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write(folder / "silence.wav", np.zeros(8000, np.float32), subtype="PCM_16")
+    use_clips(temp_repo, folder)
+    proc = temp_repo.dvc("repro", "audio-features", "audio-effects")
+    assert "silent" in proc.stdout + proc.stderr
+    metrics = json.loads((temp_repo.path / "artifacts/audio/features/metrics.json").read_text())["clips"]
+    assert metrics["silence"]["rms"] == 0.0 and metrics["silence"]["silent"] is True
+    with np.load(temp_repo.path / "artifacts/audio/features/clips/silence/features.npz") as f:
+        assert np.isfinite(f["mel_db"]).all() and np.isfinite(f["stft_db"]).all()

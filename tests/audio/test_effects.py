@@ -1,0 +1,63 @@
+"""Effects: lengths, identities and the parameter checks."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from stages.audio.effects import apply_effects, clip_signal, pitch_shift, time_stretch, vtln, vtln_source_bins
+from stages.audio.params import EffectsParams
+from tests.audio.helpers import tone
+
+P = EffectsParams(sr=None, pitch_steps=[12], stretch_rates=[2.0], vtln_alpha=[1.2], vtln_cutoff=0.85, clip_threshold=[0.5])
+
+
+def dominant(y: np.ndarray, sr: int) -> float:
+    amp = np.abs(np.fft.rfft(y))
+    return float(np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(amp)])
+
+
+def test_pitch_shift_octave_doubles_frequency():
+    y = tone(1.0, freq=400.0)
+    z = pitch_shift(y, 8000, 12)
+    assert len(z) == len(y) and dominant(z, 8000) == pytest.approx(800.0, rel=0.02)
+
+
+def test_time_stretch_length():
+    y = tone(1.0)
+    assert len(time_stretch(y, 2.0)) == pytest.approx(len(y) / 2, abs=2)
+    assert len(time_stretch(y, 0.5)) == pytest.approx(len(y) * 2, abs=2)
+    with pytest.raises(ValueError, match="positive"):
+        time_stretch(y, 0.0)
+
+
+def test_vtln_warp_map():
+    src = vtln_source_bins(1025, 1.0, 0.85)
+    np.testing.assert_allclose(src, np.arange(1025))  # alpha 1: identity
+    src = vtln_source_bins(1025, 1.2, 0.85)
+    assert src[0] == 0 and src[-1] == 1024 and np.all(np.diff(src) > 0)
+    assert src[120] == pytest.approx(100.0)  # below the knee: f_out = 1.2 * f_in
+    with pytest.raises(ValueError, match="cutoff"):
+        vtln_source_bins(1025, 1.2, 1.0)
+
+
+def test_vtln_moves_formant():
+    y = tone(1.0, freq=1000.0)
+    assert dominant(vtln(y, 1.2, 0.85), 8000) == pytest.approx(1200.0, rel=0.03)
+    np.testing.assert_allclose(vtln(y, 1.0, 0.85), y, atol=1e-4)
+
+
+def test_clipping():
+    y = np.array([-1.0, -0.2, 0.0, 0.4, 0.8], np.float32)
+    np.testing.assert_array_equal(clip_signal(y, 0.5), np.array([-0.5, -0.2, 0.0, 0.4, 0.5], np.float32))
+    with pytest.raises(ValueError, match="threshold"):
+        clip_signal(y, 1.5)
+
+
+def test_effects_on_silence_are_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = dict(apply_effects(np.zeros(4000, np.float32), 8000, P))
+    assert list(out) == ["pitch_+12", "stretch_2", "vtln_1.2", "clip_0.5"]
+    assert all(np.isfinite(z).all() and not z.any() for z in out.values())

@@ -1,0 +1,134 @@
+"""The core training machinery with the GAN stages: smoke training, checkpoints, resume, kill-and-resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from stages.core.checkpoint import load_checkpoint, save_checkpoint
+from stages.core.errors import DataError
+from stages.core.training import history_csv, run_key, setup_torch
+from stages.gan.nets import build
+from stages.gan.params import GanTrainParams
+from stages.gan.training import make_trainer
+from tests.conftest import ROOT, run_env
+from tests.gan.smoke import smoke_params
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def gan_params(kind: str = "dcgan", **over) -> GanTrainParams:
+    return GanTrainParams(**{**smoke_params(PARAMS)["gan"][kind], **over})
+
+
+def tiny_images(n: int = 32, size: int = 16) -> torch.Tensor:
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def train(kind: str, epochs: int, resume: Path | None = None, key: str = "k") -> "object":
+    device = setup_torch(0, "cpu")
+    trainer = make_trainer(kind, 16, gan_params(kind, epochs=epochs), seed=0, device=device, key=key, resume=resume)
+    trainer.fit(tiny_images())
+    return trainer
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "sagan"])
+def test_smoke_training_records_history(kind):
+    trainer = train(kind, epochs=2)
+    assert [r["epoch"] for r in trainer.history] == [1, 2]
+    assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in trainer.history)
+    assert history_csv(trainer.history).splitlines()[0] == "epoch,loss_d,loss_g,seconds,images_per_s"
+
+
+def test_checkpoint_describes_itself_and_loads_on_cpu(tmp_path):
+    trainer = train("sagan", epochs=1)
+    save_checkpoint(tmp_path / "m.pt", trainer.checkpoint())
+    ckpt = load_checkpoint(tmp_path / "m.pt", map_location="cpu", kind="sagan")  # weights_only=True inside
+    assert ckpt["epoch"] == 1 and ckpt["model_args"] == {"image_size": 16, "z_dim": 20, "channels": 8}
+    assert set(ckpt["optimizers"]) == {"d", "g"} and "torch" in ckpt["rng"] and ckpt["params"]["epochs"] == 1
+    g, _ = build("sagan", ckpt["model_args"])
+    g.load_state_dict(ckpt["models"]["g"])
+    assert all(t.device.type == "cpu" for t in g.state_dict().values())
+
+
+def test_load_checkpoint_refuses_foreign_and_wrong_kind(tmp_path):
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(DataError, match="not a reprolab-checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable"):
+        load_checkpoint(tmp_path / "junk.pt")
+    save_checkpoint(tmp_path / "m.pt", train("dcgan", epochs=1).checkpoint())
+    with pytest.raises(DataError, match="expected 'sagan'"):
+        load_checkpoint(tmp_path / "m.pt", kind="sagan")
+
+
+def assert_same_training(a: dict, b: dict) -> None:
+    for net in a["models"]:
+        for name, tensor in a["models"][net].items():
+            assert torch.equal(tensor, b["models"][net][name]), f"{net}.{name} differs"
+    losses = lambda h: [{k: v for k, v in r.items() if k.startswith("loss_")} for r in h]  # noqa: E731
+    assert losses(a["history"]) == losses(b["history"])
+
+
+def test_resume_in_process_equals_uninterrupted(tmp_path):
+    whole = train("dcgan", epochs=3).checkpoint()
+    first = train("dcgan", epochs=2, resume=tmp_path / "b" / "last.pt", key="k")  # as if killed after epoch 2
+    assert first.epoch == 2
+    resumed = train("dcgan", epochs=3, resume=tmp_path / "b" / "last.pt", key="k")
+    assert resumed.resumed_from == 2
+    assert_same_training(whole, resumed.checkpoint())
+
+
+def test_resume_ignores_a_checkpoint_of_other_params(tmp_path):
+    train("dcgan", epochs=2, resume=tmp_path / "last.pt", key="one")
+    assert train("dcgan", epochs=2, resume=tmp_path / "last.pt", key="two").resumed_from == 0
+    assert run_key(a=1) != run_key(a=2)
+
+
+def stage_dir(tmp_path: Path, name: str, epochs: int) -> tuple[Path, list[str], dict]:
+    """A working folder with params.yaml (smoke, ``epochs``) and the digits, and the dcgan command."""
+    work = tmp_path / name
+    (work / "data").mkdir(parents=True)
+    params = smoke_params(PARAMS)
+    params["gan"]["dcgan"].update(epochs=epochs, checkpoint_every=1)
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    images = tiny_images(48)
+    np.savez(work / "data" / "train.npz", images=images.numpy(), labels=np.zeros(48, dtype=np.int64))
+    cmd = [sys.executable, "-m", "stages.gan.dcgan", "--train", "data/train.npz", "--model", "out/model.pt",
+           "--history", "out/history.csv", "--metrics", "out/metrics.json", "--figure", "out/samples.png"]
+    env = run_env(PYTHONPATH=str(ROOT), REPROLAB_CHECKPOINTS=str(work / "ckpt"), OMP_NUM_THREADS="1")
+    return work, cmd, env
+
+
+def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    epochs = 30
+    work, cmd, env = stage_dir(tmp_path, "killed", epochs)
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((work / "ckpt").glob("*/last.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (work / "out" / "model.pt").exists(), "the run finished before it could be killed"
+    killed_at = load_checkpoint(next((work / "ckpt").glob("*/last.pt")))["epoch"]
+    assert 1 <= killed_at < epochs
+
+    rerun = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming from" in rerun.stderr
+    assert not list((work / "ckpt").glob("*/last.pt")), "the resume checkpoint is removed once the outputs are written"
+
+    whole_dir, whole_cmd, whole_env = stage_dir(tmp_path, "whole", epochs)
+    subprocess.run(whole_cmd, cwd=whole_dir, env=whole_env, check=True, capture_output=True, timeout=300)
+    resumed, whole = load_checkpoint(work / "out" / "model.pt"), load_checkpoint(whole_dir / "out" / "model.pt")
+    assert resumed["epoch"] == whole["epoch"] == epochs
+    assert_same_training(resumed, whole)

@@ -1,0 +1,38 @@
+"""The Prefect flow derived from dvc.yaml gives the same outputs and dvc.lock as `dvc repro`."""
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import make_repo, run_env
+
+pytestmark = pytest.mark.e2e
+METRICS = "artifacts/tabular/evaluate/metrics.json"
+
+
+def tabular_lock(repo) -> dict:
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]
+    return {name: stage["outs"] for name, stage in lock.items() if name.startswith("tabular-")}
+
+
+def test_flow_matches_dvc_repro(tmp_path):
+    by_flow = make_repo(tmp_path / "flow")
+    by_dvc = make_repo(tmp_path / "dvc")
+    env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
+
+    proc = by_flow.python("-m", "pipelines", "run", "tabular", env=env)
+    assert "tabular-evaluate ran" in proc.stdout
+    by_dvc.dvc("repro", "tabular-evaluate")
+
+    assert json.loads((by_flow.path / METRICS).read_text()) == json.loads((by_dvc.path / METRICS).read_text())
+    assert tabular_lock(by_flow) == tabular_lock(by_dvc)
+
+    # a second flow run: DVC skips every stage, and the flow says so
+    again = by_flow.python("-m", "pipelines", "run", "tabular", env=env)
+    assert "tabular-evaluate ran" not in again.stdout and "tabular-train    skipped" in again.stdout
+    assert by_flow.ran_stages(by_flow.dvc("repro", "tabular-evaluate")) == []
+
+
+def test_cli_rejects_unknown_pipeline(temp_repo):
+    proc = temp_repo.python("-m", "pipelines", "run", "tabluar", check=False)
+    assert proc.returncode == 2 and "unknown pipeline or stage 'tabluar'" in proc.stderr
