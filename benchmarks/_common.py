@@ -1,4 +1,4 @@
-"""Small helpers for the benchmarks: timing, a temporary project copy, and result files."""
+"""Shared helpers of the benchmarks: temporary project copies (as in the tests), timing, result files."""
 from __future__ import annotations
 
 import json
@@ -9,31 +9,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.conftest import BIN, Repo, make_repo, run_env  # noqa: E402  (the same temporary repos as the tests)
+
+__all__ = ["BIN", "ROOT", "Repo", "make_repo", "run_env", "timed", "median_time", "write_result"]
 
 
-def timed(fn, repeat: int = 5) -> float:
-    """Median wall time of ``fn()`` over ``repeat`` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+def timed(repo: Repo, *cmd: str) -> float:
+    """Wall-clock seconds of one command in ``repo`` (it must succeed)."""
+    start = time.perf_counter()
+    proc = subprocess.run(list(cmd), cwd=repo.path, env=run_env(), capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return elapsed
 
 
-def report(name: str, rows: dict) -> None:
-    """Print ``rows`` as a table and write them to benchmarks/results/<name>.json."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    width = max(map(len, rows))
-    for key, value in rows.items():
-        print(f"{key.ljust(width)}  {value:.3f}" if isinstance(value, float) else f"{key.ljust(width)}  {value}")
+def median_time(repo: Repo, cmd: list[str], repeat: int) -> float:
+    """Median of ``repeat`` timings (after one warm-up run)."""
+    timed(repo, *cmd)
+    return statistics.median(timed(repo, *cmd) for _ in range(repeat))
+
+
+def write_result(name: str, result: dict) -> Path:
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return out

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops_common import make_repo, median_time, write_result
+from _common import make_repo, median_time, write_result
 
 MODEL = "artifacts/tabular/train/model.pkl"
 TARGET = "tabular-evaluate"  # the tabular pipeline (its last stage and everything upstream)

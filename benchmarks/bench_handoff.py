@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops_common import Repo, make_repo, median_time, timed, write_result
+from _common import Repo, make_repo, median_time, timed, write_result
 
 TARGET = "tabular-evaluate"  # the tabular pipeline (its last stage and everything upstream)
 

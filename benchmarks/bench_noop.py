@@ -5,49 +5,52 @@ Run: python benchmarks/bench_noop.py   (a few minutes: it reproduces the project
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import report, run, timed
+from _common import BIN, Repo, make_repo, median_time, timed, write_result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import make_repo, run_env  # noqa: E402
-
-DVC = str(Path(sys.executable).with_name("dvc"))
+DVC = str(BIN / "dvc")
 
 
-def bare_repo(path: Path) -> None:
+def bare_repo(path: Path) -> Repo:
+    """A git + DVC repo with one copy stage, reproduced once."""
     path.mkdir()
-    run(["git", "init", "-q"], path)
-    run([DVC, "init", "-q"], path)
+    repo = Repo(path)
+    repo.run("git", "init", "-q")
+    repo.run(DVC, "init", "-q")
     (path / "in.txt").write_text("x\n")
     (path / "dvc.yaml").write_text("stages:\n  copy:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n")
-    run([DVC, "repro"], path)
+    repo.run(DVC, "repro")
+    return repo
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5, help="timed repetitions of each command (median)")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        env = run_env(PREFECT_HOME=str(tmp / "prefect-home"))
-        bare_repo(tmp / "bare")
-        project = make_repo(tmp / "project").path
+        bare = bare_repo(tmp / "bare")
+        project = make_repo(tmp / "project")
         print("reproducing the whole project once (the no-op runs come after) ...", flush=True)
-        run([DVC, "repro"], project, env)
-        bare = timed(lambda: run([DVC, "repro"], tmp / "bare", env))
-        noop = timed(lambda: run([DVC, "repro"], project, env))
-        noop_tabular = timed(lambda: run([DVC, "repro", "tabular-evaluate"], project, env))
-        flow = timed(lambda: run([sys.executable, "-m", "pipelines", "run", "tabular"], project, env), repeat=3)
-        stages = len(run([DVC, "stage", "list", "--name-only"], project, env).split())
-    report("noop", {
-        "stages in project": stages,
-        "bare 1-stage dvc repro (s)": bare,
-        "project no-op dvc repro (s)": noop,
-        "ratio project / bare": noop / bare,
-        "no-op dvc repro tabular-evaluate (s)": noop_tabular,
-        "no-op pipelines run tabular (s)": flow,
-        "ratio flow / dvc repro tabular": flow / noop_tabular,
-    })
+        timed(project, DVC, "repro")
+        stages = len(project.run(DVC, "stage", "list", "--name-only").stdout.split())
+        result = {
+            "stages in project": stages,
+            "bare 1-stage dvc repro (s)": median_time(bare, [DVC, "repro"], args.rounds),
+            "project no-op dvc repro (s)": median_time(project, [DVC, "repro"], args.rounds),
+            "no-op dvc repro tabular-evaluate (s)": median_time(project, [DVC, "repro", "tabular-evaluate"], args.rounds),
+            "no-op pipelines run tabular (s)": median_time(project, [sys.executable, "-m", "pipelines", "run", "tabular"], max(1, args.rounds // 2)),
+        }
+    result["ratio project / bare"] = result["project no-op dvc repro (s)"] / result["bare 1-stage dvc repro (s)"]
+    result["ratio flow / dvc repro tabular"] = result["no-op pipelines run tabular (s)"] / result["no-op dvc repro tabular-evaluate (s)"]
+    width = max(map(len, result))
+    for key, value in result.items():
+        print(f"{key.ljust(width)}  {value:.3f}" if isinstance(value, float) else f"{key.ljust(width)}  {value}")
+    print(f"written to {write_result('noop', result)}")
 
 
 if __name__ == "__main__":

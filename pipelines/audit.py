@@ -324,7 +324,7 @@ def audit(root: str | Path, path: str, rev: str | None = None) -> dict:
 
     Returns:
         ``{"path", "rev", "stage", "cmd", "output", "file", "workspace", "params", "lineage",
-        "commits", "experiments", "metrics"}`` (see docs/operations.md, "Auditing a model").
+        "commits", "experiments", "metrics"}`` (see the README, "Auditing a model").
 
     Raises:
         NotProduced: no stage produced ``path`` (the message says what the file is).

@@ -27,7 +27,7 @@ EPILOG = """examples:
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
-See docs/operations.md for the GPU-host handoff, scheduled retraining and auditing.
+See the README for the GPU-host handoff, scheduled retraining and auditing.
 `dvc repro` and `python -m pipelines run` run the same stages and write the same dvc.lock.
 """
 
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remote", help="GPU-host handoff through a shared DVC remote", description=(
         "Set up a DVC remote every host shares, push outputs and the run-cache, pull them on another host. "
-        "See docs/operations.md, 'Running on a GPU host'."))
+        "See the README, 'Running on a GPU host'."))
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("setup", help="add (or replace) a DVC remote: a folder path, s3://bucket/prefix or ssh://host/path")
     a.add_argument("name", help="remote name, e.g. shared")
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve a scheduled deployment (retrain)", description=(
         "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
-        "Set PREFECT_API_URL to a running Prefect server. See docs/operations.md, 'Scheduled retraining'."))
+        "Set PREFECT_API_URL to a running Prefect server. See the README, 'Scheduled retraining'."))
     p.add_argument("flow", choices=["retrain"], help="what to serve")
     p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
     p.add_argument("--timezone", default="UTC", help="time zone of the cron schedule, e.g. Europe/Berlin (default: UTC)")
