@@ -21,6 +21,7 @@ trained on a GPU loads on a CPU-only host.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,11 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, **checkpoint}, tmp)
+    # Serialise to memory: given a file name, torch.save names the zip's inner folder after it (and
+    # the temporary name carries the PID), so the same checkpoint would give different bytes.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **checkpoint}, buffer)
+    tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, path)
 
 

@@ -95,13 +95,19 @@ class Outputs:
         fig.savefig(self.path(target), dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
         plt.close(fig)
 
-    def pickle(self, target: str | Path, obj: Any) -> None:
-        """Pickle ``obj`` with a sidecar sha256 (checked by :func:`load_pickle`)."""
+    def pickle(self, target: str | Path, obj: Any) -> Any:
+        """Pickle ``obj`` with a sidecar sha256 (checked by :func:`load_pickle`).
+
+        Returns:
+            the object read back from the bytes just written, so a stage can apply exactly what
+            it saved (the pickled imputer transforms the test split, not the in-memory one).
+        """
         target = Path(target)
         tmp = self.path(target)
-        with open(tmp, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        self.text(target.with_name(target.name + HASH_SUFFIX), sha256_file(tmp) + "\n")
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(data)
+        self.text(target.with_name(target.name + HASH_SUFFIX), hashlib.sha256(data).hexdigest() + "\n")
+        return pickle.loads(data)  # noqa: S301 - bytes this process produced a moment ago
 
     def _commit(self) -> None:
         for tmp, final in self._pending:

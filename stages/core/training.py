@@ -32,6 +32,7 @@ from .runtime import resolve_device, seed_everything
 log = logging.getLogger(__name__)
 
 CHECKPOINTS_ENV = "REPROLAB_CHECKPOINTS"
+WALL_CLOCK = ("seconds", "images_per_s")  # history columns that measure time, not the model
 
 
 def setup_torch(seed: int, device: str = "auto"):
@@ -273,6 +274,10 @@ def train_summary(history: list[dict[str, float]]) -> dict[str, float]:
 
 def write_outputs(out: Outputs, trainer: Trainer, *, model: str, history: str, metrics: str, extra: dict | None = None) -> None:
     """A training stage's declared outputs: the checkpoint, per-epoch curves (CSV), metrics (JSON)."""
-    save_checkpoint(out.path(model), trainer.checkpoint())
+    ckpt = trainer.checkpoint()
+    # wall-clock columns differ from run to run; kept out of the checkpoint so that the same params
+    # and data give a bit-identical model file (and DVC does not rerun what depends on it)
+    ckpt["history"] = [{k: v for k, v in row.items() if k not in WALL_CLOCK} for row in ckpt["history"]]
+    save_checkpoint(out.path(model), ckpt)
     out.text(history, history_csv(trainer.history))
     out.json(metrics, {**train_summary(trainer.history), "resumed_from_epoch": trainer.resumed_from, **(extra or {})})

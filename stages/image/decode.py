@@ -51,6 +51,16 @@ def source_files(src: SourceParams) -> list[Path]:
     return expand_paths(src.path, SUFFIXES)
 
 
+def origin(path: Path, src: SourceParams) -> str:
+    """Where a photo came from, the same on every host (not the local cache or venv path), so the
+    manifest, and with it every downstream hash, does not depend on where the checkout lives."""
+    if src.source == "embedded":
+        return f"scikit-learn:datasets/images/{path.name}"
+    if src.source == "url":
+        return src.url
+    return str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for <name>.png and manifest.json")
@@ -65,7 +75,7 @@ def main() -> None:
         for path, name in tqdm(list(zip(files, unique_names(files))), desc="decode", unit="photo"):
             rgb, info = read_photo(path)
             imwrite(tmp_dir / f"{name}.png", rgb, p.png_compression)
-            entries.append({"name": name, "png": f"{name}.png", "shape": list(rgb.shape), **info})
+            entries.append({"name": name, "png": f"{name}.png", "shape": list(rgb.shape), **info, "file": origin(path, p)})
             log.info("%s: %s %s -> %s.png", path, "x".join(map(str, info["decoded_shape"])), info["decoded_dtype"], name)
         (tmp_dir / MANIFEST).write_text(dumps_json({"source": p.source, "images": entries}))
     log.info("%d photo(s) from %s -> %s", len(entries), p.source, out_dir)

@@ -44,8 +44,8 @@ def main() -> None:
     imputer = fit_imputer(train)
     out_dir = Path(args.out)
     with atomic_outputs() as out:
-        write_pair(out, out_dir, impute(train, imputer), impute(test, imputer))
-        out.pickle(out_dir / "imputer.pkl", imputer)
+        saved = out.pickle(out_dir / "imputer.pkl", imputer)  # the pickle is what transforms both splits
+        write_pair(out, out_dir, impute(train, saved), impute(test, saved))
         out.json(out_dir / "missing.json", {"train": missing_counts(train), "test": missing_counts(test),
                                             "medians": dict(zip(imputer.feature_names_in_, imputer.statistics_))})
     log.info("missing before imputation (train): %s", {k: v for k, v in missing_counts(train).items() if v})

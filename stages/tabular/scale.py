@@ -79,14 +79,13 @@ def main() -> None:
 
     train, test = read_pair(args.imputed)
     choice = choose_scalers(read_json(args.analysis), params.load().scale.override)
-    scalers = fit_scalers(train, choice)
-    scaled_train = apply_scalers(train, scalers)
-    scaled_test = apply_scalers(align_columns(test, train.columns), scalers)
     out_dir = Path(args.out)
     with atomic_outputs() as out:
+        # the pickled scalers (read back from what was written) are what transform both splits
+        scalers = {col: out.pickle(out_dir / "scalers" / f"{col}.pkl", s) for col, s in fit_scalers(train, choice).items()}
+        scaled_train = apply_scalers(train, scalers)
+        scaled_test = apply_scalers(align_columns(test, train.columns), scalers)
         write_pair(out, out_dir, scaled_train, scaled_test)
-        for col, scaler in scalers.items():
-            out.pickle(out_dir / "scalers" / f"{col}.pkl", scaler)
         out.json(out_dir / "scaling.json", choice)
         out.figure(out_dir / "before_after.png", before_after_figure(train, scaled_train, choice))
     log.info("scalers: %s", choice)

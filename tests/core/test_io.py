@@ -51,3 +51,12 @@ def test_missing_and_empty_inputs_are_named(tmp_path):
     (tmp_path / "empty.json").write_text("")
     with pytest.raises(DataError, match="empty.json: input is empty"):
         read_json(tmp_path / "empty.json")
+
+
+def test_pickle_returns_what_was_written(tmp_path):
+    obj = {"scale_": 2.0}
+    with atomic_outputs() as out:
+        saved = out.pickle(tmp_path / "f.pkl", obj)
+        obj["scale_"] = 99.0  # later changes to the in-memory object do not reach the saved one
+    assert saved is not obj and saved["scale_"] == 2.0
+    assert load_pickle(tmp_path / "f.pkl")["scale_"] == 2.0

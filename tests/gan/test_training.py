@@ -132,3 +132,14 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumed, whole = load_checkpoint(work / "out" / "model.pt"), load_checkpoint(whole_dir / "out" / "model.pt")
     assert resumed["epoch"] == whole["epoch"] == epochs
     assert_same_training(resumed, whole)
+
+
+def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
+    """DVC hashes the model file: the same weights must not hash differently because of a temp name."""
+    from stages.core.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = {"models": {"g": torch.nn.Linear(3, 2).state_dict()}, "epoch": 1}
+    save_checkpoint(tmp_path / "a.pt", ckpt)
+    save_checkpoint(tmp_path / "other-name.pt", ckpt)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
+    assert load_checkpoint(tmp_path / "a.pt")["epoch"] == 1

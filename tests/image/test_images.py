@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stages.core.errors import DataError
-from stages.image.decode import embedded_files, source_files
+from stages.image.decode import embedded_files, origin, source_files
 from stages.core.params import SourceParams
 from stages.image.images import read_photo, to_rgb8, unique_names
 
@@ -130,3 +130,11 @@ def test_path_source_takes_a_folder_and_a_list(shared_data):
 def test_path_source_missing_entry(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         source_files(SourceParams(source="path", path=[str(tmp_path / "missing")]))
+
+
+def test_origin_does_not_depend_on_where_the_checkout_lives():
+    china = embedded_files()[0]
+    assert origin(china, SourceParams(source="embedded")) == "scikit-learn:datasets/images/china.jpg"
+    url = SourceParams(source="url", url="https://example.org/a.jpg", sha256="0" * 64)
+    assert origin(Path("/home/me/.cache/reprolab/x/a.jpg"), url) == "https://example.org/a.jpg"
+    assert str(Path.cwd()) not in origin(china, SourceParams(source="embedded"))
