@@ -138,7 +138,7 @@ def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
     """DVC hashes the model file: the same weights must not hash differently because of a temp name."""
     from stages.core.checkpoint import load_checkpoint, save_checkpoint
 
-    ckpt = {"models": {"g": torch.nn.Linear(3, 2).state_dict()}, "epoch": 1}
+    ckpt = {"kind": "test", "model_args": {}, "params": {}, "models": {"g": torch.nn.Linear(3, 2).state_dict()}, "epoch": 1}
     save_checkpoint(tmp_path / "a.pt", ckpt)
     save_checkpoint(tmp_path / "other-name.pt", ckpt)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
