@@ -36,8 +36,9 @@ REQUIRED = ("format", "kind", "model_args", "params", "epoch", "models")
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder, then rename).
 
-    Used for the resume checkpoints outside DVC's outputs; a stage's declared checkpoint goes
-    through :func:`stages.core.io.atomic_outputs` (``torch.save(ckpt, out.path(target))``).
+    Used for the resume checkpoints outside DVC's outputs, and by
+    :func:`stages.core.training.write_outputs` for a stage's declared checkpoint (there ``path`` is
+    already a temporary name of :func:`stages.core.io.atomic_outputs`).
     """
     import torch
 

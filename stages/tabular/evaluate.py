@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from stages.core.io import atomic_outputs, load_pickle, read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.tabular import params
-from stages.tabular.frames import TARGET, features_target, read_pair
+from stages.tabular.frames import features_target, read_pair
 from stages.tabular.train import train_svc
 
 log = logging.getLogger(__name__)
