@@ -25,6 +25,7 @@ EPILOG = """examples:
   python -m pipelines audit artifacts/tabular/train/model.pkl
                                             which params, data and code produced it, and its metrics
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
+  python -m pipelines deps --write          each stage's code deps in dvc.yaml, from its imports
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -165,6 +166,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deps(args: argparse.Namespace) -> int:
+    from pipelines import deps
+
+    return deps.main(write_file=args.write)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -235,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list unchanged params and metrics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("deps", help="check (or --write) each stage's code deps in dvc.yaml against its imports",
+                       description="A stage's code deps are the in-repo modules its module imports, transitively. "
+                       "Exit 1 and list the differences, or rewrite them in dvc.yaml with --write.")
+    p.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml (comments and order kept)")
+    p.set_defaults(func=cmd_deps)
     return ap
 
 

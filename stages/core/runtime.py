@@ -1,6 +1,7 @@
 """Process-level set-up for a stage: logging, seeding, device choice, and the error boundary."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import random
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import StageError
+from .stage import Declared, declared
 
 log = logging.getLogger("reprolab")
 
@@ -47,14 +49,38 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main`` with logging set up; a :class:`StageError` exits 1 with its message only.
+def _module_name(main: Callable) -> str:
+    """The dotted name of the module defining ``main``, also when it runs as ``python -m`` (``__main__``)."""
+    spec = main.__globals__.get("__spec__")
+    return spec.name if spec is not None else main.__module__
 
-    Anything else is a bug and keeps its traceback.
+
+def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -> None:
+    """Run a stage's ``main`` with its dvc.yaml declaration, logging set up.
+
+    The stage takes no command-line arguments: every path it reads or writes is declared once, in its
+    dvc.yaml entry (the one whose ``cmd`` runs its module). ``--help`` prints the module docstring and
+    that declaration. A :class:`StageError` exits 1 with its message only; anything else is a bug and
+    keeps its traceback.
+
+    Args:
+        main: the stage's ``main(stage)``.
+        argv: command-line arguments (default ``sys.argv[1:]``); only ``-h``/``--help`` is accepted.
     """
+    module = _module_name(main)
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=main.__globals__.get("__doc__"),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     setup_logging()
     try:
-        main()
+        stage = declared(module)
+        ap.epilog = stage.describe() + "\n\nPaths live in dvc.yaml only; run the stage with `dvc repro " + stage.name + "`."
+    except StageError as exc:
+        stage, ap.epilog = None, f"not runnable here: {exc}"
+    ap.parse_args(argv)
+    try:
+        if stage is None:
+            declared(module)  # raises the same StageError again, now as the run's error
+        main(stage)
     except StageError as exc:
         log.error("%s", exc)
         sys.exit(1)
