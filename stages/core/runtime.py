@@ -1,4 +1,4 @@
-"""Process-level set-up for a stage: logging, seeding, device choice, and the error boundary."""
+"""Process-level set-up for a stage: its declaration, logging, seeding, device choice, and the error boundary."""
 from __future__ import annotations
 
 import argparse
@@ -71,15 +71,16 @@ def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -
     ap = argparse.ArgumentParser(prog=f"python -m {module}", description=main.__globals__.get("__doc__"),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     setup_logging()
+    stage: Declared | None = None
     try:
         stage = declared(module)
-        ap.epilog = stage.describe() + "\n\nPaths live in dvc.yaml only; run the stage with `dvc repro " + stage.name + "`."
+        ap.epilog = f"{stage.describe()}\n\nPaths live in dvc.yaml only; run the stage with `dvc repro {stage.name}`."
     except StageError as exc:
-        stage, ap.epilog = None, f"not runnable here: {exc}"
-    ap.parse_args(argv)
+        error, ap.epilog = exc, f"not runnable here: {exc}"
+    ap.parse_args(argv)  # --help prints and exits; any argument is an error
     try:
         if stage is None:
-            declared(module)  # raises the same StageError again, now as the run's error
+            raise error
         main(stage)
     except StageError as exc:
         log.error("%s", exc)
