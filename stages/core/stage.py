@@ -10,6 +10,11 @@ declared output and fails when a declared output was not written::
         frame = read_parquet(stage.dep("raw.parquet"))          # data/tabular/raw.parquet
         with stage.outputs() as out:
             write_pair(out, stage.out("split"), train, test)      # artifacts/tabular/split
+
+Adding a stage: write ``stages/<pipeline>/<step>.py`` (pure functions, a ``main(stage)``, and
+``run_stage(main)`` under ``if __name__ == "__main__":``); add its dvc.yaml entry with
+``cmd: python -m stages.<pipeline>.<step>``, its data deps, params keys and outs; add its params
+section; then ``python -m pipelines deps --write`` fills in its code deps.
 """
 from __future__ import annotations
 
