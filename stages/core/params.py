@@ -173,7 +173,8 @@ def format_validation_error(exc: ValidationError, prefix: str, path: Path | str)
     lines = []
     for err in exc.errors():
         key = ".".join([prefix, *_where(err["loc"])])
-        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+        # a cross-field check's input is the whole sub-section: its message names the values
+        got = "" if err["type"] == "missing" or isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":
             got = " (unknown key: a typo?)"
         line = f"{path}: {key}: {err['msg']}{got}"
