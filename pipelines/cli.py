@@ -25,6 +25,8 @@ EPILOG = """examples:
   python -m pipelines audit artifacts/tabular/train/model.pkl
                                             which params, data and code produced it, and its metrics
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
+  python -m pipelines profile apply course gan
+                                            the course's full settings into params.yaml (`default` switches back)
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -235,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list unchanged params and metrics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_diff)
+
+    from pipelines import profiles
+    profiles.add_parser(sub)
     return ap
 
 
