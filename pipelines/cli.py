@@ -26,6 +26,8 @@ EPILOG = """examples:
                                             which params, data and code produced it, and its metrics
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
   python -m pipelines deps --write          each stage's code deps in dvc.yaml, from its imports
+  python -m pipelines profile apply course gan
+                                            the course's full settings into params.yaml (`default` switches back)
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -248,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "Exit 1 and list the differences, or rewrite them in dvc.yaml with --write.")
     p.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml (comments and order kept)")
     p.set_defaults(func=cmd_deps)
+
+    from pipelines import profiles
+    profiles.add_parser(sub)
     return ap
 
 

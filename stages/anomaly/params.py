@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from stages.core.params import Params, load_section
+from stages.core.params import Betas, Params, load_section
 
 
 class ScoreParams(Params):
@@ -16,18 +16,21 @@ class ScoreParams(Params):
 
 
 class AnoGanParams(Params):
-    steps: int = Field(ge=1)  # gradient steps of the z search per test image
-    lr: float = Field(gt=0)  # Adam learning rate of the z search
+    steps: int = Field(ge=1, le=100000)  # gradient steps of the z search per test image (course: 5000)
+    lr: float = Field(gt=0, le=10)  # Adam learning rate of the z search
 
 
 class EfficientGanParams(Params):
-    z_dim: int = Field(ge=1)
-    channels: int = Field(ge=8)  # conv width; the dense layers are 16x and 8x this (1024 and 512 at 64)
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=2)
-    lr_ge: float = Field(gt=0)  # generator and encoder
-    lr_d: float = Field(gt=0)
-    betas: tuple[float, float]
+    z_dim: int = Field(ge=1, le=1024)
+    # conv width; the dense layers are 16x and 8x this (1024 and 512 at 64). The generator's second
+    # dense layer holds 16c x 2c(S/4)^2 weights: 134 M at c=64, S=128 (2 GiB with gradient and Adam
+    # state), so 64 is the most a 24 GiB machine takes at every image side.
+    channels: int = Field(ge=8, le=64)
+    epochs: int = Field(ge=1, le=100000)
+    batch_size: int = Field(ge=2, le=1024)
+    lr_ge: float = Field(gt=0, le=1)  # generator and encoder
+    lr_d: float = Field(gt=0, le=1)
+    betas: Betas
     amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
     checkpoint_every: int = Field(ge=1)
 

@@ -1,36 +1,77 @@
 """Typed access to ``params.yaml``, the project's only configuration source.
 
 Each pipeline declares its section as pydantic models built on :class:`Params` (unknown keys are
-forbidden, so a typo is an error rather than a silently ignored setting). A stage loads its section
-with :func:`load_section`; a wrong key or type stops it with the full key path, e.g.
-``params.yaml: tabular.train.C: Input should be a valid number``.
+forbidden, so a typo is an error rather than a silently ignored setting). :data:`SECTIONS` registers
+every top-level section and its schema. A stage loads its section with :func:`load_section`; a wrong
+key, type or value stops it with the full key path, e.g.
+``params.yaml: tabular.train.C: Input should be a valid number (got 'abc')``.
+
+Every load also checks the whole file: an unknown top-level section is an error naming it, and so is
+a key named ``size`` or ``nfiles`` at any depth (DVC's run-cache ignores such keys, treeverse/dvc#10296).
+The file is parsed as DVC parses it (ruamel.yaml, YAML 1.2), so the stages and DVC's hashes see the
+same values (PyYAML would read ``1e-4`` as a string and ``on`` as true).
 """
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ParamsError
 
 PARAMS_FILE = Path(os.environ.get("REPROLAB_PARAMS", "params.yaml"))
 
+# Every top-level section of params.yaml and its schema, as "module:Model". Imported on demand, so a
+# stage imports only its own pipeline's schema, and stages never import pipelines/ (orchestration and
+# retrain are read by the Prefect side only). A new pipeline adds its line here.
+SECTIONS: dict[str, str] = {
+    "common": "stages.core.params:CommonParams",
+    "orchestration": "pipelines.flows:OrchestrationParams",
+    "tabular": "stages.tabular.params:TabularParams",
+    "image": "stages.image.params:ImageParams",
+    "audio": "stages.audio.params:AudioParams",
+    "gan": "stages.gan.params:GanParams",
+    "anomaly": "stages.anomaly.params:AnomalyParams",
+    "retrain": "pipelines.retrain:RetrainParams",
+}
+OPTIONAL_SECTIONS = {"common"}  # every key has a default
+
+# DVC's run-cache drops every key with these names, at any depth, params included, before hashing a
+# stage (dvc/stage/cache.py, _get_cache_hash; treeverse/dvc#10296): a change to such a param would
+# restore stale outputs from the run-cache. So no param may be named so.
+DVC_IGNORED_KEYS = ("size", "nfiles")
+
 
 class Params(BaseModel):
-    """Base for every params model: unknown keys forbidden, values immutable."""
+    """Base for every params model.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Unknown keys are forbidden and values immutable. Types are strict (``true`` is not an int, ``"1.5"``
+    is not a float; an int is accepted where a float is expected) and NaN/inf are refused everywhere:
+    ``lr: .inf`` would train to NaN losses and exit 0.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# A fixed-length YAML list read into a tuple; its items stay strict (strict mode alone refuses lists).
+AsTuple = BeforeValidator(_list_to_tuple)
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # NumPy seeds are 32-bit
+Betas = Annotated[tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]], AsTuple]  # Adam's
 
 
 class CommonParams(Params):
     """The ``common:`` section shared by every pipeline."""
 
-    seed: int = 42
+    seed: Seed = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -62,40 +103,133 @@ class SourceParams(Params):
 M = TypeVar("M", bound=BaseModel)
 
 
-@functools.cache
-def read_params_file(path: Path = PARAMS_FILE) -> dict:
-    """Parse params.yaml once per process."""
+def parse_params(text: str, path: Path | str = PARAMS_FILE) -> dict:
+    """Parse params.yaml text as DVC does (ruamel.yaml's safe loader, YAML 1.2).
+
+    Raises:
+        ParamsError: not YAML, or not a mapping of sections.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: not found (run stages from the repository root)") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        data = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data
 
 
-def format_validation_error(exc: ValidationError, prefix: str, path: Path) -> str:
+@functools.cache
+def read_params_file(path: Path = PARAMS_FILE) -> dict:
+    """Parse params.yaml once per process."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run stages from the repository root)") from None
+    return parse_params(text, path)
+
+
+def ignored_key_errors(node: Any, prefix: str, path: Path | str) -> list[str]:
+    """One line per key named ``size`` or ``nfiles`` anywhere under ``node`` (see DVC_IGNORED_KEYS)."""
+    lines: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{prefix}.{key}" if prefix else str(key)
+            if key in DVC_IGNORED_KEYS:
+                lines.append(f"{path}: {where}: a param may not be named '{key}': DVC's run-cache ignores keys named "
+                             f"{' or '.join(DVC_IGNORED_KEYS)} (treeverse/dvc#10296), so changing it would restore stale "
+                             "outputs; rename it")
+            lines += ignored_key_errors(value, where, path)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            lines += ignored_key_errors(value, f"{prefix}.{i}", path)
+    return lines
+
+
+def check_file(data: dict, path: Path | str = PARAMS_FILE) -> None:
+    """Checks of the whole file that every load runs: no unknown top-level section, no ignored key name.
+
+    Raises:
+        ParamsError: one line per problem, each naming the key.
+    """
+    lines = [f"{path}: {key}: unknown section (known: {', '.join(SECTIONS)}): a typo?"
+             for key in data if key not in SECTIONS]
+    lines += ignored_key_errors(data, "", path)
+    if lines:
+        raise ParamsError("\n".join(lines))
+
+
+def _where(loc: tuple) -> list[str]:
+    """The key path of a pydantic error location, without the tags pydantic adds for union members
+    (``gamma.literal['scale','auto']``, ``sr.int``) and for validator functions."""
+    return [str(p) for p in loc if not (isinstance(p, str) and (
+        p.startswith(("literal[", "function-", "constrained-")) or p in ("int", "float", "str", "bool", "none")))]
+
+
+def format_validation_error(exc: ValidationError, prefix: str, path: Path | str) -> str:
     """One line per problem, each with its dotted key path: ``file: a.b.c: message (got X)``."""
     lines = []
     for err in exc.errors():
-        key = ".".join([prefix, *(str(p) for p in err["loc"])]) if err["loc"] else prefix
-        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+        key = ".".join([prefix, *_where(err["loc"])])
+        # a cross-field check's input is the whole sub-section: its message names the values
+        got = "" if err["type"] == "missing" or isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":
             got = " (unknown key: a typo?)"
-        lines.append(f"{path}: {key}: {err['msg']}{got}")
+        line = f"{path}: {key}: {err['msg']}{got}"
+        if line not in lines:
+            lines.append(line)
     return "\n".join(lines)
 
 
-def validate_section(data: dict, section: str, model: type[M], path: Path = PARAMS_FILE) -> M:
-    """Validate ``data[section]`` against ``model``; errors carry ``section.key.path``."""
+def validate_section(data: dict, section: str, model: type[M], path: Path | str = PARAMS_FILE) -> M:
+    """Validate ``data[section]`` against ``model``; errors carry ``section.key.path``.
+
+    When ``section`` is a registered one, ``data`` is the whole file, and its top-level keys and key
+    names are checked too (:func:`check_file`).
+    """
+    if section in SECTIONS:
+        check_file(data, path)
+    else:
+        lines = ignored_key_errors(data.get(section), section, path)
+        if lines:
+            raise ParamsError("\n".join(lines))
     if section not in data:
         raise ParamsError(f"{path}: section '{section}' is missing")
     try:
         return model.model_validate(data[section] if data[section] is not None else {})
     except ValidationError as exc:
         raise ParamsError(format_validation_error(exc, section, path)) from None
+
+
+def schema(section: str) -> type[Params]:
+    """The registered model of ``section`` (imports its module)."""
+    module, _, name = SECTIONS[section].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def validate_all(data: dict, path: Path | str = PARAMS_FILE) -> dict[str, Params]:
+    """Validate every section of a whole params tree against its registered schema.
+
+    Returns:
+        section name -> validated model.
+
+    Raises:
+        ParamsError: one line per problem across all sections.
+    """
+    check_file(data, path)
+    out, lines = {}, []
+    for section in SECTIONS:
+        if section not in data and section in OPTIONAL_SECTIONS:
+            data = {**data, section: {}}
+        try:
+            out[section] = validate_section(data, section, schema(section), path)
+        except ParamsError as exc:
+            lines.append(str(exc))
+    if lines:
+        raise ParamsError("\n".join(lines))
+    return out
 
 
 def load_section(section: str, model: type[M], path: Path = PARAMS_FILE) -> M:
@@ -107,3 +241,8 @@ def load_common(path: Path = PARAMS_FILE) -> CommonParams:
     """The ``common:`` section (seed, device); defaults when absent."""
     data = read_params_file(Path(path))
     return validate_section({"common": {}, **data}, "common", CommonParams, path)
+
+
+def load_file(path: Path = PARAMS_FILE) -> dict[str, Params]:
+    """Read and validate every section of params.yaml (see :func:`validate_all`)."""
+    return validate_all(read_params_file(Path(path)), path)

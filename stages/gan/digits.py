@@ -2,8 +2,8 @@
 
 Sources (``gan.digits.source``):
 - ``embedded``: scikit-learn's handwritten digits (1,797 real 8x8 scans shipped with the package),
-  upsampled to ``size``;
-- ``url``: MNIST (idx ``.gz`` files, each checked against its sha256; 28x28), resized to ``size``;
+  upsampled to ``image_px``;
+- ``url``: MNIST (idx ``.gz`` files, each checked against its sha256; 28x28), resized to ``image_px``;
 - ``path``: the user's own idx images and labels files.
 
 Per normal digit, the first ``train_per_class`` images (in file order) form the training set and the
@@ -128,16 +128,16 @@ def main(stage: Declared) -> None:
     train_idx, test_idx = split_digits(labels, p, source)
     test_labels = labels[test_idx]
     with stage.outputs() as out:
-        out.npz(stage.out("train.npz"), images=resize(images[train_idx], p.size), labels=labels[train_idx])
-        out.npz(stage.out("test.npz"), images=resize(images[test_idx], p.size), labels=test_labels,
+        out.npz(stage.out("train.npz"), images=resize(images[train_idx], p.image_px), labels=labels[train_idx])
+        out.npz(stage.out("test.npz"), images=resize(images[test_idx], p.image_px), labels=test_labels,
                 anomalous=np.isin(test_labels, p.anomalous))
         out.json(stage.out("summary.json"), {
-            "source": source, "size": p.size, "source_shape": list(images.shape[1:]),
+            "source": source, "image_px": p.image_px, "source_shape": list(images.shape[1:]),
             "train": {str(d): int((labels[train_idx] == d).sum()) for d in p.normal},
             "test": {str(d): int((test_labels == d).sum()) for d in [*p.normal, *p.anomalous]},
         })
     log.info("%d training and %d test images (%d anomalous) at %dx%d from %s", len(train_idx), len(test_idx),
-             int(np.isin(test_labels, p.anomalous).sum()), p.size, p.size, source)
+             int(np.isin(test_labels, p.anomalous).sum()), p.image_px, p.image_px, source)
 
 
 if __name__ == "__main__":

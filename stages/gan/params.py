@@ -6,11 +6,13 @@ error naming it, not a silent fallback.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import Params, load_section
+from stages.core.params import Betas, Params, load_section
+
+Digit = Annotated[int, Field(ge=0, le=9)]
 
 
 class RemoteFile(Params):
@@ -32,13 +34,14 @@ class DigitsParams(Params):
     images: RemoteFile  # idx3 images file (url source)
     labels: RemoteFile  # idx1 labels file (url source)
     path: list[str]  # path source: [images idx file, labels idx file] (.gz or raw)
-    size: int  # output side in pixels: a power of two, 16..128
-    normal: list[int] = Field(min_length=1)  # the digits the GANs learn (the "normal" class)
-    train_per_class: int = Field(ge=1)
-    anomalous: list[int] = Field(min_length=1)  # digits that only appear in the anomaly test set
-    test_per_class: int = Field(ge=1)  # held-out images per normal and per anomalous digit
+    image_px: int  # side of the square output images in pixels: a power of two, 16..128 (not `size`:
+    # DVC's run-cache ignores params named so, treeverse/dvc#10296)
+    normal: list[Digit] = Field(min_length=1, max_length=10)  # the digits the GANs learn (the "normal" class)
+    train_per_class: int = Field(ge=1, le=10000)  # MNIST has about 6,000 per digit
+    anomalous: list[Digit] = Field(min_length=1, max_length=10)  # digits that only appear in the anomaly test set
+    test_per_class: int = Field(ge=1, le=10000)  # held-out images per normal and per anomalous digit
 
-    @field_validator("size")
+    @field_validator("image_px")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v < 16 or v > 128 or v & (v - 1):
@@ -47,9 +50,6 @@ class DigitsParams(Params):
 
     @model_validator(mode="after")
     def _check(self) -> "DigitsParams":
-        for d in [*self.normal, *self.anomalous]:
-            if not 0 <= d <= 9:
-                raise ValueError(f"digits are 0..9 (got {d})")
         if set(self.normal) & set(self.anomalous):
             raise ValueError(f"a digit cannot be both normal and anomalous (got {sorted(set(self.normal) & set(self.anomalous))})")
         if self.source == "path" and len(self.path) != 2:
@@ -60,21 +60,44 @@ class DigitsParams(Params):
 class GanTrainParams(Params):
     """One GAN's network width and optimisation."""
 
-    z_dim: int = Field(ge=1)
-    channels: int = Field(ge=8)  # width of the widest-resolution hidden layer; doubles per layer towards 4x4
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=2)
-    lr_g: float = Field(gt=0)
-    lr_d: float = Field(gt=0)
-    betas: tuple[float, float]
+    # Bounds keep one training stage inside a 2-core, 24 GiB machine: at 128 px and channels 128 the
+    # widest convolution holds 128*16 x 128*8 x 4 x 4 weights (134 MB; x4 with its gradient and Adam state).
+    z_dim: int = Field(ge=1, le=1024)
+    channels: int = Field(ge=8, le=128)  # width of the widest-resolution hidden layer; doubles per layer towards 4x4
+    epochs: int = Field(ge=1, le=100000)
+    batch_size: int = Field(ge=2, le=1024)
+    lr_g: float = Field(gt=0, le=1)
+    lr_d: float = Field(gt=0, le=1)
+    betas: Betas
     amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
     checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
+
+
+# SAGAN's attention maps are (B, N, N) with N = (image_px/2)^2 positions at its last hidden layer:
+# 16.7 M floats per image at 128 px. Forward, backward and the discriminator's copy hold about 4 of them.
+ATTENTION_BUDGET_BYTES = 8 * 2**30
+
+
+def attention_bytes(image_px: int, batch_size: int) -> int:
+    """Rough peak bytes of SAGAN's attention maps (both layers, float32, ~4 live copies) for one batch."""
+    n_last, n_prev = (image_px // 2) ** 2, (image_px // 4) ** 2
+    return 4 * 4 * batch_size * (n_last ** 2 + n_prev ** 2)
 
 
 class GanParams(Params):
     digits: DigitsParams
     dcgan: GanTrainParams
     sagan: GanTrainParams
+
+    @model_validator(mode="after")
+    def _attention_fits(self) -> "GanParams":
+        need = attention_bytes(self.digits.image_px, self.sagan.batch_size)
+        if need > ATTENTION_BUDGET_BYTES:
+            raise ValueError(
+                f"sagan.batch_size {self.sagan.batch_size} at digits.image_px {self.digits.image_px} needs about "
+                f"{need / 2**30:.0f} GiB for the attention maps (limit {ATTENTION_BUDGET_BYTES / 2**30:.0f} GiB): "
+                "lower the batch size or the image side")
+        return self
 
 
 def load() -> GanParams:

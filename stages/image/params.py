@@ -5,12 +5,17 @@ error naming it, not a silent fallback.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from stages.core.params import Params, SourceParams, load_section
+from stages.core.params import AsTuple, Params, Seed, SourceParams, load_section
 
+Pixel = Annotated[int, Field(ge=0, le=65535)]  # a coordinate; larger than any photo cv2 decodes
+Box = Annotated[tuple[Pixel, Pixel, Pixel, Pixel], AsTuple]  # (x0, y0, x1, y1)
+# A resize factor. Up to 4: a 12-megapixel phone photo at 4x is 576 MB per copy, and the stage holds a
+# few copies per interpolation; from 0.01, which still leaves the sample photos several pixels wide.
+Scale = Annotated[float, Field(ge=0.01, le=4)]
 Interpolation = Literal["nearest", "linear", "cubic", "area", "lanczos4", "linear_exact", "nearest_exact"]
 
 
@@ -25,16 +30,16 @@ class InspectParams(Params):
 
 
 class TransformsParams(Params):
-    crop: tuple[int, int, int, int]  # (x0, y0, x1, y1): top-left and bottom-right corners, in pixels
-    scales: list[float]  # resize factors (< 1 down, > 1 up), each compared over every interpolation
-    interpolations: list[Interpolation]
-    zoom: int = Field(ge=8)  # side (px) of the centre patch shown enlarged in the comparison figure
-    angle: float  # rotation in degrees, counter-clockwise about the centre
+    crop: Box  # (x0, y0, x1, y1): top-left and bottom-right corners, in pixels
+    scales: list[Scale] = Field(max_length=8)  # resize factors (< 1 down, > 1 up), each compared over every interpolation
+    interpolations: list[Interpolation] = Field(max_length=7)
+    zoom: int = Field(ge=8, le=1024)  # side (px) of the centre patch shown enlarged in the comparison figure
+    angle: float = Field(ge=-360, le=360)  # rotation in degrees, counter-clockwise about the centre (finite)
     threshold: int = Field(ge=0, le=255)  # fixed binarisation threshold (Otsu picks its own)
-    blur_kernel: int = Field(ge=1)  # cv2.blur box size
-    text: str
-    rectangle: tuple[int, int, int, int]  # (x0, y0, x1, y1), drawn clipped to the image
-    factor: float = Field(gt=0)  # the `img * factor` dtype pitfall
+    blur_kernel: int = Field(ge=1, le=255)  # cv2.blur box size
+    text: str = Field(max_length=200)
+    rectangle: Box  # (x0, y0, x1, y1), drawn clipped to the image
+    factor: float = Field(gt=0, le=255)  # the `img * factor` dtype pitfall
 
     @field_validator("interpolations")
     @classmethod
@@ -46,21 +51,21 @@ class TransformsParams(Params):
     @field_validator("scales")
     @classmethod
     def _positive(cls, v: list[float]) -> list[float]:
-        if not v or any(s <= 0 for s in v):
-            raise ValueError(f"list positive resize factors (got {v})")
+        if not v:
+            raise ValueError("list at least one resize factor")
         return v
 
 
 class ScrambleParams(Params):
-    key: int = Field(ge=0)  # the secret: the seed of every permutation; the inverse needs it
-    block_size: int = Field(ge=1)  # square blocks of block_size × block_size pixels
+    key: Seed  # the secret: the seed of every permutation; the inverse needs it
+    block_size: int = Field(ge=1, le=4096)  # square blocks of block_size × block_size pixels
     negative_positive: bool  # colour scrambling also inverts (255 - x) a keyed half of the blocks
     rotate_flip: bool  # block scrambling also rotates / flips each block
 
 
 class YCbCrParams(Params):
     coefficients: list[list[float]]  # 3×3, rows Y, Cb, Cr over columns R, G, B
-    chunk_pixels: int = Field(ge=1)  # pixels per matrix multiply (keeps the float temporaries in cache)
+    chunk_pixels: int = Field(ge=1, le=2**24)  # pixels per matrix multiply (keeps the float temporaries in cache)
 
     @field_validator("coefficients")
     @classmethod

@@ -5,9 +5,10 @@ error naming it, not a silent fallback.
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stages.core.params import Params, SourceParams, load_section
 
@@ -26,7 +27,7 @@ class EncodeParams(Params):
 class AnalyzeParams(Params):
     columns: list[str]
     alpha: float = Field(gt=0, lt=1)  # significance level of the normality/uniformity tests
-    bins: int = Field(ge=2)  # histogram bins for the chi-square uniformity test and the figures
+    bins: int = Field(ge=2, le=1000)  # histogram bins for the chi-square uniformity test and the figures
 
 
 class ScaleParams(Params):
@@ -38,9 +39,19 @@ class BalanceParams(Params):
 
 
 class TrainParams(Params):
-    C: float = Field(gt=0)
+    C: float = Field(gt=0, le=1e6)  # beyond 1e6 libsvm no longer converges in reasonable time
     kernel: Literal["linear", "poly", "rbf", "sigmoid"]
-    gamma: Literal["scale", "auto"] | float
+    gamma: Literal["scale", "auto"] | float  # sklearn's names, or a kernel coefficient > 0
+
+    @field_validator("gamma", mode="plain")
+    @classmethod
+    def _gamma(cls, v: object) -> str | float:
+        # one message for the union (pydantic would report each alternative on its own line)
+        if isinstance(v, str) and v in ("scale", "auto"):
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            return float(v)
+        raise ValueError("must be 'scale', 'auto' or a finite number > 0")
 
 
 class TabularParams(Params):

@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from pipelines.profiles import overrides
 from tests.audio.helpers import tone, truncate, write
 
 STAGES = ["audio-download", "audio-decode", "audio-features", "audio-convert", "audio-effects"]
-SMOKE = {  # few effects keep the test short
-    "audio.effects.pitch_steps": [3],
-    "audio.effects.stretch_rates": [2.0],
-    "audio.effects.vtln_alpha": [1.1],
-    "audio.effects.clip_threshold": [0.5],
-}
+SMOKE = overrides("smoke", ["audio"], Path(__file__).resolve().parents[2])  # profiles/smoke.yaml: few effects
 
 
 def use_clips(repo, folder: Path) -> None:

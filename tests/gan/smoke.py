@@ -1,32 +1,17 @@
-"""Smoke-sized params for the gan and anomaly pipelines (seconds on a CPU), shared by their tests."""
+"""Smoke-sized params for the gan and anomaly pipelines (seconds on a CPU), shared by their tests.
+
+The values live in profiles/smoke.yaml, the one place tests, CI and users share
+(`python -m pipelines profile apply smoke gan anomaly`)."""
 from __future__ import annotations
 
-SMOKE = {
-    "gan.digits.size": 16,
-    "gan.digits.train_per_class": 24,
-    "gan.digits.test_per_class": 4,
-    "gan.dcgan.channels": 8,
-    "gan.dcgan.epochs": 2,
-    "gan.dcgan.batch_size": 16,
-    "gan.sagan.channels": 8,
-    "gan.sagan.epochs": 2,
-    "gan.sagan.batch_size": 16,
-    "anomaly.anogan.steps": 3,
-    "anomaly.efficientgan.channels": 8,
-    "anomaly.efficientgan.epochs": 2,
-    "anomaly.efficientgan.batch_size": 16,
-}
+from pathlib import Path
+
+from pipelines.profiles import apply_overrides, overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = overrides("smoke", ["gan", "anomaly"], ROOT)  # {dotted key: value}
 
 
 def smoke_params(params: dict) -> dict:
     """A copy of a parsed params.yaml with the smoke values set."""
-    import copy
-
-    out = copy.deepcopy(params)
-    for dotted, value in SMOKE.items():
-        node = out
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    return out
+    return apply_overrides(params, SMOKE)

@@ -43,7 +43,7 @@ def test_params_yaml_gan_section_validates():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"size": 24}, "power of two"),
+    ({"image_px": 24}, "power of two"),
     ({"normal": [7, 8], "anomalous": [8]}, "both normal and anomalous"),
     ({"source": "path", "path": ["only-one"]}, "images idx file"),
 ])
