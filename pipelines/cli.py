@@ -122,13 +122,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.retrain import load_settings, serve
 
     settings, _ = load_settings(Path(".").resolve())  # fail now, not at 3 a.m., on a params.yaml typo
+    if args.interval is not None and not args.interval > 0:
+        print(f"error: --interval must be a positive number of seconds, got {args.interval}", file=sys.stderr)
+        return 2
     names = args.pipelines or None
     try:
         select(read_dag("."), names or settings.pipelines)
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    serve(args.cron, names, ".", deployment=args.name, timezone=args.timezone)
+    serve(args.cron, names, ".", deployment=args.name, timezone=args.timezone, interval=args.interval)
     return 0
 
 
@@ -216,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
         "Set PREFECT_API_URL to a running Prefect server. See the README, 'Scheduled retraining'."))
     p.add_argument("flow", choices=["retrain"], help="what to serve")
-    p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS instead (e.g. 21600: every 6 h)")
     p.add_argument("--timezone", default="UTC", help="time zone of the cron schedule, e.g. Europe/Berlin (default: UTC)")
     p.add_argument("--pipelines", nargs="+", metavar="PIPELINE", help="default: retrain.pipelines in params.yaml")
     p.add_argument("--name", default="retrain", help="deployment name (default: retrain)")
