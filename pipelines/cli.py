@@ -19,6 +19,7 @@ EPILOG = """examples:
   python -m pipelines remote setup shared /mnt/shared/dvc-remote
                                             a DVC remote every host shares (or s3://…, ssh://…)
   python -m pipelines remote push           dvc push --run-cache (outputs + run-cache)
+  python -m pipelines remote push tabular   only tabular's outputs and run-cache entries
   python -m pipelines remote pull           dvc pull --run-cache; lists the stages left to run here
   python -m pipelines serve retrain --cron "0 3 * * *"
                                             scheduled retraining with a quality gate
@@ -202,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--user", help="SSH user")
     a.add_argument("--port", type=int, help="SSH port")
     a.add_argument("--keyfile", help="SSH private key, written to .dvc/config.local (git-ignored)")
-    for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache"),
+    for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache "
+                                  "(with PIPELINE: only the outputs and run-cache entries of its stages)"),
                          ("pull", "dvc pull --run-cache, then the stages `dvc repro` would still run here")):
         a = actions.add_parser(action, help=text, description=text)
         a.add_argument("targets", nargs="*", metavar="PIPELINE",
