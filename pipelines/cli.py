@@ -28,6 +28,7 @@ EPILOG = """examples:
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
   python -m pipelines profile apply course gan
                                             the course's full settings into params.yaml (`default` switches back)
+  python -m pipelines plots tabular         tabular's curves in dvc_plots/index.html (works offline)
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -171,6 +172,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plots(args: argparse.Namespace) -> int:
+    from pipelines import plots
+
+    try:
+        targets = plots.plot_targets(".", plots.own_stages(read_dag("."), args.names)) if args.names else None
+        if targets == []:
+            print(f"error: {', '.join(args.names)} declare(s) no plots in dvc.yaml", file=sys.stderr)
+            return 2
+        print(plots.show(".", targets, args.out))
+    except (plots.PlotsError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -247,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines import profiles
     profiles.add_parser(sub)
+
+    p = sub.add_parser("plots", help="dvc plots show as a page that works offline (Vega inlined)", description=(
+        "Writes OUT/index.html with the curves of dvc.yaml's plots (of the named pipelines only, when given), "
+        "Vega, Vega-Lite and vega-embed inlined from pipelines/vega/: no CDN, renders without network."))
+    p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipeline or stage names (default: every plot)")
+    p.add_argument("-o", "--out", default="dvc_plots", help="output folder (default: dvc_plots, git-ignored)")
+    p.set_defaults(func=cmd_plots)
     return ap
 
 
