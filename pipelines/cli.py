@@ -28,6 +28,7 @@ EPILOG = """examples:
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
   python -m pipelines profile apply course gan
                                             the course's full settings into params.yaml (`default` switches back)
+  python -m pipelines history tabular       tabular's params and metrics per commit and experiment
   python -m pipelines plots tabular         tabular's curves in dvc_plots/index.html (works offline)
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
@@ -187,6 +188,22 @@ def cmd_plots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from pipelines import history
+    from pipelines.plots import own_stages
+
+    try:
+        dag = read_dag(".")
+        stages = set(own_stages(dag, [args.pipeline]))
+        files = [m for s in dag if s.name in stages for m in s.metrics]
+        rows = history.rows_from_exp_show(history.exp_show(".", last=args.num))
+    except (history.HistoryError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 1
+    print(history.format_table(rows, args.pipeline, files, all_params=args.all), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -263,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines import profiles
     profiles.add_parser(sub)
+
+    p = sub.add_parser("history", help="one pipeline's params and metrics per commit and experiment", description=(
+        "A readable `dvc exp show`: the workspace, every commit and the DVC experiments on it, with the "
+        "pipeline's params (only those that differ between rows, unless --all) and its metrics as columns."))
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline name (see `list`)")
+    p.add_argument("-n", "--num", type=int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
+    p.add_argument("--all", action="store_true", help="also the params that are the same in every row")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("plots", help="dvc plots show as a page that works offline (Vega inlined)", description=(
         "Writes OUT/index.html with the curves of dvc.yaml's plots (of the named pipelines only, when given), "
