@@ -1,4 +1,4 @@
-"""Shared by the audio stages: checked decoding, resampling, the clip manifest, figure helpers.
+"""Shared by the audio stages: checked decoding, resampling, the clip manifest.
 
 Decoding goes through soundfile (libsndfile reads WAV, FLAC, OGG/Vorbis and MP3) and never falls
 back to audioread, so a bad file fails here with a :class:`DataError` naming it instead of deep
@@ -170,16 +170,6 @@ def iter_clips(clips_dir: str | Path, manifest: str | Path) -> Iterator[tuple[di
         yield entry, Clip(entry["key"], y, sr)
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def power_db(power: np.ndarray, top_db: float) -> np.ndarray:
     """Power to dB relative to the loudest bin, floored at ``-top_db``.
 
@@ -192,15 +182,6 @@ def power_db(power: np.ndarray, top_db: float) -> np.ndarray:
     if peak <= 0.0:
         return np.full(power.shape, -top_db, dtype=np.float32)
     return librosa.power_to_db(power, ref=peak, top_db=top_db).astype(np.float32, copy=False)
-
-
-# Inside a folder from ``atomic_outputs().dir(...)`` files are written directly: the whole folder is
-# renamed into place on success (``out.figure``/``out.json`` would rename each file separately).
-def save_figure(fig, path: Path, dpi: int = 100) -> None:
-    """Save a figure as PNG (same settings as ``Outputs.figure``) and close it."""
-    plt = pyplot()
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def write_json(path: Path, obj) -> None:

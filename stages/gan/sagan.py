@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import torch
 
+from stages.core.figures import new_figure
 from stages.core.io import atomic_outputs
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
@@ -62,13 +63,8 @@ def main() -> None:
 
 def _attention_figure(rows: list[tuple[str, np.ndarray]]):
     """Generated images (gray, [-1, 1]) above attention maps (each scaled to its own range)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(rows[0][1])
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.2 * n, 1.35 * len(rows)), squeeze=False)
+    fig, axes = new_figure(len(rows), n, figsize=(1.2 * n, 1.35 * len(rows)), squeeze=False)
     for r, (title, arr) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]

@@ -163,10 +163,3 @@ def decoded_images(folder: str | Path) -> Iterator[tuple[str, np.ndarray]]:
             raise DataError(f"{path}: not an 8-bit colour PNG written by image-decode (rerun: dvc repro image-decode)")
         yield entry["name"], cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
 
-
-def save_figure(fig, path: str | Path, dpi: int = 100) -> None:
-    """Save a matplotlib figure as PNG to ``path`` (inside an ``out.dir`` folder) and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-    plt.close(fig)

@@ -23,10 +23,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure, save
 from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
 from stages.image import params
-from stages.image.images import decoded_images, imwrite, save_figure
+from stages.image.images import decoded_images, imwrite
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +153,7 @@ def unscramble(img: np.ndarray, p: params.ScrambleParams) -> np.ndarray:
 
 
 def scramble_figure(name: str, panels: dict[str, np.ndarray]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6))
+    fig, axes = new_figure(1, len(panels), figsize=(3.2 * len(panels), 2.6))
     for ax, (title, img) in zip(axes, panels.items()):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=8)
@@ -200,7 +196,7 @@ def main() -> None:
                 "colour + block": both,
                 "unscrambled (bit-exact)": restored,
             }
-            save_figure(scramble_figure(name, panels), folder / "scramble.png")
+            save(scramble_figure(name, panels), folder / "scramble.png")
             metrics[name] = {
                 "blocks": gh * gw,
                 "restored_exact": exact,

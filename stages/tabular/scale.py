@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure
 from stages.core.io import atomic_outputs, read_json
 from stages.core.runtime import run_stage
 from stages.tabular import params
@@ -54,12 +55,7 @@ def apply_scalers(frame: pd.DataFrame, scalers: dict[str, object]) -> pd.DataFra
 
 
 def before_after_figure(before: pd.DataFrame, after: pd.DataFrame, choice: dict[str, str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(choice), figsize=(3.6 * len(choice), 5), squeeze=False)
+    fig, axes = new_figure(2, len(choice), figsize=(3.6 * len(choice), 5), squeeze=False)
     for j, (col, name) in enumerate(choice.items()):
         axes[0, j].hist(before[col], bins=20, color="#4c72b0")
         axes[0, j].set_title(f"{col} (before)", fontsize=9)
