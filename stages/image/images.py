@@ -163,3 +163,8 @@ def decoded_images(folder: str | Path) -> Iterator[tuple[str, np.ndarray]]:
             raise DataError(f"{path}: not an 8-bit colour PNG written by image-decode (rerun: dvc repro image-decode)")
         yield entry["name"], cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
 
+
+def photo_files(folder: str | Path) -> dict[str, str]:
+    """For each decoded photo's name, the file it was decoded from (the manifest's ``file``), so a
+    message about a photo names the user's file, not the decoded copy."""
+    return {e["name"]: e.get("file", e["png"]) for e in read_json(Path(folder) / MANIFEST)["images"]}

@@ -27,7 +27,7 @@ from stages.core.figures import new_figure, save
 from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
 from stages.image import params
-from stages.image.images import decoded_images, imwrite
+from stages.image.images import decoded_images, imwrite, photo_files
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,22 @@ INVERSE_ORDERS = np.argsort(CHANNEL_ORDERS, axis=1)  # order[inverse] == identit
 COLOUR_STREAM, BLOCK_STREAM = 1, 2  # independent random streams of one key
 
 
-def block_grid(shape: tuple[int, ...], block: int) -> tuple[int, int]:
+def block_grid(shape: tuple[int, ...], block: int, photo: str = "") -> tuple[int, int]:
     """Blocks per column and per row of an image of ``shape`` (H, W, ...).
+
+    Args:
+        shape: the image's shape.
+        block: block side in pixels (``image.scramble.block_size``).
+        photo: the file the image came from, named in the message.
 
     Raises:
         DataError: ``block`` is not positive or larger than the image.
     """
     h, w = shape[:2]
     if block < 1 or block > min(h, w):
-        raise DataError(f"image.scramble.block_size: {block} does not fit the {w}x{h} image (1 ≤ block ≤ {min(h, w)})")
+        where = f"{photo}: " if photo else ""
+        raise DataError(f"{where}image.scramble.block_size: {block} does not fit this {w}x{h} photo "
+                        f"(1 ≤ block ≤ {min(h, w)}); lower block_size or leave the photo out")
     return h // block, w // block
 
 
@@ -173,8 +180,9 @@ def main() -> None:
     metrics = {}
     with atomic_outputs() as out:
         root = out.dir(args.out)
+        files = photo_files(args.images)
         for name, rgb in tqdm(decoded_images(args.images), desc="scramble", unit="photo"):
-            gh, gw = block_grid(rgb.shape, p.block_size)
+            gh, gw = block_grid(rgb.shape, p.block_size, photo=files[name])
             left = (rgb.shape[1] - gw * p.block_size, rgb.shape[0] - gh * p.block_size)
             if any(left):
                 log.warning("%s: %d column(s) and %d row(s) at the right/bottom edge are narrower than a block and stay as they are", name, *left)
