@@ -90,6 +90,8 @@ def comparison_figure(x: np.ndarray, labels: np.ndarray, anomalous: np.ndarray, 
             for spine in ax.spines.values():
                 spine.set_visible(False)
         axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("anomaly score above each reconstruction: higher = more anomalous (red: an anomalous digit)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
