@@ -1,4 +1,5 @@
-"""audio-effects under numpy's CPU-dispatched kernels vs its baseline kernels: same bytes? how fast?
+"""audio-effects (and audio-features' dB spectrograms) under numpy's CPU-dispatched kernels vs its
+baseline kernels: same bytes? how fast?
 
 numpy chooses SIMD kernels at import by CPU (AVX2 or AVX-512 on x86-64), and their float results
 differ in the last bits, so the effects of one host differ from another's. The stage therefore runs
@@ -9,8 +10,8 @@ embedded clips (the stage's own functions) in a fresh process per setting:
 - ``avx2``: the AVX-512 kernels disabled, as numpy runs on an x86-64 CPU without AVX-512;
 - ``baseline``: what the stage uses (``NPY_ENABLE_CPU_FEATURES=X86_V2``);
 
-and reports the sha256 of each output array (as float32 and as 16-bit PCM) and the seconds spent in
-the effects, with the ratio baseline / dispatch. Run it on two hosts and compare the ``baseline``
+and reports the sha256 of each output array (as float32 and, for signals, as 16-bit PCM) and the
+seconds spent in the effects, with the ratio baseline / dispatch. Run it on two hosts and compare the ``baseline``
 hashes: they must be equal. Usage: ``python benchmarks/bench_effects_baseline.py [--repeat N]``.
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ from stages.audio import params
 from stages.audio.clips import resample
 from stages.audio.download import generate_embedded
 from stages.audio.effects import apply_effects
+from stages.audio.features import compute_features
 
 ap = params.load()
 src, p = ap.download, ap.effects
@@ -53,6 +55,8 @@ for key, y in generate_embedded(src.embedded.sr, src.embedded.seconds, 42).items
     start = time.perf_counter()
     signals = [("resampled", resample(y, sr, rate)), *apply_effects(resample(y, sr, rate), rate, p)]
     seconds += time.perf_counter() - start
+    f = compute_features(resample(y, sr, ap.features.sr or sr), ap.features.sr or sr, ap.features)
+    signals += [("features_stft_db", f.stft_db), ("features_mel_db", f.mel_db)]
     for name, z in signals:
         z = np.asarray(z, np.float32)
         pcm = np.clip(np.round(z * 32767), -32768, 32767).astype(np.int16)

@@ -14,20 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 from collections.abc import Iterator
 
-# Same bytes on every x86-64 host (a data stage's promise). numpy picks SIMD kernels when it is
-# imported (AVX2, AVX-512, by CPU), and their float results differ in the last bits: the phase
-# vocoder and VTLN outputs of one host differed from another's in every effect but clipping, and
-# rounding to 16-bit PCM does not help (some samples still round the other way). As a stage
-# (python -m, before numpy is imported) numpy is limited to its baseline kernels, the same code on
-# every x86-64 CPU. Measured in benchmarks/bench_effects_baseline.py. Imported as a module (tests),
-# nothing is changed.
-if (__name__ == "__main__" and platform.machine().lower() in ("x86_64", "amd64")
-        and not os.environ.get("NPY_DISABLE_CPU_FEATURES")):  # numpy refuses both variables at once
-    os.environ.setdefault("NPY_ENABLE_CPU_FEATURES", "X86_V2")  # numpy >= 2.3's x86-64 baseline
+if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
+    from stages.core.numerics import use_baseline_kernels
+
+    use_baseline_kernels()
 
 import numpy as np  # noqa: E402 - after the line above, on purpose
 

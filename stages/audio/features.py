@@ -16,7 +16,12 @@ import argparse
 import logging
 from dataclasses import dataclass
 
-import numpy as np
+if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
+    from stages.core.numerics import use_baseline_kernels
+
+    use_baseline_kernels()
+
+import numpy as np  # noqa: E402 - after the line above, on purpose
 
 from stages.core.figures import new_figure, save
 from stages.core.io import atomic_outputs

@@ -63,9 +63,11 @@ def test_effects_on_silence_are_silent():
     assert all(np.isfinite(z).all() and not z.any() for z in out.values())
 
 
-def test_the_stage_runs_numpy_on_its_baseline_kernels():
-    """As a stage (python -m), audio-effects limits numpy to the kernels every x86-64 CPU runs, so its
-    float outputs do not depend on AVX2/AVX-512 (see benchmarks/bench_effects_baseline.py)."""
+@pytest.mark.parametrize("stage", ["stages.audio.effects", "stages.audio.features"])
+def test_the_stage_runs_numpy_on_its_baseline_kernels(stage):
+    """As a stage (python -m), audio-effects and audio-features limit numpy to the kernels every
+    x86-64 CPU runs, so their float outputs do not depend on AVX2/AVX-512
+    (see benchmarks/bench_effects_baseline.py)."""
     import platform
     import subprocess
     import sys
@@ -76,8 +78,8 @@ def test_the_stage_runs_numpy_on_its_baseline_kernels():
         pytest.skip("the baseline setting is for x86-64")
     probe = (
         "import runpy, sys\n"
-        "sys.argv = ['effects', '--help']\n"
-        "try:\n    runpy.run_module('stages.audio.effects', run_name='__main__')\n"
+        "sys.argv = ['stage', '--help']\n"
+        f"try:\n    runpy.run_module({stage!r}, run_name='__main__')\n"
         "except BaseException:\n    pass\n"
         "from numpy._core._multiarray_umath import __cpu_dispatch__ as d, __cpu_features__ as f\n"
         "print('KERNELS', [k for k in d if f.get(k)])\n"
