@@ -3,7 +3,8 @@
 Every stage writes its declared outputs inside one :func:`atomic_outputs` block. Files are written
 to temporary names in the target's own folder and renamed into place only when the whole block
 succeeds; on any error the temporaries are deleted. A failed stage therefore leaves no half-written
-artifact for DVC to cache.
+artifact for DVC to cache. A stage killed outright (SIGKILL) cannot clean up: its temporaries are
+removed the next time any run writes the same target (:func:`remove_stale_temporaries`).
 
 Pickles are written with a sidecar ``<name>.sha256`` and loaded by :func:`load_pickle` only after
 the content hash matches it: a swapped or tampered pickle is refused before it is unpickled.
