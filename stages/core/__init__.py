@@ -1,8 +1,10 @@
 """Shared machinery for every stage; knows nothing about any one pipeline.
 
 - :mod:`stages.core.params`   typed, validated params (pydantic, unknown keys forbidden)
-- :mod:`stages.core.io`       atomic output writes, checksummed pickles, JSON, figures
-- :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries and clear errors
+- :mod:`stages.core.io`       atomic output writes (stale temporaries of killed runs removed), checksummed pickles, JSON
+- :mod:`stages.core.figures`  matplotlib on Agg, ``new_figure`` and ``save`` (byte-stable PNGs), used by ``Outputs.figure``
+- :mod:`stages.core.numerics` numpy on its baseline kernels, for float data stages that must match on every x86-64 CPU
+- :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries, an overall deadline and clear errors
 - :mod:`stages.core.runtime`  logging, seeding, device selection
 - :mod:`stages.core.errors`   the exceptions a stage raises for bad input
 - :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer with resume

@@ -47,14 +47,20 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main`` with logging set up; a :class:`StageError` exits 1 with its message only.
+# Exit status of a stage stopped by a StageError (bad params or data): distinct from a bug's 1, so the
+# Prefect flow does not retry what only a user can fix (pipelines/flows.py reads it from DVC's output).
+BAD_INPUT_EXIT = 2
 
-    Anything else is a bug and keeps its traceback.
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's ``main`` with logging set up; a :class:`StageError` logs its message only and
+    exits with :data:`BAD_INPUT_EXIT`.
+
+    Anything else is a bug and keeps its traceback (exit 1).
     """
     setup_logging()
     try:
         main()
     except StageError as exc:
         log.error("%s", exc)
-        sys.exit(1)
+        sys.exit(BAD_INPUT_EXIT)
