@@ -19,6 +19,7 @@ EPILOG = """examples:
   python -m pipelines remote setup shared /mnt/shared/dvc-remote
                                             a DVC remote every host shares (or s3://…, ssh://…)
   python -m pipelines remote push           dvc push --run-cache (outputs + run-cache)
+  python -m pipelines remote push tabular   only tabular's outputs and run-cache entries
   python -m pipelines remote pull           dvc pull --run-cache; lists the stages left to run here
   python -m pipelines serve retrain --cron "0 3 * * *"
                                             scheduled retraining with a quality gate
@@ -28,6 +29,8 @@ EPILOG = """examples:
   python -m pipelines deps --write          each stage's code deps in dvc.yaml, from its imports
   python -m pipelines profile apply course gan
                                             the course's full settings into params.yaml (`default` switches back)
+  python -m pipelines history tabular       tabular's params and metrics per commit and experiment
+  python -m pipelines plots tabular         tabular's curves in dvc_plots/index.html (works offline)
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -123,13 +126,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.retrain import load_settings, serve
 
     settings, _ = load_settings(Path(".").resolve())  # fail now, not at 3 a.m., on a params.yaml typo
+    if args.interval is not None and not args.interval > 0:
+        print(f"error: --interval must be a positive number of seconds, got {args.interval}", file=sys.stderr)
+        return 2
     names = args.pipelines or None
     try:
         select(read_dag("."), names or settings.pipelines)
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    serve(args.cron, names, ".", deployment=args.name, timezone=args.timezone)
+    serve(args.cron, names, ".", deployment=args.name, timezone=args.timezone, interval=args.interval)
     return 0
 
 
@@ -174,6 +180,37 @@ def cmd_deps(args: argparse.Namespace) -> int:
     return deps.main(write_file=args.write)
 
 
+def cmd_plots(args: argparse.Namespace) -> int:
+    from pipelines import plots
+
+    try:
+        targets = plots.plot_targets(".", plots.own_stages(read_dag("."), args.names)) if args.names else None
+        if targets == []:
+            print(f"error: {', '.join(args.names)} declare(s) no plots in dvc.yaml", file=sys.stderr)
+            return 2
+        print(plots.show(".", targets, args.out))
+    except (plots.PlotsError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from pipelines import history
+    from pipelines.plots import own_stages
+
+    try:
+        dag = read_dag(".")
+        stages = set(own_stages(dag, [args.pipeline]))
+        files = [m for s in dag if s.name in stages for m in s.metrics]
+        rows = history.rows_from_exp_show(history.exp_show(".", last=args.num))
+    except (history.HistoryError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 1
+    print(history.format_table(rows, args.pipeline, files, all_params=args.all), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -206,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--user", help="SSH user")
     a.add_argument("--port", type=int, help="SSH port")
     a.add_argument("--keyfile", help="SSH private key, written to .dvc/config.local (git-ignored)")
-    for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache"),
+    for action, text in (("push", "dvc push --run-cache: every output dvc.lock records, and the run-cache "
+                                  "(with PIPELINE: only the outputs and run-cache entries of its stages)"),
                          ("pull", "dvc pull --run-cache, then the stages `dvc repro` would still run here")):
         a = actions.add_parser(action, help=text, description=text)
         a.add_argument("targets", nargs="*", metavar="PIPELINE",
@@ -223,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
         "Set PREFECT_API_URL to a running Prefect server. See the README, 'Scheduled retraining'."))
     p.add_argument("flow", choices=["retrain"], help="what to serve")
-    p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS instead (e.g. 21600: every 6 h)")
     p.add_argument("--timezone", default="UTC", help="time zone of the cron schedule, e.g. Europe/Berlin (default: UTC)")
     p.add_argument("--pipelines", nargs="+", metavar="PIPELINE", help="default: retrain.pipelines in params.yaml")
     p.add_argument("--name", default="retrain", help="deployment name (default: retrain)")
@@ -253,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines import profiles
     profiles.add_parser(sub)
+
+    p = sub.add_parser("history", help="one pipeline's params and metrics per commit and experiment", description=(
+        "A readable `dvc exp show`: the workspace, every commit and the DVC experiments on it, with the "
+        "pipeline's params (only those that differ between rows, unless --all) and its metrics as columns."))
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline name (see `list`)")
+    p.add_argument("-n", "--num", type=int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
+    p.add_argument("--all", action="store_true", help="also the params that are the same in every row")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("plots", help="dvc plots show as a page that works offline (Vega inlined)", description=(
+        "Writes OUT/index.html with the curves of dvc.yaml's plots (of the named pipelines only, when given), "
+        "Vega, Vega-Lite and vega-embed inlined from pipelines/vega/: no CDN, renders without network."))
+    p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipeline or stage names (default: every plot)")
+    p.add_argument("-o", "--out", default="dvc_plots", help="output folder (default: dvc_plots, git-ignored)")
+    p.set_defaults(func=cmd_plots)
     return ap
 
 

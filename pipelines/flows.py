@@ -9,6 +9,7 @@ restoring its outputs) and run one at a time (DVC holds a repository lock).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,18 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.states import Failed
 
 from pipelines.dag import StageInfo, read_dag, read_metrics, select
 from stages.core.params import Params, load_section
+from stages.core.runtime import BAD_INPUT_EXIT
 
 RAN, SKIPPED, RESTORED = "ran", "skipped", "restored from run-cache"
+BAD_INPUT = "BadInput"  # name of a task state for a stage stopped by bad params or data: never retried
+
+
+class BadInput(Exception):
+    """A stage stopped on bad input (params.yaml or data); its message is the stage's own error."""
 
 
 class OrchestrationParams(Params):
@@ -75,9 +83,36 @@ def repro_stage(stage: str, root: str) -> str:
         if line.strip():
             logger.info("%s", line.rstrip())
     if proc.wait() != 0:
+        message = bad_input_message(lines)
+        if message is not None:
+            # returned, not raised: no traceback, and the retry condition below sees the state's name
+            return Failed(name=BAD_INPUT, message=f"{stage}: {message}")
         tail = "\n".join(lines[-15:])
         raise RuntimeError(f"dvc repro {stage} exited {proc.returncode}:\n{tail}")
     return outcome(stage, "\n".join(lines))
+
+
+def bad_input_message(lines: list[str]) -> str | None:
+    """The stage's own error message when DVC reports that it exited with ``BAD_INPUT_EXIT`` (a
+    :class:`~stages.core.errors.StageError`), else ``None`` (a bug or a crash: worth a retry).
+
+    The message is what ``run_stage`` logged (``HH:MM:SS ERROR reprolab: <message>``) up to DVC's
+    own ``ERROR: failed to reproduce`` line; a multi-line params error keeps its lines, joined by "; ".
+    """
+    if not any(re.search(rf"exited with {BAD_INPUT_EXIT}$", line) for line in lines):
+        return None
+    found: list[str] = []
+    for line in lines:
+        if line.startswith("ERROR: failed to reproduce"):
+            break
+        if found or " ERROR reprolab: " in line:
+            found.append(line.split(" ERROR reprolab: ", 1)[-1].strip())
+    return "; ".join(x for x in found if x) or "stopped on bad input (see the stage log)"
+
+
+def retry_unless_bad_input(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's signature
+    """Prefect retry condition: retry a crash, not a stage that refused its params or data."""
+    return state.name != BAD_INPUT
 
 
 def metrics_table(metrics: dict[str, dict]) -> str:
@@ -100,8 +135,12 @@ def run_stages(stages: list[StageInfo], root: str, retries: int, retry_delay_sec
     results: dict[str, str] = {}
     for s in stages:
         if s.name in changed or any(results.get(up, SKIPPED) != SKIPPED for up in s.upstream):
-            task_fn = repro_stage.with_options(name=f"dvc-{s.name}", retries=retries, retry_delay_seconds=retry_delay_seconds)
-            results[s.name] = task_fn(s.name, root)
+            task_fn = repro_stage.with_options(name=f"dvc-{s.name}", retries=retries, retry_delay_seconds=retry_delay_seconds,
+                                               retry_condition_fn=retry_unless_bad_input)
+            state = task_fn(s.name, root, return_state=True)
+            if state.name == BAD_INPUT:
+                raise BadInput(state.message)
+            results[s.name] = state.result()  # raises a crash's exception, after its retries
         else:
             results[s.name] = unchanged_stage.with_options(name=f"dvc-{s.name}")(s.name)
     return results
@@ -118,7 +157,10 @@ def repro_flow(names: list[str], root: str = ".") -> dict:
     root = str(Path(root).resolve())
     settings = load_section("orchestration", OrchestrationParams, Path(root) / "params.yaml")
     stages = select(read_dag(root), names)
-    results = run_stages(stages, root, settings.retries, settings.retry_delay_seconds)
+    try:
+        results = run_stages(stages, root, settings.retries, settings.retry_delay_seconds)
+    except BadInput as exc:  # one line for the user (the CLI prints the state's message), no traceback
+        return Failed(message=str(exc))
     metrics = read_metrics(stages, root)
     create_markdown_artifact(
         key="metrics-" + "-".join(n.lower() for n in names),

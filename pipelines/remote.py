@@ -11,12 +11,14 @@ go to ``.dvc/config`` (committed, so every clone knows it); credentials go to ``
 
     python -m pipelines remote setup shared s3://bucket/reprolab --endpoint-url http://minio:9000
     python -m pipelines remote push           # dvc push --run-cache
+    python -m pipelines remote push tabular   # only tabular's outputs and run-cache entries
     python -m pipelines remote pull           # dvc pull --run-cache, then lists the stages left to run
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -156,17 +158,79 @@ def default_remote(root: str | Path) -> str | None:
 
 
 def push(root: str | Path, remote: str | None = None, targets: list[str] | None = None) -> str:
-    """``dvc push --run-cache``: every output of dvc.lock plus the run-cache (so another host can
-    restore stages from params/inputs it has never seen in a dvc.lock), then the outputs that only
-    run-cache entries refer to (see :func:`push_run_cache_outputs`). Returns a one-line summary."""
-    proc = dvc(["push", "--run-cache", *(["--remote", remote] if remote else []), *(targets or [])], root)
+    """Outputs and run-cache to the remote. Returns a one-line summary.
+
+    Without ``targets``: ``dvc push --run-cache`` (every output of dvc.lock plus the whole run-cache, so
+    another host can restore stages from params/inputs it has never seen in a dvc.lock), then the
+    outputs that only run-cache entries refer to (see :func:`push_run_cache_outputs`).
+
+    With ``targets`` (stage names): ``dvc push <targets>``, then only the run-cache entries of those
+    stages and their outputs. ``dvc push --run-cache <targets>`` would send the whole run-cache and
+    every output it refers to, whatever the targets (the GAN models of a ``push tabular``).
+    """
+    if not targets:
+        proc = dvc(["push", "--run-cache", *(["--remote", remote] if remote else [])], root)
+        summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "nothing to push"
+        extra = push_run_cache_outputs(root, remote)
+        return summary + (f" (+{extra} output files of run-cache entries)" if extra else "")
+    proc = dvc(["push", *(["--remote", remote] if remote else []), *targets], root)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "nothing to push"
-    extra = push_run_cache_outputs(root, remote)
-    return summary + (f" (+{extra} output files of run-cache entries)" if extra else "")
+    entries = push_run_cache_entries(root, set(targets), remote)
+    extra = push_run_cache_outputs(root, remote, set(targets))
+    return summary + f" (+{entries} run-cache entries of {len(targets)} stage(s), {extra} output files of them)"
 
 
-def push_run_cache_outputs(root: str | Path, remote: str | None = None) -> int:
-    """Push the outputs every local run-cache entry refers to; returns how many files were sent.
+def run_cache_entries(root: str | Path, stages: set[str] | None = None) -> list[tuple[str, str]]:
+    """The local run-cache entries as ``(key, value)`` file names, those of ``stages`` only when given.
+
+    An entry (``.dvc/cache/runs/<key[:2]>/<key>/<value>``, a dvc.lock stage record) does not name its
+    stage; it belongs to the stage of dvc.yaml that declares the same outputs (an output path belongs
+    to exactly one stage). An entry whose outputs no stage declares any more belongs to none.
+    """
+    import yaml
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        runs = Path(repo.stage_cache.cache_dir)
+        owner = {frozenset(o.def_path for o in s.outs): s.addressing for s in repo.index.stages}
+    if not runs.is_dir():
+        return []
+    found = []
+    for prefix in sorted(runs.iterdir()):
+        for key in sorted(prefix.iterdir()):
+            for value in sorted(key.iterdir()):
+                if stages is not None:
+                    entry = yaml.safe_load(value.read_text()) or {}
+                    outs = frozenset(o["path"] for o in entry.get("outs", []))
+                    if owner.get(outs) not in stages:
+                        continue
+                found.append((key.name, value.name))
+    return found
+
+
+def push_run_cache_entries(root: str | Path, stages: set[str], remote: str | None = None) -> int:
+    """Copy the run-cache entries of ``stages`` to the remote (where ``dvc push --run-cache`` puts them);
+    returns how many."""
+    from dvc import fs
+    from dvc.repo import Repo
+
+    used = run_cache_entries(root, stages)
+    if not used:
+        return 0
+    with Repo(str(root)) as repo:
+        src_odb = repo.cache.legacy
+        dest_odb = repo.cloud.get_remote_odb(remote, "push --run-cache", hash_name="md5-dos2unix")
+        runs = repo.stage_cache.cache_dir
+        for key, value in used:
+            src = os.path.join(runs, key[:2], key, value)
+            rel = Path(os.path.relpath(src, src_odb.path)).as_posix()  # runs/<k[:2]>/<k>/<v>
+            fs.generic.copy(src_odb.fs, src, dest_odb.fs, dest_odb.fs.join(dest_odb.path, *rel.split("/")))
+    return len(used)
+
+
+def push_run_cache_outputs(root: str | Path, remote: str | None = None, stages: set[str] | None = None) -> int:
+    """Push the outputs the local run-cache entries (of ``stages`` only, when given) refer to; returns how
+    many files were sent.
 
     ``dvc push --run-cache`` sends the run-cache entries but only the outputs the *current* dvc.lock
     records: an entry from an earlier run (another param value tried on this host) would reach the
@@ -176,12 +240,10 @@ def push_run_cache_outputs(root: str | Path, remote: str | None = None) -> int:
     """
     from dvc.repo import Repo
 
+    used = run_cache_entries(root, stages)
+    if not used:
+        return 0
     with Repo(str(root)) as repo:
-        runs = Path(repo.stage_cache.cache_dir)
-        if not runs.is_dir():
-            return 0
-        used = [(key.name, value.name) for prefix in runs.iterdir() for key in prefix.iterdir()
-                for value in key.iterdir()]
         try:
             objs = repo.stage_cache.get_used_objs(used)
         except Exception as exc:  # noqa: BLE001 - a broken entry must not stop the regular push

@@ -261,14 +261,23 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
     return {"experiment": experiment, "stages": outcomes, "gate": [asdict(r) for r in results], "accepted": commit}
 
 
-def serve(cron: str, names: list[str] | None, root: str, deployment: str = "retrain", timezone: str = "UTC") -> None:
-    """Serve ``retrain_flow`` as a deployment on ``cron`` in ``timezone`` (blocks; Ctrl-C stops).
-    One run at a time: DVC holds a lock on the workspace."""
-    from prefect.schedules import Cron
+def serve(cron: str | None, names: list[str] | None, root: str, deployment: str = "retrain", timezone: str = "UTC",
+          interval: float | None = None) -> None:
+    """Serve ``retrain_flow`` as a deployment (blocks; Ctrl-C stops). One run at a time: DVC holds a
+    lock on the workspace.
 
+    Args:
+        cron: cron schedule in ``timezone`` (``"0 3 * * *"``); None when ``interval`` is given.
+        interval: seconds between runs instead of a cron schedule.
+    """
+    from prefect.schedules import Cron, Interval
+
+    if (cron is None) == (interval is None):
+        raise ValueError("give either a cron schedule or an interval, not both or neither")
+    schedule = Cron(cron, timezone=timezone) if cron is not None else Interval(dt.timedelta(seconds=interval))
     retrain_flow.serve(
         name=deployment,
-        schedule=Cron(cron, timezone=timezone),
+        schedule=schedule,
         parameters={"names": names, "root": str(Path(root).resolve())},
         description="Scheduled retraining: pull, refresh sources, dvc repro, push, dvc exp save, quality gate.",
         limit=1,

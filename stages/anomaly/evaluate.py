@@ -21,6 +21,7 @@ from stages.anomaly.objectives import anomaly_score
 from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint
 from stages.core.errors import DataError
+from stages.core.figures import new_figure
 from stages.core.io import read_json, require_file
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
@@ -73,13 +74,8 @@ def figure_indices(labels: np.ndarray, n: int) -> np.ndarray:
 def comparison_figure(x: np.ndarray, labels: np.ndarray, anomalous: np.ndarray, recons: dict[str, np.ndarray],
                       scores: dict[str, np.ndarray]):
     """Rows: test images, then each method's reconstruction titled with its score (red = anomalous digit)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(x)
-    fig, axes = plt.subplots(1 + len(recons), n, figsize=(0.95 * n, 1.2 * (1 + len(recons))), squeeze=False)
+    fig, axes = new_figure(1 + len(recons), n, figsize=(0.95 * n, 1.2 * (1 + len(recons))), squeeze=False)
     for c in range(n):
         colour = "tab:red" if anomalous[c] else "black"
         axes[0][c].imshow(x[c, 0], cmap="gray", vmin=-1, vmax=1)
@@ -94,6 +90,8 @@ def comparison_figure(x: np.ndarray, labels: np.ndarray, anomalous: np.ndarray, 
             for spine in ax.spines.values():
                 spine.set_visible(False)
         axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("anomaly score above each reconstruction: higher = more anomalous (red: an anomalous digit)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,4 @@
-"""Shared by the audio stages: checked decoding, resampling, the clip manifest, figure helpers.
+"""Shared by the audio stages: checked decoding, resampling, the clip manifest.
 
 Decoding goes through soundfile (libsndfile reads WAV, FLAC, OGG/Vorbis and MP3) and never falls
 back to audioread, so a bad file fails here with a :class:`DataError` naming it instead of deep
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = (".mp3", ".wav", ".ogg", ".flac")
 RES_TYPE = "soxr_hq"  # librosa.load's default resampler
+# The shortest clip the audio stages take. Shorter clips failed deep inside a library, naming a
+# temporary file: ffmpeg cannot encode FLAC from fewer than 16 samples (FLAC's smallest block), and
+# a time stretch by rate r leaves len / r samples (a 1-sample clip stretched by 2 is empty).
+MIN_SAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,27 @@ def check_format(path: Path) -> None:
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
+
+
+def _not_this_format(path: Path) -> str | None:
+    """A message when the file's first bytes are not those of its suffix's format (a text file, an
+    image or an archive renamed ``.mp3``), checked before libsndfile, whose error for such a file
+    says "File does not exist or is not a regular file" although it exists."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    suffix = path.suffix.lower()
+    if suffix == ".wav":
+        ok = head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
+    elif suffix == ".flac":
+        ok = head[:4] == b"fLaC" or head[:3] == b"ID3"
+    elif suffix == ".ogg":
+        ok = head[:4] == b"OggS"
+    else:  # .mp3: an ID3 tag, or an MPEG audio frame sync (11 set bits)
+        ok = head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    if ok:
+        return None
+    kind = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "other data"
+    return f"not {suffix[1:]} audio: the file exists but its content is {kind} (it starts with {head!r})"
 
 
 def _wav_truncation(path: Path) -> str | None:
@@ -111,7 +136,9 @@ def decode(path: str | Path) -> tuple[np.ndarray, int, int]:
     path = Path(path)
     check_format(path)
     suffix = path.suffix.lower()
-    why = _wav_truncation(path) if suffix == ".wav" else _ogg_truncation(path) if suffix == ".ogg" else None
+    why = _not_this_format(path)
+    if why is None:
+        why = _wav_truncation(path) if suffix == ".wav" else _ogg_truncation(path) if suffix == ".ogg" else None
     if why is not None:
         raise DataError(f"{path}: {why}")
     try:
@@ -119,9 +146,17 @@ def decode(path: str | Path) -> tuple[np.ndarray, int, int]:
             declared, sr, channels = f.frames, f.samplerate, f.channels
             data = f.read(dtype="float32", always_2d=True)  # (n, channels)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be decoded as {path.suffix.lower()[1:]} audio ({exc})") from None
+        # libsndfile says "File does not exist or is not a regular file" for any content it cannot
+        # open; the file does exist here, so keep only what is true
+        reason = str(exc).replace(f"Error opening {str(path)!r}: ", "")
+        if "does not exist or is not a regular file" in reason:
+            reason = "libsndfile recognises no audio stream in it"
+        raise DataError(f"{path}: cannot be decoded as {suffix[1:]} audio ({reason})") from None
     if len(data) == 0:
         raise DataError(f"{path}: holds no audio samples")
+    if len(data) < MIN_SAMPLES:
+        raise DataError(f"{path}: too short: {len(data)} sample(s) ({len(data) / sr:.4f} s at {sr} Hz); the audio "
+                        f"stages need at least {MIN_SAMPLES} samples")
     # A compressed stream cut short decodes fewer frames than its header (e.g. MP3's Xing frame count).
     if 0 < declared < 1 << 62 and len(data) < 0.99 * declared:
         raise DataError(f"{path}: truncated: the header promises {declared} frames, only {len(data)} decode")
@@ -170,16 +205,6 @@ def iter_clips(clips_dir: str | Path, manifest: str | Path) -> Iterator[tuple[di
         yield entry, Clip(entry["key"], y, sr)
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def power_db(power: np.ndarray, top_db: float) -> np.ndarray:
     """Power to dB relative to the loudest bin, floored at ``-top_db``.
 
@@ -192,15 +217,6 @@ def power_db(power: np.ndarray, top_db: float) -> np.ndarray:
     if peak <= 0.0:
         return np.full(power.shape, -top_db, dtype=np.float32)
     return librosa.power_to_db(power, ref=peak, top_db=top_db).astype(np.float32, copy=False)
-
-
-# Inside a folder from ``atomic_outputs().dir(...)`` files are written directly: the whole folder is
-# renamed into place on success (``out.figure``/``out.json`` would rename each file separately).
-def save_figure(fig, path: Path, dpi: int = 100) -> None:
-    """Save a figure as PNG (same settings as ``Outputs.figure``) and close it."""
-    plt = pyplot()
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def write_json(path: Path, obj) -> None:

@@ -48,11 +48,18 @@ def write_wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> float:
     return float(np.abs(back - y).max())
 
 
-def export(wav: Path, target: Path, fmt: str, bitrate: str | None = None) -> None:
+def export(wav: Path, target: Path, fmt: str, bitrate: str | None = None, source: str | None = None) -> None:
     """Convert a PCM WAV file to ``fmt`` (flac or mp3) with pydub + ffmpeg.
 
+    Args:
+        wav: the PCM WAV to convert (a file inside the stage's temporary folder).
+        target: where the ``fmt`` file goes.
+        fmt: ``flac`` or ``mp3``.
+        bitrate: ffmpeg bitrate (mp3), e.g. ``128k``.
+        source: the clip's input file, named in the message (default: ``wav``).
+
     Raises:
-        StageError: ffmpeg failed (its message is kept).
+        StageError: ffmpeg failed (its message is kept), naming ``source``.
     """
     segment = audio_segment().from_wav(wav)  # pure Python: needs no ffprobe
     from pydub.exceptions import CouldntEncodeError  # (after audio_segment(): pydub warns on first import)
@@ -60,7 +67,7 @@ def export(wav: Path, target: Path, fmt: str, bitrate: str | None = None) -> Non
     try:
         segment.export(target, format=fmt, codec=CODECS[fmt], bitrate=bitrate).close()
     except CouldntEncodeError as exc:
-        raise StageError(f"{wav}: ffmpeg could not encode {fmt}: {str(exc).splitlines()[-1]}") from None
+        raise StageError(f"{source or wav}: ffmpeg could not encode {fmt}: {str(exc).splitlines()[-1]}") from None
 
 
 def ratios(sizes: dict[str, int]) -> dict[str, float]:
@@ -82,8 +89,9 @@ def main(stage: Declared) -> None:
         for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
             wav = root / f"{clip.key}.wav"
             wav_error = write_wav(wav, clip.y, clip.sr, p.wav_subtype)
-            export(wav, root / f"{clip.key}.flac", "flac")
-            export(wav, root / f"{clip.key}.mp3", "mp3", p.mp3_bitrate)
+            source = entry.get("source", entry["file"])  # the user's file, not the temporary WAV
+            export(wav, root / f"{clip.key}.flac", "flac", source=source)
+            export(wav, root / f"{clip.key}.mp3", "mp3", p.mp3_bitrate, source=source)
             flac, _, _ = decode(root / f"{clip.key}.flac")
             wav_back, _, _ = decode(wav)
             sizes = {fmt: (root / f"{clip.key}.{fmt}").stat().st_size for fmt in ("wav", "flac", "mp3")}

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import numpy as np
 
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import Clip, iter_clips, pyplot, resample, save_figure, write_float_wav, write_json
+from stages.audio.clips import Clip, iter_clips, resample, write_float_wav, write_json
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def waveform_figure(title: str, signals: dict[int, np.ndarray], first: np.ndarra
     """One row per rate (waveshow) and a last row for the cut at the native rate."""
     import librosa.display
 
-    plt = pyplot()
-    fig, axes = plt.subplots(len(signals) + 1, 1, figsize=(8, 1.6 * (len(signals) + 1)), sharex=True)
+    fig, axes = new_figure(len(signals) + 1, 1, figsize=(8, 1.6 * (len(signals) + 1)), sharex=True)
     for ax, (rate, y) in zip(axes, signals.items()):
         librosa.display.waveshow(y, sr=rate, ax=ax, color="tab:blue")
         ax.set(title=f"{rate} Hz, {len(y)} samples", xlabel="", ylabel="amplitude")
@@ -80,7 +80,7 @@ def main(stage: Declared) -> None:
                 "rates": {str(rate): summarize(y, rate) for rate, y in signals.items()},
                 "first": summarize(first, clip.sr),
             }
-            save_figure(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
+            save(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
             log.info("%s: %d Hz, %.2f s; min %.3f max %.3f", clip.key, clip.sr, clip.seconds, clip.y.min(), clip.y.max())
         write_json(root / "summary.json", summary)
 

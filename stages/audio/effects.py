@@ -15,12 +15,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import numpy as np
+if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
+    from stages.core.numerics import use_baseline_kernels
 
+    use_baseline_kernels()
+
+import numpy as np  # noqa: E402 - after the line above, on purpose
+
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import iter_clips, power_db, pyplot, resample, save_figure, write_float_wav, write_json
+from stages.audio.clips import iter_clips, power_db, resample, write_float_wav, write_json
 from stages.audio.params import EffectsParams
 
 log = logging.getLogger(__name__)
@@ -109,8 +115,7 @@ def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
     import librosa
     import librosa.display
 
-    plt = pyplot()
-    fig, axes = plt.subplots(len(signals), 1, figsize=(8, 1.5 * len(signals) + 0.6), squeeze=False)
+    fig, axes = new_figure(len(signals), 1, figsize=(8, 1.5 * len(signals) + 0.6), squeeze=False)
     longest = max(len(y) for y in signals.values()) / sr
     for ax, (name, y) in zip(axes[:, 0], signals.items()):
         db = power_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=128), 80.0)
@@ -139,7 +144,7 @@ def main(stage: Declared) -> None:
                 write_float_wav(folder / f"{name}.wav", z, rate)
                 signals[name] = z
             summary[clip.key] = {name: {"seconds": len(z) / rate, "peak": float(np.abs(z).max())} for name, z in signals.items()}
-            save_figure(spectrograms_figure(clip.key, signals, rate), folder / "spectrograms.png")
+            save(spectrograms_figure(clip.key, signals, rate), folder / "spectrograms.png")
             log.info("%s: %d effect(s) at %d Hz", clip.key, len(signals) - 1, rate)
             del signals
         write_json(root / "effects.json", {"sr": p.sr, "clips": summary})

@@ -15,12 +15,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
+if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
+    from stages.core.numerics import use_baseline_kernels
 
+    use_baseline_kernels()
+
+import numpy as np  # noqa: E402 - after the line above, on purpose
+
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import iter_clips, power_db, pyplot, resample, save_figure
+from stages.audio.clips import iter_clips, power_db, resample
 from stages.audio.params import FeaturesParams
 
 log = logging.getLogger(__name__)
@@ -96,8 +102,7 @@ def rms_figure(title: str, y: np.ndarray, sr: int, f: ClipFeatures, hop_length: 
     import librosa
     import librosa.display
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 2.8))
+    fig, ax = new_figure(figsize=(8, 2.8))
     librosa.display.waveshow(y, sr=sr, ax=ax, color="0.75", label="waveform")
     times = librosa.frames_to_time(np.arange(len(f.rms)), sr=f.sr, hop_length=hop_length)
     ax.plot(times, f.rms, color="tab:red", label="framewise RMS (librosa)")
@@ -109,8 +114,7 @@ def rms_figure(title: str, y: np.ndarray, sr: int, f: ClipFeatures, hop_length: 
 
 
 def spectrum_figure(title: str, f: ClipFeatures):
-    plt = pyplot()
-    fig, axes = plt.subplots(len(f.spectra), 1, figsize=(8, 2.2 * len(f.spectra)), squeeze=False)
+    fig, axes = new_figure(len(f.spectra), 1, figsize=(8, 2.2 * len(f.spectra)), squeeze=False)
     for ax, (rate, (freqs, amp)) in zip(axes[:, 0], f.spectra.items()):
         idx, peak = _envelope(amp)
         ax.plot(freqs[idx], peak, lw=0.8)
@@ -122,8 +126,7 @@ def spectrum_figure(title: str, f: ClipFeatures):
 def spectrogram_figure(title: str, f: ClipFeatures, p: FeaturesParams):
     import librosa.display
 
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    fig, axes = new_figure(2, 1, figsize=(8, 5.5), sharex=True)
     img = librosa.display.specshow(f.stft_db, sr=f.sr, hop_length=p.hop_length, x_axis="time", y_axis="log", ax=axes[0])
     axes[0].set(title=f"{title}: STFT (dB)", xlabel="")
     fig.colorbar(img, ax=axes[0], format="%+.0f dB")
@@ -150,9 +153,9 @@ def main(stage: Declared) -> None:
                 arrays = f.arrays(p.hop_length)
                 with open(folder / "features.npz", "wb") as fh:
                     np.savez_compressed(fh, **arrays)
-                save_figure(rms_figure(clip.key, clip.y, clip.sr, f, p.hop_length), folder / "rms.png")
-                save_figure(spectrum_figure(clip.key, f), folder / "spectrum.png")
-                save_figure(spectrogram_figure(clip.key, f, p), folder / "spectrogram.png")
+                save(rms_figure(clip.key, clip.y, clip.sr, f, p.hop_length), folder / "rms.png")
+                save(spectrum_figure(clip.key, f), folder / "spectrum.png")
+                save(spectrogram_figure(clip.key, f, p), folder / "spectrogram.png")
                 curve.writelines(f"{clip.key},{t:.4f},{r:.6g}\n" for t, r in zip(arrays["rms_times"], f.rms))
                 metrics[clip.key] = {"rms": f.rms_total, "rms_frames_max": float(f.rms.max()), "peak": float(np.abs(clip.y).max()),
                                      "seconds": clip.seconds, "silent": f.rms_total == 0.0}

@@ -3,7 +3,8 @@
 Every stage writes its declared outputs inside one :func:`atomic_outputs` block. Files are written
 to temporary names in the target's own folder and renamed into place only when the whole block
 succeeds; on any error the temporaries are deleted. A failed stage therefore leaves no half-written
-artifact for DVC to cache.
+artifact for DVC to cache. A stage killed outright (SIGKILL) cannot clean up: its temporaries are
+removed the next time any run writes the same target (:func:`remove_stale_temporaries`).
 
 Pickles are written with a sidecar ``<name>.sha256`` and loaded by :func:`load_pickle` only after
 the content hash matches it: a swapped or tampered pickle is refused before it is unpickled.
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,8 @@ class Outputs:
         """A temporary path to write ``target``'s content to; renamed into place on success."""
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp{os.getpid()}{target.suffix}"
+        remove_stale_temporaries(target)
+        tmp = temporary_name(target)
         _remove(tmp)
         self._pending.append((tmp, target))
         return tmp
@@ -89,11 +92,10 @@ class Outputs:
             np.savez_compressed(f, **arrays)
 
     def figure(self, target: str | Path, fig, dpi: int = 100) -> None:
-        """Save a matplotlib figure as PNG and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as PNG (:func:`stages.core.figures.save`) and close it."""
+        from .figures import save
 
-        fig.savefig(self.path(target), dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-        plt.close(fig)
+        save(fig, self.path(target), dpi=dpi)
 
     def pickle(self, target: str | Path, obj: Any) -> Any:
         """Pickle ``obj`` with a sidecar sha256 (checked by :func:`load_pickle`).
@@ -119,6 +121,50 @@ class Outputs:
         for tmp, _ in self._pending:
             _remove(tmp)
         self._pending.clear()
+
+
+def temporary_name(target: Path, pid: int | None = None) -> Path:
+    """``<folder>/.<name>.tmp<pid><suffix>``: where process ``pid`` writes ``target`` before the rename."""
+    return target.parent / f".{target.name}.tmp{os.getpid() if pid is None else pid}{target.suffix}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (of any user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Delete temporaries of ``target`` left by a process that no longer runs (killed mid-write).
+
+    A stage killed with SIGKILL (or a lost machine) cannot run its rollback, so its
+    ``.<name>.tmp<pid><suffix>`` file or folder would stay beside the target forever, invisible to
+    ``git status`` and ``dvc status``. Only temporaries whose writer is gone are removed: a second
+    process writing the same target at the same moment (outside DVC's repository lock) keeps its own.
+    A reused PID only delays the clean-up to a later run.
+
+    Returns:
+        the paths removed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f".{target.name}.tmp") + r"(\d+)" + re.escape(target.suffix) + "$")
+    removed = []
+    for entry in target.parent.iterdir():
+        m = pattern.match(entry.name)
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            log.info("%s: removing a temporary left by process %s, which no longer runs", entry, m.group(1))
+            _remove(entry)
+            removed.append(entry)
+    return removed
 
 
 def _remove(path: Path) -> None:

@@ -80,13 +80,15 @@ class SourceParams(Params):
 
     ``embedded`` needs no network (data shipped by an installed package, or generated from the seed);
     ``url`` downloads ``url`` once into a cache and refuses it unless its sha256 matches; ``path``
-    reads the user's own files (a file or folder per entry).
+    reads the user's own files (a file or folder per entry). ``deadline_seconds`` bounds a whole
+    ``url`` download, retries included (the timeout of each read alone never ends a slow trickle).
     """
 
     source: Literal["embedded", "url", "path"] = "embedded"
     url: str | None = None
     sha256: str | None = None
     path: list[str] = []
+    deadline_seconds: float = Field(600.0, gt=0, le=86400)
 
     @model_validator(mode="after")
     def _check_source(self) -> "SourceParams":

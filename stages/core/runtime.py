@@ -49,6 +49,11 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+# Exit status of a stage stopped by a StageError (bad params or data): distinct from a bug's 1, so the
+# Prefect flow does not retry what only a user can fix (pipelines/flows.py reads it from DVC's output).
+BAD_INPUT_EXIT = 2
+
+
 def _module_name(main: Callable) -> str:
     """The dotted name of the module defining ``main``, also when it runs as ``python -m`` (``__main__``)."""
     spec = main.__globals__.get("__spec__")
@@ -60,8 +65,9 @@ def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -
 
     The stage takes no command-line arguments: every path it reads or writes is declared once, in its
     dvc.yaml entry (the one whose ``cmd`` runs its module). ``--help`` prints the module docstring and
-    that declaration. A :class:`StageError` exits 1 with its message only; anything else is a bug and
-    keeps its traceback.
+    that declaration. A :class:`StageError` logs its message only and exits with
+    :data:`BAD_INPUT_EXIT` (as does an unexpected argument); anything else is a bug and keeps its
+    traceback (exit 1).
 
     Args:
         main: the stage's ``main(stage)``.
@@ -84,4 +90,4 @@ def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -
         main(stage)
     except StageError as exc:
         log.error("%s", exc)
-        sys.exit(1)
+        sys.exit(BAD_INPUT_EXIT)

@@ -2,12 +2,18 @@
 
 :func:`fetch_url` downloads a file once into a cache folder (``$REPROLAB_CACHE`` or the OS cache,
 e.g. ``~/.cache/reprolab``), retries transient failures, and refuses a file whose sha256 differs
-from the one given. Every failure becomes a :class:`DownloadError` that names the URL.
+from the one given. The whole download, retries included, has a deadline: a server that trickles a
+byte at a time is given up, not waited on forever. Every failure becomes a :class:`DownloadError`
+that names the URL, and leaves no partial or empty file in the cache.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,24 +29,106 @@ def cache_dir() -> Path:
     return Path(os.environ.get("REPROLAB_CACHE") or pooch.os_cache("reprolab"))
 
 
-def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0, progress: bool = True) -> Path:
+class DeadlineExceeded(Exception):
+    """The download's overall deadline passed (not retried: the time is spent)."""
+
+
+class DeadlineDownloader:
+    """A pooch downloader (http/https) that gives up when an overall deadline passes.
+
+    ``requests``' timeout bounds each wait for the next bytes, so a server that sends one byte a
+    second would never time out. Here the body is read with ``read1`` (whatever has arrived, at
+    most 64 KiB) and the clock is checked after every read, so the download ends at most one read
+    timeout after the deadline; the read timeout itself is capped at the time left.
+    """
+
+    def __init__(self, deadline_at: float, timeout: float, progress: bool):
+        self.deadline_at, self.timeout, self.progress = deadline_at, timeout, progress
+
+    def _left(self) -> float:
+        left = self.deadline_at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded
+        return left
+
+    def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> None:  # noqa: ARG002
+        import requests
+        from tqdm import tqdm
+
+        with requests.get(url, stream=True, timeout=min(self.timeout, self._left())) as response:
+            response.raise_for_status()
+            total = int(response.headers.get("content-length") or 0)
+            with open(output_file, "wb") as f, tqdm(total=total or None, unit="B", unit_scale=True,
+                                                    disable=not self.progress, leave=False) as bar:
+                while chunk := _read1(response):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+                    self._left()
+
+
+def _read1(response) -> bytes:
+    """The next bytes of a streamed body, with urllib3's errors raised as requests' (as ``iter_content``
+    does), so that pooch retries them and :func:`fetch_url` reports them."""
+    import requests
+    from urllib3 import exceptions as u3
+
+    try:
+        return response.raw.read1(1 << 16, decode_content=True)
+    except u3.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except (u3.ProtocolError, u3.IncompleteRead) as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except u3.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the folder itself, so no lock file is left).
+
+    The download cache is shared by every checkout on the machine; the lock lets one process at a
+    time download a given file, so the one holding it may delete temporaries that a killed download
+    left there without touching a download in progress.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_partial_downloads(folder: Path, keep: str) -> None:
+    """Delete everything in a content folder but the finished file ``keep`` (pooch's ``tmp*`` left by
+    a killed download, 0 bytes or partial). Call only while holding :func:`locked_folder`."""
+    for entry in folder.iterdir():
+        if entry.name != keep and entry.is_file():
+            log.info("%s: removing a partial download left by an earlier run", entry)
+            entry.unlink()
+
+
+def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0, deadline: float = 600.0,
+              progress: bool = True) -> Path:
     """Download ``url`` (cached, checksum-verified) and return the local path.
 
     Args:
         url: http(s) or file URL.
         sha256: expected hex digest of the file's bytes.
         retries: extra attempts after a failed download (HTTP error, timeout, bad checksum).
-        timeout: seconds before a stalled connection is given up.
+        timeout: seconds before a stalled connection is given up (each wait for data).
+        deadline: seconds for the whole download, retries included (a source's ``deadline_seconds``).
         progress: show a tqdm progress bar.
 
     Raises:
-        DownloadError: HTTP error, timeout or connection failure, or a checksum mismatch.
+        DownloadError: HTTP error, timeout or connection failure, deadline passed, or a checksum
+            mismatch. No partial or empty file is left in the cache.
     """
     import pooch
     import requests
 
     name = Path(urlparse(url).path).name or "download"
     folder = cache_dir() / sha256[:16]  # one folder per content: two URLs with the same name never clash
+    folder.mkdir(parents=True, exist_ok=True)
     fetcher = pooch.create(
         path=folder,
         base_url="",
@@ -48,9 +136,17 @@ def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0,
         urls={name: url},
         retry_if_failed=retries,
     )
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout) if url.startswith("http") else None
+    start = time.monotonic()
+    downloader = DeadlineDownloader(start + deadline, timeout, progress) if url.startswith("http") else None
     try:
-        path = Path(fetcher.fetch(name, downloader=downloader))
+        with locked_folder(folder):
+            remove_partial_downloads(folder, keep=name)
+            path = Path(fetcher.fetch(name, downloader=downloader))
+    except DeadlineExceeded:
+        raise DownloadError(
+            f"{url}: did not finish within the deadline of {deadline:g} s (deadline_seconds); "
+            f"the server is too slow or stalled. Nothing was kept."
+        ) from None
     except ValueError as exc:  # pooch's checksum mismatch
         if "hash" in str(exc).lower():
             raise DownloadError(

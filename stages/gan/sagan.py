@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import torch
 
+from stages.core.figures import new_figure
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
@@ -52,14 +53,13 @@ def main(stage: Declared) -> None:
 
 
 def _attention_figure(rows: list[tuple[str, np.ndarray]]):
-    """Generated images (gray, [-1, 1]) above attention maps (each scaled to its own range)."""
-    import matplotlib
+    """Generated images (gray, [-1, 1]) above attention maps, with a colour bar per attention row.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    All maps of one row share a colour scale from 0 to the row's largest weight, so the colour bar
+    reads as attention weight (each map sums to 1 over its positions) and maps can be compared.
+    """
     n = len(rows[0][1])
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.2 * n, 1.35 * len(rows)), squeeze=False)
+    fig, axes = new_figure(len(rows), n, figsize=(1.2 * n + 0.9, 1.35 * len(rows)), squeeze=False, layout="constrained")
     for r, (title, arr) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]
@@ -67,11 +67,13 @@ def _attention_figure(rows: list[tuple[str, np.ndarray]]):
             if r == 0:
                 ax.imshow(arr[c], cmap="gray", vmin=-1, vmax=1)
             else:
-                ax.imshow(arr[c], cmap="magma")
+                image = ax.imshow(arr[c], cmap="magma", vmin=0.0, vmax=float(arr.max()) or 1.0)
         axes[r][0].set_title(title, fontsize=8, loc="left")
-    fig.tight_layout()
+        if r > 0:
+            bar = fig.colorbar(image, ax=list(axes[r]), shrink=0.9, pad=0.02)
+            bar.ax.tick_params(labelsize=6)
+            bar.set_label("weight", fontsize=7)
     return fig
-
 
 if __name__ == "__main__":
     run_stage(main)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stages.core.figures import new_figure
 from stages.core.io import sha256_file
 from stages.core.training import Trainer, resume_path, run_key
 from stages.gan.data import load_digits_npz
@@ -57,13 +58,8 @@ def generate(g: torch.nn.Module, n: int, z_dim: int, seed: int, device: torch.de
 
 def image_rows(rows: list[tuple[str, np.ndarray]], cmap: str = "gray", vmin=-1.0, vmax=1.0):
     """A figure with one labelled row per (title, (n, H, W) array)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = max(len(a) for _, a in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
+    fig, axes = new_figure(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
     for r, (title, arr) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]

@@ -164,9 +164,7 @@ def decoded_images(folder: str | Path) -> Iterator[tuple[str, np.ndarray]]:
         yield entry["name"], cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
 
 
-def save_figure(fig, path: str | Path, dpi: int = 100) -> None:
-    """Save a matplotlib figure as PNG to ``path`` (inside an ``out.dir`` folder) and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-    plt.close(fig)
+def photo_files(folder: str | Path) -> dict[str, str]:
+    """For each decoded photo's name, the file it was decoded from (the manifest's ``file``), so a
+    message about a photo names the user's file, not the decoded copy."""
+    return {e["name"]: e.get("file", e["png"]) for e in read_json(Path(folder) / MANIFEST)["images"]}

@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure, save
 from stages.core.io import dumps_json
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.image import params
-from stages.image.images import decoded_images, save_figure
+from stages.image.images import decoded_images
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,7 @@ def histograms(rgb: np.ndarray, bins: int) -> dict[str, np.ndarray]:
 
 
 def histogram_figure(name: str, rgb: np.ndarray, hists: dict[str, np.ndarray]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_img, ax_hist) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]}, layout="constrained")
+    fig, (ax_img, ax_hist) = new_figure(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 1.3]}, layout="constrained")
     ax_img.imshow(rgb)
     ax_img.set_title(f"{name} {rgb.shape[1]}×{rgb.shape[0]}", fontsize=9)
     ax_img.axis("off")
@@ -85,7 +81,7 @@ def main(stage: Declared) -> None:
             stats[name] = describe(rgb)
             hists = histograms(rgb, bins)
             (folder / f"{name}.json").write_text(dumps_json({"bins": bins, "range": [0, 256], **hists}))
-            save_figure(histogram_figure(name, rgb, hists), folder / f"{name}.png")
+            save(histogram_figure(name, rgb, hists), folder / f"{name}.png")
             log.info("%s: %s %s, blue mean %.1f", name, "x".join(map(str, rgb.shape)), rgb.dtype, stats[name]["blue"]["mean"])
         out.json(stage.out("stats.json"), stats)
 

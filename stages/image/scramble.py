@@ -22,10 +22,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.image import params
-from stages.image.images import decoded_images, imwrite, save_figure
+from stages.image.images import decoded_images, imwrite, photo_files
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,22 @@ INVERSE_ORDERS = np.argsort(CHANNEL_ORDERS, axis=1)  # order[inverse] == identit
 COLOUR_STREAM, BLOCK_STREAM = 1, 2  # independent random streams of one key
 
 
-def block_grid(shape: tuple[int, ...], block: int) -> tuple[int, int]:
+def block_grid(shape: tuple[int, ...], block: int, photo: str = "") -> tuple[int, int]:
     """Blocks per column and per row of an image of ``shape`` (H, W, ...).
+
+    Args:
+        shape: the image's shape.
+        block: block side in pixels (``image.scramble.block_size``).
+        photo: the file the image came from, named in the message.
 
     Raises:
         DataError: ``block`` is not positive or larger than the image.
     """
     h, w = shape[:2]
     if block < 1 or block > min(h, w):
-        raise DataError(f"image.scramble.block_size: {block} does not fit the {w}x{h} image (1 ≤ block ≤ {min(h, w)})")
+        where = f"{photo}: " if photo else ""
+        raise DataError(f"{where}image.scramble.block_size: {block} does not fit this {w}x{h} photo "
+                        f"(1 ≤ block ≤ {min(h, w)}); lower block_size or leave the photo out")
     return h // block, w // block
 
 
@@ -151,12 +159,7 @@ def unscramble(img: np.ndarray, p: params.ScrambleParams) -> np.ndarray:
 
 
 def scramble_figure(name: str, panels: dict[str, np.ndarray]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6))
+    fig, axes = new_figure(1, len(panels), figsize=(3.2 * len(panels), 2.6))
     for ax, (title, img) in zip(axes, panels.items()):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=8)
@@ -170,8 +173,9 @@ def main(stage: Declared) -> None:
     metrics = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("images"))
+        files = photo_files(stage.dep("decoded"))
         for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="scramble", unit="photo"):
-            gh, gw = block_grid(rgb.shape, p.block_size)
+            gh, gw = block_grid(rgb.shape, p.block_size, photo=files[name])
             left = (rgb.shape[1] - gw * p.block_size, rgb.shape[0] - gh * p.block_size)
             if any(left):
                 log.warning("%s: %d column(s) and %d row(s) at the right/bottom edge are narrower than a block and stay as they are", name, *left)
@@ -193,7 +197,7 @@ def main(stage: Declared) -> None:
                 "colour + block": both,
                 "unscrambled (bit-exact)": restored,
             }
-            save_figure(scramble_figure(name, panels), folder / "scramble.png")
+            save(scramble_figure(name, panels), folder / "scramble.png")
             metrics[name] = {
                 "blocks": gh * gw,
                 "restored_exact": exact,

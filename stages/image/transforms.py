@@ -20,10 +20,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.image import params
-from stages.image.images import decoded_images, imwrite, save_figure
+from stages.image.images import decoded_images, imwrite
 
 log = logging.getLogger(__name__)
 
@@ -167,12 +168,7 @@ def _imshow(ax, img: np.ndarray, title: str) -> None:
 
 def resize_figure(name: str, rgb: np.ndarray, scales: list[float], interps: list[str], zoom: int, psnrs: dict):
     """Rows: scales; columns: interpolations; each cell the centre ``zoom``×``zoom`` patch, pixel for pixel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(scales), len(interps), figsize=(2.6 * len(interps), 2.4 * len(scales)), squeeze=False)
+    fig, axes = new_figure(len(scales), len(interps), figsize=(2.6 * len(interps), 2.4 * len(scales)), squeeze=False)
     for r, s in enumerate(scales):
         for c, interp in enumerate(interps):
             img = resize(rgb, s, interp)
@@ -185,14 +181,9 @@ def resize_figure(name: str, rgb: np.ndarray, scales: list[float], interps: list
 
 
 def overview_figure(name: str, panels: dict[str, np.ndarray]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cols = 4
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, (title, img) in zip(axes.flat, panels.items()):
         _imshow(ax, img, title)
     for ax in axes.flat[len(panels) :]:
@@ -202,13 +193,8 @@ def overview_figure(name: str, panels: dict[str, np.ndarray]):
 
 
 def pitfall_figure(name: str, pit: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = pit["numbers"]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.9))
+    fig, axes = new_figure(1, 3, figsize=(10, 2.9))
     axes[0].imshow(np.clip(pit["wrong"], 0, 1))  # what plt.imshow shows for the raw float64 (it clips to [0, 1])
     axes[0].set_title(f"img * {n['factor']:g}: {n['dtype_after_multiply']}, max {n['max_after_multiply']:.1f}\n(imshow clips floats to [0, 1])", fontsize=8)
     axes[1].imshow(pit["uint8"])
@@ -243,16 +229,16 @@ def transform_one(name: str, rgb: np.ndarray, p: params.TransformsParams, folder
     for key, img in images.items():
         imwrite(folder / f"{key}.png", img)
     psnrs = {f"x{s:g}": {i: round_trip_psnr(rgb, s, i) for i in p.interpolations} for s in p.scales}
-    save_figure(resize_figure(name, rgb, p.scales, p.interpolations, p.zoom, psnrs), folder / "resize.png")
+    save(resize_figure(name, rgb, p.scales, p.interpolations, p.zoom, psnrs), folder / "resize.png")
     titles = {
         "crop": f"crop {box}", "rotate": f"rotate {p.angle:g}°", "flip_horizontal": "flip horizontal",
         "flip_vertical": "flip vertical", "gray": "grayscale", "binary_fixed": f"binary, threshold {p.threshold}",
         "binary_otsu": f"binary, Otsu ({otsu_t:g})", "blur": f"cv2.blur {k}×{k}", "drawn": "rectangle + text",
     }
     panels = {"original": rgb} | {titles[key]: img for key, img in images.items()}
-    save_figure(overview_figure(name, panels), folder / "overview.png")
+    save(overview_figure(name, panels), folder / "overview.png")
     pit = scale_pitfall(rgb, p.factor)
-    save_figure(pitfall_figure(name, pit), folder / "pitfall.png")
+    save(pitfall_figure(name, pit), folder / "pitfall.png")
     return {
         "crop_box": list(box),
         "crop_adjusted": note is not None,

@@ -28,10 +28,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure, save
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.image import params
-from stages.image.images import decoded_images, save_figure
+from stages.image.images import decoded_images
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,7 @@ def compare(ours: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def ycbcr_figure(name: str, rgb: np.ndarray, ycc: np.ndarray, diff: np.ndarray):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 5, figsize=(16, 2.8))
+    fig, axes = new_figure(1, 5, figsize=(16, 2.8))
     axes[0].imshow(rgb)
     axes[0].set_title(name, fontsize=8)
     for ax, i, c in zip(axes[1:4], range(3), CHANNELS):
@@ -152,7 +148,7 @@ def main(stage: Declared) -> None:
             }
             with open(folder / f"{name}.npz", "wb") as f:
                 np.savez_compressed(f, ycbcr=ycc)
-            save_figure(ycbcr_figure(name, rgb, ycc, np.abs(ycc - ref_u8)), folder / f"{name}.png")
+            save(ycbcr_figure(name, rgb, ycc, np.abs(ycc - ref_u8)), folder / f"{name}.png")
             log.info("%s: %.1f ms for %.1f Mpx; max |diff| vs cv2 float32 %.4f, vs cv2 uint8 %.4f",
                      name, seconds * 1e3, rgb.shape[0] * rgb.shape[1] / 1e6, vs_float["max_abs_diff"], vs_u8["max_abs_diff"])
         out.json(stage.out("metrics.json"), metrics)

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure
 from stages.core.io import read_parquet
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
@@ -86,12 +87,8 @@ def analyze(train: pd.DataFrame, columns: list[str], alpha: float, bins: int) ->
 
 
 def histogram_figure(train: pd.DataFrame, analysis: dict, bins: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(analysis), figsize=(4 * len(analysis), 3.2), squeeze=False)
+    # constrained layout keeps the suptitle clear of the panel titles (tight_layout ignores it here)
+    fig, axes = new_figure(1, len(analysis), figsize=(4 * len(analysis), 3.4), squeeze=False, layout="constrained")
     for ax, (col, a) in zip(axes[0], analysis.items()):
         ax.hist(train[col].dropna(), bins=bins, color="#4c72b0")
         ax.axvline(a["low"], color="#c44e52", ls="--", lw=1)

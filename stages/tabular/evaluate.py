@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure
 from stages.core.io import load_pickle, read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
@@ -34,12 +35,7 @@ def accuracy(model, frame: pd.DataFrame) -> float:
 
 
 def confusion_figure(cm: np.ndarray):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    fig, ax = new_figure(figsize=(3.6, 3.2))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")

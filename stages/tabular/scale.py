@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from stages.core.errors import DataError
+from stages.core.figures import new_figure
 from stages.core.io import read_json
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
@@ -52,20 +53,37 @@ def apply_scalers(frame: pd.DataFrame, scalers: dict[str, object]) -> pd.DataFra
     return out
 
 
+def unchanged_note(values: pd.Series, scaled: pd.Series, name: str) -> str | None:
+    """Why a scaled column looks exactly like the original, or ``None`` when it does not.
+
+    RobustScaler computes ``(x - median) / IQR``, and divides by 1 where the IQR is 0. A count
+    column such as parch (most passengers 0: median 0, Q1 = Q3 = 0) or sibsp (median 0, Q1 = 0,
+    Q3 = 1) is therefore left exactly as it was.
+    """
+    if not (values.to_numpy() == scaled.to_numpy()).all():
+        return None
+    if name == "robust":
+        q1, median, q3 = (float(q) for q in values.quantile([0.25, 0.5, 0.75]))
+        if q3 == q1:
+            return (f"unchanged: IQR = 0 (Q1 = Q3 = {q1:g}),\nso RobustScaler divides by 1\n"
+                    f"after subtracting the median {median:g}")
+        return (f"unchanged: median {median:g}, IQR {q3 - q1:g}\n(Q1 = {q1:g}, Q3 = {q3:g}), so RobustScaler's\n"
+                f"(x - {median:g}) / {q3 - q1:g} is x itself")
+    return "unchanged by the scaler"
+
+
 def before_after_figure(before: pd.DataFrame, after: pd.DataFrame, choice: dict[str, str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(choice), figsize=(3.6 * len(choice), 5), squeeze=False)
+    fig, axes = new_figure(2, len(choice), figsize=(3.6 * len(choice), 5), squeeze=False, layout="constrained")
     for j, (col, name) in enumerate(choice.items()):
         axes[0, j].hist(before[col], bins=20, color="#4c72b0")
         axes[0, j].set_title(f"{col} (before)", fontsize=9)
         axes[1, j].hist(after[col], bins=20, color="#55a868")
         axes[1, j].set_title(f"{col} ({name})", fontsize=9)
+        note = unchanged_note(before[col], after[col], name)
+        if note:  # say why two panels look identical instead of leaving it to the reader
+            axes[1, j].text(0.97, 0.95, note, transform=axes[1, j].transAxes, ha="right", va="top", fontsize=7,
+                            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     fig.suptitle("train split before and after scaling")
-    fig.tight_layout()
     return fig
 
 

@@ -59,9 +59,24 @@ def test_unsupported_format_is_refused(tmp_path: Path, name: str):
 
 
 def test_not_audio_is_refused(tmp_path: Path):
+    """A text file named .mp3 exists: the message says what it is, not libsndfile's "does not exist"."""
     (tmp_path / "fake.mp3").write_bytes(b"this is not audio " * 50)
-    with pytest.raises(DataError, match=r"fake\.mp3: cannot be decoded"):
+    with pytest.raises(DataError, match=r"fake\.mp3: not mp3 audio: the file exists but its content is text") as err:
         decode(tmp_path / "fake.mp3")
+    assert "does not exist" not in str(err.value)
+    # bytes that look like an MPEG frame header at first but hold no audio: libsndfile's refusal, reworded
+    (tmp_path / "junk.mp3").write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)
+    with pytest.raises(DataError, match=r"junk\.mp3: cannot be decoded as mp3 audio") as err:
+        decode(tmp_path / "junk.mp3")
+    assert "does not exist" not in str(err.value)
+
+
+def test_a_one_sample_clip_is_refused_naming_the_file(tmp_path: Path):
+    from scipy.io import wavfile
+
+    wavfile.write(tmp_path / "one_sample.wav", 44100, np.array([1000], np.int16))
+    with pytest.raises(DataError, match=r"one_sample\.wav: too short: 1 sample\(s\).*at least 256 samples"):
+        decode(tmp_path / "one_sample.wav")
 
 
 def test_power_db_of_silence_is_finite():

@@ -43,3 +43,15 @@ def test_wav_flac_mp3_round_trip(tmp_path: Path):
 def test_ratios_need_wav_size():
     with pytest.raises(ValueError, match="WAV size"):
         ratios({"wav": 0, "mp3": 10})
+
+
+def test_ffmpeg_failure_names_the_input_not_the_temporary(tmp_path):
+    """ffmpeg refuses FLAC from 4 samples; the message names the clip's source file."""
+    from stages.core.errors import StageError
+
+    wav = tmp_path / ".files.tmp123" / "tiny.wav"
+    wav.parent.mkdir()
+    write_wav(wav, np.zeros(4, np.float32), 8000, "PCM_16")
+    with pytest.raises(StageError, match=r"^recordings/tiny\.wav: ffmpeg could not encode flac") as err:
+        export(wav, wav.with_suffix(".flac"), "flac", source="recordings/tiny.wav")
+    assert ".tmp" not in str(err.value)

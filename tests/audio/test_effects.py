@@ -61,3 +61,29 @@ def test_effects_on_silence_are_silent():
         out = dict(apply_effects(np.zeros(4000, np.float32), 8000, P))
     assert list(out) == ["pitch_+12", "stretch_2", "vtln_1.2", "clip_0.5"]
     assert all(np.isfinite(z).all() and not z.any() for z in out.values())
+
+
+@pytest.mark.parametrize("stage", ["stages.audio.effects", "stages.audio.features"])
+def test_the_stage_runs_numpy_on_its_baseline_kernels(stage):
+    """As a stage (python -m), audio-effects and audio-features limit numpy to the kernels every
+    x86-64 CPU runs, so their float outputs do not depend on AVX2/AVX-512
+    (see benchmarks/bench_effects_baseline.py)."""
+    import platform
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, run_env
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the baseline setting is for x86-64")
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['stage', '--help']\n"
+        f"try:\n    runpy.run_module({stage!r}, run_name='__main__')\n"
+        "except BaseException:\n    pass\n"
+        "from numpy._core._multiarray_umath import __cpu_dispatch__ as d, __cpu_features__ as f\n"
+        "print('KERNELS', [k for k in d if f.get(k)])\n"
+    )
+    env = {k: v for k, v in run_env().items() if "CPU_FEATURES" not in k}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    assert "KERNELS []" in out

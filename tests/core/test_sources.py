@@ -65,3 +65,72 @@ def test_timeout_is_reported(tmp_path, monkeypatch):
             fetch_url(f"http://127.0.0.1:{sock.getsockname()[1]}/slow.csv", "0" * 64, retries=0, timeout=0.5, progress=False)
     finally:
         sock.close()
+
+
+def _trickle_server(body: bytes, seconds_per_byte: float):
+    """A server on 127.0.0.1 that promises ``body`` and sends it one byte at a time."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for b in body:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    time.sleep(seconds_per_byte)
+            except OSError:  # the client gave up
+                pass
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_trickling_server_hits_the_deadline_and_leaves_nothing(tmp_path, monkeypatch):
+    """Each byte comes well within the read timeout, so only an overall deadline ends the download."""
+    import time
+
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path / "cache"))
+    body = b"x" * 1000
+    server = _trickle_server(body, 0.05)  # 50 s for the whole body; a read waits 0.05 s at most
+    try:
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match=r"trickle.csv: did not finish within the deadline of 1.5 s"):
+            fetch_url(f"http://127.0.0.1:{server.server_address[1]}/trickle.csv", hashlib.sha256(body).hexdigest(),
+                      retries=2, timeout=10, deadline=1.5, progress=False)
+        assert time.monotonic() - started < 6  # not 3 x 50 s, and not retried once the time is spent
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []  # no 0-byte or partial file
+
+
+def test_partial_download_left_by_a_killed_run_is_removed(served, tmp_path):
+    """A killed download leaves pooch's temporary (often 0 bytes); the next fetch of that file removes it."""
+    url, digest, _ = served
+    folder = tmp_path / "cache" / digest[:16]
+    folder.mkdir(parents=True)
+    (folder / "tmpk1ll3d").write_bytes(b"")
+    (folder / "tmpk1ll3e").write_bytes(b"a,b\n")
+    path = fetch_url(f"{url}/data.csv", digest, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == [path.name]
+
+
+def test_deadline_is_a_bounded_source_param():
+    from pydantic import ValidationError
+
+    from stages.core.params import SourceParams
+
+    assert SourceParams().deadline_seconds == 600
+    for bad in (0, -1, float("inf"), float("nan"), 10**9):
+        with pytest.raises(ValidationError):
+            SourceParams(deadline_seconds=bad)

@@ -53,3 +53,21 @@ def test_repro_embedded_then_own_photos_then_a_bad_file(temp_repo, shared_data, 
     assert "Traceback" not in proc.stderr + proc.stdout
     leftovers = [p.name for p in (repo.path / "data/image").iterdir()] if (repo.path / "data/image").exists() else []
     assert not [n for n in leftovers if ".tmp" in n], leftovers
+
+
+@pytest.mark.e2e
+def test_a_photo_smaller_than_a_block_is_named(temp_repo, tmp_path):
+    """A 1x1 photo: one line naming the user's file and the param, no traceback."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "one_pixel.png"), np.full((1, 1, 3), 200, np.uint8))
+    temp_repo.set_param("image.decode.source", "path")
+    temp_repo.set_param("image.decode.path", [str(tmp_path / "one_pixel.png")])
+    proc = temp_repo.dvc("repro", "image-scramble", check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and errors[0].endswith(
+        f"{tmp_path / 'one_pixel.png'}: image.scramble.block_size: 16 does not fit this 1x1 photo (1 ≤ block ≤ 1); "
+        "lower block_size or leave the photo out"), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -7,6 +7,7 @@ import pytest
 from stages.core.errors import DataError
 from stages.image.params import ScrambleParams
 from stages.image.scramble import (
+    block_grid,
     block_scramble,
     block_unscramble,
     colour_scramble,
@@ -66,3 +67,8 @@ def test_block_larger_than_image_is_refused(rgb):
 def test_gray_image_is_refused(rgb):
     with pytest.raises(DataError, match=r"\(H, W, 3\) uint8"):
         block_scramble(rgb[:, :, 0], 4, 1, True)
+
+
+def test_block_larger_than_the_photo_names_the_photo_and_the_param():
+    with pytest.raises(DataError, match=r"^photos/one_pixel\.png: image\.scramble\.block_size: 16 does not fit this 1x1 photo"):
+        block_grid((1, 1, 3), 16, photo="photos/one_pixel.png")

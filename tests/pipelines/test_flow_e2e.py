@@ -36,3 +36,17 @@ def test_flow_matches_dvc_repro(tmp_path):
 def test_cli_rejects_unknown_pipeline(temp_repo):
     proc = temp_repo.python("-m", "pipelines", "run", "tabluar", check=False)
     assert proc.returncode == 2 and "unknown pipeline or stage 'tabluar'" in proc.stderr
+
+
+def test_bad_params_are_not_retried_and_end_in_one_line(temp_repo, tmp_path):
+    """A params error is the user's to fix: one attempt (orchestration.retries is 1), no traceback,
+    and the CLI's last line is the stage's own message."""
+    temp_repo.set_param("tabular.download.source", "nope")
+    env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
+    proc = temp_repo.python("-m", "pipelines", "run", "tabular-download", env=env, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert out.count("Running stage 'tabular-download'") == 1  # not retried
+    assert "Traceback" not in out
+    message = "params.yaml: tabular.download.source: Input should be 'embedded', 'url' or 'path' (got 'nope')"
+    assert f"error: flow run Failed: tabular-download: {message}" in proc.stderr.splitlines()

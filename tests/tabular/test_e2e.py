@@ -66,7 +66,7 @@ def test_swapped_pickle_is_refused(repo):
     try:
         cmd = yaml.safe_load((repo.path / "dvc.yaml").read_text())["stages"]["tabular-evaluate"]["cmd"]
         proc = repo.python(*cmd.split()[1:], check=False)
-        assert proc.returncode == 1
+        assert proc.returncode == 2  # a StageError: bad input (stages.core.runtime.BAD_INPUT_EXIT)
         assert "model.pkl: refusing to unpickle" in proc.stderr
         assert "Traceback" not in proc.stderr
     finally:
@@ -77,7 +77,7 @@ def test_params_typo_names_the_key(repo):
     repo.set_param("tabular.download.sourec", "url")
     try:
         proc = repo.python(*DOWNLOAD, check=False)
-        assert proc.returncode == 1
+        assert proc.returncode == 2
         assert "tabular.download.sourec" in proc.stderr and "unknown key" in proc.stderr
     finally:
         repo.run("git", "checkout", "params.yaml")
@@ -105,7 +105,7 @@ def test_wrong_checksum_fails_and_leaves_no_output(repo, shared_data, tmp_path):
         repo.set_param("tabular.download.url", f"{url}/titanic.csv")
         repo.set_param("tabular.download.sha256", "0" * 64)
         proc = repo.python(*DOWNLOAD, check=False, env=env)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "checksum mismatch" in proc.stderr and "titanic.csv" in proc.stderr
     assert not raw.exists()
     assert not list((repo.path / "data/tabular").glob(".*tmp*"))
@@ -119,6 +119,6 @@ def test_csv_without_age_names_the_column(repo, shared_data, tmp_path):
     repo.set_param("tabular.download.source", "path")
     repo.set_param("tabular.download.path", [str(csv)])
     proc = repo.python(*DOWNLOAD, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "no_age.csv" in proc.stderr and "missing: age" in proc.stderr
     assert "Traceback" not in proc.stderr
