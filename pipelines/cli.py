@@ -26,6 +26,7 @@ EPILOG = """examples:
   python -m pipelines audit artifacts/tabular/train/model.pkl
                                             which params, data and code produced it, and its metrics
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
+  python -m pipelines deps --write          each stage's code deps in dvc.yaml, from its imports
   python -m pipelines profile apply course gan
                                             the course's full settings into params.yaml (`default` switches back)
   python -m pipelines history tabular       tabular's params and metrics per commit and experiment
@@ -173,6 +174,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deps(args: argparse.Namespace) -> int:
+    from pipelines import deps
+
+    return deps.main(write_file=args.write)
+
+
 def cmd_plots(args: argparse.Namespace) -> int:
     from pipelines import plots
 
@@ -277,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list unchanged params and metrics")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("deps", help="check (or --write) each stage's code deps in dvc.yaml against its imports",
+                       description="A stage's code deps are the in-repo modules its module imports, transitively. "
+                       "Exit 1 and list the differences, or rewrite them in dvc.yaml with --write.")
+    p.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml (comments and order kept)")
+    p.set_defaults(func=cmd_deps)
 
     from pipelines import profiles
     profiles.add_parser(sub)

@@ -8,25 +8,24 @@ image is the search's wall time divided by the number of images.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from stages.anomaly import params
 from stages.anomaly.objectives import anomaly_score
 from stages.anomaly.params import AnoGanParams
+from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint
-from stages.core.io import atomic_outputs
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.training import setup_torch
 from stages.gan.nets import Discriminator, Generator, build
-from stages.gan.digits import load_digits_npz
+from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)
 
@@ -65,37 +64,21 @@ def search_z(g: Generator, d: Discriminator, x: torch.Tensor, p: AnoGanParams, l
     return {"z": z.detach(), "reconstruction": fake, **parts}
 
 
-def scores_frame(labels: np.ndarray, anomalous: np.ndarray, result: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """One row per test image: its index, digit, whether it is anomalous, score and the score's parts."""
-    return pd.DataFrame({
-        "index": np.arange(len(labels)), "label": labels, "anomalous": anomalous.astype(int),
-        **{k: result[k].cpu().numpy() for k in ("score", "residual", "discrimination")},
-    })
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="DCGAN checkpoint from gan-dcgan")
-    ap.add_argument("--test", required=True, help="anomaly test set (npz from gan-digits)")
-    ap.add_argument("--scores", required=True, help="per-image scores (CSV)")
-    ap.add_argument("--reconstructions", required=True, help="G(z) per test image (npz)")
-    ap.add_argument("--timing", required=True, help="seconds per image (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
-    test = load_digits_npz(args.test, ("images", "labels", "anomalous"))
-    g, d, _ = load_gan(args.model, device)
+    test = load_digits_npz(stage.dep("test.npz"), ("images", "labels", "anomalous"))
+    g, d, _ = load_gan(stage.dep("model.pt"), device)
     x = torch.from_numpy(test["images"]).to(device)
     start = time.perf_counter()
     result = search_z(g, d, x, p.anogan, p.score.lam, common.seed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    with atomic_outputs() as out:
-        out.text(args.scores, scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
-        out.npz(args.reconstructions, images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
-        out.json(args.timing, {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
+    with stage.outputs() as out:
+        out.text(stage.out("scores.csv"), scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
+        out.npz(stage.out("reconstructions.npz"), images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
+        out.json(stage.out("timing.json"), {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
                                "steps": p.anogan.steps, "device": device.type})
     log.info("AnoGAN: %d images scored in %.1f s (%.4f s/image)", len(x), seconds, seconds / len(x))
 

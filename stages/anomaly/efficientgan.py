@@ -6,7 +6,6 @@ resumes from its last epoch checkpoint when rerun with the same params and data.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import torch
@@ -15,11 +14,12 @@ from stages.anomaly import params
 from stages.anomaly.nets import EfficientGanConfig, build
 from stages.anomaly.objectives import BiGan
 from stages.anomaly.params import EfficientGanParams
-from stages.core.io import atomic_outputs, sha256_file
+from stages.core.io import sha256_file
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.training import Trainer, resume_path, run_key, setup_torch, write_outputs
-from stages.gan.digits import load_digits_npz
+from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +42,15 @@ def make_trainer(image_size: int, p: EfficientGanParams, *, seed: int, device: t
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="training digits (npz from gan-digits)")
-    ap.add_argument("--model", required=True, help="checkpoint (.pt)")
-    ap.add_argument("--history", required=True, help="per-epoch losses (CSV)")
-    ap.add_argument("--metrics", required=True, help="training metrics (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, common = params.load().efficientgan, load_common()
     device = setup_torch(common.seed, common.device)
-    images = torch.from_numpy(load_digits_npz(args.train)["images"])
-    key = run_key(stage=STAGE, params=p.model_dump(mode="json"), seed=common.seed, data=sha256_file(args.train), device=device.type)
+    images = torch.from_numpy(load_digits_npz(stage.dep("train.npz"))["images"])
+    key = run_key(stage=STAGE, params=p.model_dump(mode="json"), seed=common.seed, data=sha256_file(stage.dep("train.npz")), device=device.type)
     trainer = make_trainer(images.shape[-1], p, seed=common.seed, device=device, key=key, resume=resume_path(STAGE, key))
     trainer.fit(images)
-    with atomic_outputs() as out:
-        write_outputs(out, trainer, model=args.model, history=args.history, metrics=args.metrics,
+    with stage.outputs() as out:
+        write_outputs(out, trainer, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
                                extra={"n_train": len(images), "image_size": images.shape[-1], "device": device.type})
     trainer.discard_resume()
 

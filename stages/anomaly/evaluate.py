@@ -7,7 +7,6 @@ image. The figure shows test images, each method's reconstruction, and the score
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
@@ -17,17 +16,18 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from stages.anomaly import params
-from stages.anomaly.anogan import scores_frame
 from stages.anomaly.nets import Discriminator, Encoder, Generator, build
 from stages.anomaly.objectives import anomaly_score
+from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint
 from stages.core.errors import DataError
 from stages.core.figures import new_figure
-from stages.core.io import atomic_outputs, read_json, require_file
+from stages.core.io import read_json, require_file
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.training import setup_torch
-from stages.gan.digits import load_digits_npz
+from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)
 
@@ -96,29 +96,19 @@ def comparison_figure(x: np.ndarray, labels: np.ndarray, anomalous: np.ndarray, 
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--test", required=True, help="anomaly test set (npz from gan-digits)")
-    ap.add_argument("--anogan-scores", required=True, help="AnoGAN per-image scores (CSV)")
-    ap.add_argument("--anogan-reconstructions", required=True, help="AnoGAN G(z) (npz)")
-    ap.add_argument("--anogan-timing", required=True, help="AnoGAN seconds per image (JSON)")
-    ap.add_argument("--model", required=True, help="Efficient GAN checkpoint")
-    ap.add_argument("--metrics", required=True, help="ROC-AUC and seconds per image of both (JSON)")
-    ap.add_argument("--scores", required=True, help="Efficient GAN per-image scores (CSV)")
-    ap.add_argument("--figure", required=True, help="test images, reconstructions, scores (PNG)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
-    test = load_digits_npz(args.test, ("images", "labels", "anomalous"))
-    ano = pd.read_csv(require_file(args.anogan_scores, "AnoGAN scores"))
+    test = load_digits_npz(stage.dep("test.npz"), ("images", "labels", "anomalous"))
+    ano_scores = stage.dep("anogan/scores.csv")
+    ano = pd.read_csv(require_file(ano_scores, "AnoGAN scores"))
     if len(ano) != len(test["labels"]) or "score" not in ano:
-        raise DataError(f"{args.anogan_scores}: expected a 'score' column with {len(test['labels'])} rows (one per test image), got {len(ano)} rows, columns {list(ano.columns)}")
-    with np.load(require_file(args.anogan_reconstructions, "AnoGAN reconstructions")) as z:
+        raise DataError(f"{ano_scores}: expected a 'score' column with {len(test['labels'])} rows (one per test image), got {len(ano)} rows, columns {list(ano.columns)}")
+    with np.load(require_file(stage.dep("reconstructions.npz"), "AnoGAN reconstructions")) as z:
         ano_recon = z["images"]
-    ano_timing = read_json(args.anogan_timing)
+    ano_timing = read_json(stage.dep("timing.json"))
 
-    g, e, d = load_efficientgan(args.model, device)
+    g, e, d = load_efficientgan(stage.dep("model.pt"), device)
     x = torch.from_numpy(test["images"]).to(device)
     efficientgan_scores(g, e, d, x[:2], p.score.lam)  # warm-up, so one-off set-up costs are not timed
     timings = []
@@ -146,10 +136,10 @@ def main() -> None:
         {"AnoGAN": ano_recon[show], "Efficient GAN": eff["reconstruction"].cpu().numpy()[show]},
         {"AnoGAN": ano["score"].to_numpy()[show], "Efficient GAN": eff_frame["score"].to_numpy()[show]},
     )
-    with atomic_outputs() as out:
-        out.json(args.metrics, metrics)
-        out.text(args.scores, eff_frame.to_csv(index=False, float_format="%.6g"))
-        out.figure(args.figure, fig)
+    with stage.outputs() as out:
+        out.json(stage.out("metrics.json"), metrics)
+        out.text(stage.out("scores.csv"), eff_frame.to_csv(index=False, float_format="%.6g"))
+        out.figure(stage.out("comparison.png"), fig)
     log.info("ROC-AUC AnoGAN %.3f, Efficient GAN %.3f; s/image %.5f vs %.5f (%.0fx faster)",
              metrics["anogan"]["roc_auc"], metrics["efficientgan"]["roc_auc"], metrics["anogan"]["seconds_per_image"],
              metrics["efficientgan"]["seconds_per_image"], metrics["efficientgan_speedup"])

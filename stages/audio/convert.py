@@ -8,7 +8,6 @@ format are always passed explicitly. Sizes and compression ratios (size / WAV si
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import warnings
 from pathlib import Path
@@ -16,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.errors import StageError
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.audio import params
 from stages.audio.clips import decode, iter_clips
 from stages.audio.params import ConvertParams
@@ -82,19 +81,12 @@ def ratios(sizes: dict[str, int]) -> dict[str, float]:
     return {fmt: size / sizes["wav"] for fmt, size in sizes.items() if fmt != "wav"}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", required=True, help="folder of clips (audio-download)")
-    ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
-    ap.add_argument("--out", required=True, help="output folder: <clip>.wav/.flac/.mp3")
-    ap.add_argument("--metrics", required=True, help="sizes, ratios and errors per clip (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p: ConvertParams = params.load().convert
     metrics: dict[str, dict] = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        for entry, clip in iter_clips(args.clips, args.manifest):
+    with stage.outputs() as out:
+        root = out.dir(stage.out("files"))
+        for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
             wav = root / f"{clip.key}.wav"
             wav_error = write_wav(wav, clip.y, clip.sr, p.wav_subtype)
             source = entry.get("source", entry["file"])  # the user's file, not the temporary WAV
@@ -104,7 +96,7 @@ def main() -> None:
             wav_back, _, _ = decode(wav)
             sizes = {fmt: (root / f"{clip.key}.{fmt}").stat().st_size for fmt in ("wav", "flac", "mp3")}
             metrics[clip.key] = {
-                "source_bytes": (Path(args.clips) / entry["file"]).stat().st_size,
+                "source_bytes": (stage.dep("clips") / entry["file"]).stat().st_size,
                 "bytes": sizes,
                 "ratio_to_wav": ratios(sizes),
                 "wav_max_error": wav_error,  # quantisation of the WAV subtype
@@ -112,7 +104,7 @@ def main() -> None:
             }
             log.info("%s: wav %d B, flac %.2f x, mp3 %.2f x; WAV max error %.2e", clip.key, sizes["wav"],
                      metrics[clip.key]["ratio_to_wav"]["flac"], metrics[clip.key]["ratio_to_wav"]["mp3"], wav_error)
-        out.json(args.metrics, {"clips": metrics, "wav_subtype": p.wav_subtype, "mp3_bitrate": p.mp3_bitrate})
+        out.json(stage.out("metrics.json"), {"clips": metrics, "wav_subtype": p.wav_subtype, "mp3_bitrate": p.mp3_bitrate})
 
 
 if __name__ == "__main__":

@@ -6,13 +6,12 @@ rate and of the cut; one figure of the waveforms (librosa.display.waveshow) at e
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import numpy as np
 
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.audio import params
 from stages.audio.clips import Clip, iter_clips, resample, write_float_wav, write_json
 
@@ -61,18 +60,12 @@ def waveform_figure(title: str, signals: dict[int, np.ndarray], first: np.ndarra
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", required=True, help="folder of clips (audio-download)")
-    ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
-    ap.add_argument("--out", required=True, help="output folder")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().decode
     summary: dict[str, dict] = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        for entry, clip in iter_clips(args.clips, args.manifest):
+    with stage.outputs() as out:
+        root = out.dir(stage.out("decode"))
+        for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
             folder = root / clip.key
             folder.mkdir()
             signals = at_rates(clip, p.rates)

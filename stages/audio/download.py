@@ -13,7 +13,6 @@ an unsupported format, stops the pipeline with its name before any work is done.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from pathlib import Path
@@ -22,9 +21,10 @@ import numpy as np
 from scipy.signal import lfilter
 
 from stages.core.errors import DataError
-from stages.core.io import atomic_outputs, sha256_file
+from stages.core.io import sha256_file
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.sources import expand_paths, fetch_url
 from stages.audio import params
 from stages.audio.clips import SUPPORTED, check_format, clip_key, decode
@@ -145,16 +145,11 @@ def describe(path: Path, key: str, source: str) -> dict:
             "sha256": sha256_file(path)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="folder of clips")
-    ap.add_argument("--manifest", required=True, help="clip list (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     src = params.load().download
     entries: list[dict] = []
-    with atomic_outputs() as out:
-        folder = out.dir(args.out)
+    with stage.outputs() as out:
+        folder = out.dir(stage.out("clips"))
         if src.source == "embedded":
             import soundfile as sf
 
@@ -173,8 +168,8 @@ def main() -> None:
                     entries.append(describe(target, key, name))
                 except DataError as exc:  # name the user's file, not the temporary copy
                     raise DataError(str(exc).replace(str(target), name)) from None
-        out.json(args.manifest, {"source": src.source, "clips": entries})
-    log.info("%d clip(s) (%s) -> %s", len(entries), ", ".join(e["key"] for e in entries), args.out)
+        out.json(stage.out("manifest.json"), {"source": src.source, "clips": entries})
+    log.info("%d clip(s) (%s) -> %s", len(entries), ", ".join(e["key"] for e in entries), stage.out("clips"))
 
 
 if __name__ == "__main__":

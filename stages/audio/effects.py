@@ -12,7 +12,6 @@ of every mel spectrogram; ``effects.json`` lists lengths and peaks.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Iterator
 
@@ -24,8 +23,8 @@ if __name__ == "__main__":  # before numpy is imported: the same float bytes on 
 import numpy as np  # noqa: E402 - after the line above, on purpose
 
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.audio import params
 from stages.audio.clips import iter_clips, power_db, resample, write_float_wav, write_json
 from stages.audio.params import EffectsParams
@@ -130,18 +129,12 @@ def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", required=True, help="folder of clips (audio-download)")
-    ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
-    ap.add_argument("--out", required=True, help="output folder: one sub-folder of WAVs and a figure per clip")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().effects
     summary: dict[str, dict] = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        for entry, clip in iter_clips(args.clips, args.manifest):
+    with stage.outputs() as out:
+        root = out.dir(stage.out("effects"))
+        for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
             rate = p.sr or clip.sr
             y = resample(clip.y, clip.sr, rate)
             folder = root / clip.key

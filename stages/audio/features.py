@@ -12,7 +12,6 @@ warning is logged; nothing divides by its zero peak.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 
@@ -24,8 +23,8 @@ if __name__ == "__main__":  # before numpy is imported: the same float bytes on 
 import numpy as np  # noqa: E402 - after the line above, on purpose
 
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.audio import params
 from stages.audio.clips import iter_clips, power_db, resample
 from stages.audio.params import FeaturesParams
@@ -138,22 +137,14 @@ def spectrogram_figure(title: str, f: ClipFeatures, p: FeaturesParams):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", required=True, help="folder of clips (audio-download)")
-    ap.add_argument("--manifest", required=True, help="clip list (audio-download)")
-    ap.add_argument("--out", required=True, help="output folder: one sub-folder of arrays and figures per clip")
-    ap.add_argument("--metrics", required=True, help="whole-signal RMS per clip (JSON)")
-    ap.add_argument("--rms-curve", required=True, help="framewise RMS of every clip (CSV, for dvc plots)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().features
     metrics: dict[str, dict] = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        with open(out.path(args.rms_curve), "w") as curve:
+    with stage.outputs() as out:
+        root = out.dir(stage.out("clips"))
+        with open(out.path(stage.out("rms.csv")), "w") as curve:
             curve.write("clip,time_s,rms\n")
-            for entry, clip in iter_clips(args.clips, args.manifest):
+            for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
                 f = compute_features(clip.y, clip.sr, p)
                 if f.rms_total == 0.0:
                     log.warning("%s: silent clip (RMS 0); dB spectrograms are flat at -%g dB", entry["source"], p.top_db)
@@ -169,7 +160,7 @@ def main() -> None:
                 metrics[clip.key] = {"rms": f.rms_total, "rms_frames_max": float(f.rms.max()), "peak": float(np.abs(clip.y).max()),
                                      "seconds": clip.seconds, "silent": f.rms_total == 0.0}
                 log.info("%s: RMS %.4f, %d frames, STFT %s, mel %s", clip.key, f.rms_total, len(f.rms), f.stft_db.shape, f.mel_db.shape)
-        out.json(args.metrics, {"clips": metrics})
+        out.json(stage.out("metrics.json"), {"clips": metrics})
 
 
 if __name__ == "__main__":

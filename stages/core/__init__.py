@@ -1,11 +1,12 @@
 """Shared machinery for every stage; knows nothing about any one pipeline.
 
+- :mod:`stages.core.stage`    a stage's dvc.yaml entry: its declared inputs, outputs and params
 - :mod:`stages.core.params`   typed, validated params (pydantic, unknown keys forbidden)
 - :mod:`stages.core.io`       atomic output writes (stale temporaries of killed runs removed), checksummed pickles, JSON
 - :mod:`stages.core.figures`  matplotlib on Agg, ``new_figure`` and ``save`` (byte-stable PNGs), used by ``Outputs.figure``
 - :mod:`stages.core.numerics` numpy on its baseline kernels, for float data stages that must match on every x86-64 CPU
 - :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries, an overall deadline and clear errors
-- :mod:`stages.core.runtime`  logging, seeding, device selection
+- :mod:`stages.core.runtime`  run_stage (declaration, --help, error boundary), logging, seeding, device
 - :mod:`stages.core.errors`   the exceptions a stage raises for bad input
 - :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer with resume
 - :mod:`stages.core.checkpoint` self-describing checkpoints, loaded with ``weights_only=True``

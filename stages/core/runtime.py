@@ -1,6 +1,7 @@
-"""Process-level set-up for a stage: logging, seeding, device choice, and the error boundary."""
+"""Process-level set-up for a stage: its declaration, logging, seeding, device choice, and the error boundary."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import random
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import StageError
+from .stage import Declared, declared
 
 log = logging.getLogger("reprolab")
 
@@ -52,15 +54,40 @@ def resolve_device(device: str = "auto") -> str:
 BAD_INPUT_EXIT = 2
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main`` with logging set up; a :class:`StageError` logs its message only and
-    exits with :data:`BAD_INPUT_EXIT`.
+def _module_name(main: Callable) -> str:
+    """The dotted name of the module defining ``main``, also when it runs as ``python -m`` (``__main__``)."""
+    spec = main.__globals__.get("__spec__")
+    return spec.name if spec is not None else main.__module__
 
-    Anything else is a bug and keeps its traceback (exit 1).
+
+def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -> None:
+    """Run a stage's ``main`` with its dvc.yaml declaration, logging set up.
+
+    The stage takes no command-line arguments: every path it reads or writes is declared once, in its
+    dvc.yaml entry (the one whose ``cmd`` runs its module). ``--help`` prints the module docstring and
+    that declaration. A :class:`StageError` logs its message only and exits with
+    :data:`BAD_INPUT_EXIT` (as does an unexpected argument); anything else is a bug and keeps its
+    traceback (exit 1).
+
+    Args:
+        main: the stage's ``main(stage)``.
+        argv: command-line arguments (default ``sys.argv[1:]``); only ``-h``/``--help`` is accepted.
     """
+    module = _module_name(main)
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=main.__globals__.get("__doc__"),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     setup_logging()
+    stage: Declared | None = None
     try:
-        main()
+        stage = declared(module)
+        ap.epilog = f"{stage.describe()}\n\nPaths live in dvc.yaml only; run the stage with `dvc repro {stage.name}`."
+    except StageError as exc:
+        error, ap.epilog = exc, f"not runnable here: {exc}"
+    ap.parse_args(argv)  # --help prints and exits; any argument is an error
+    try:
+        if stage is None:
+            raise error
+        main(stage)
     except StageError as exc:
         log.error("%s", exc)
         sys.exit(BAD_INPUT_EXIT)

@@ -6,14 +6,13 @@ last epoch checkpoint when rerun with the same params and data (see stages.core.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import torch
 
-from stages.core.io import atomic_outputs
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.training import setup_torch, write_outputs
 from stages.gan import params
 from stages.gan.training import generate, image_rows, train_stage
@@ -23,25 +22,17 @@ log = logging.getLogger(__name__)
 N_SHOW = 8
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="training digits (npz from gan-digits)")
-    ap.add_argument("--model", required=True, help="checkpoint (.pt)")
-    ap.add_argument("--history", required=True, help="per-epoch losses (CSV)")
-    ap.add_argument("--metrics", required=True, help="training metrics (JSON)")
-    ap.add_argument("--figure", required=True, help="real vs generated images (PNG)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, common = params.load().dcgan, load_common()
     device = setup_torch(common.seed, common.device)
-    trainer, real = train_stage("gan-dcgan", "dcgan", args.train, p, common.seed, device)
+    trainer, real = train_stage("gan-dcgan", "dcgan", stage.dep("train.npz"), p, common.seed, device)
     fake, _ = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
     spread = torch.linspace(0, len(real) - 1, N_SHOW).long()  # every digit, not just the first one
     fig = image_rows([("real", real[spread, 0].numpy()), ("generated", fake[:, 0].numpy())])
-    with atomic_outputs() as out:
-        write_outputs(out, trainer, model=args.model, history=args.history, metrics=args.metrics,
+    with stage.outputs() as out:
+        write_outputs(out, trainer, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
                                extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type})
-        out.figure(args.figure, fig)
+        out.figure(stage.out("samples.png"), fig)
     trainer.discard_resume()
 
 

@@ -13,7 +13,6 @@ the test set. Pixels are scaled to [-1, 1] (the generators end in tanh).
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import logging
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.errors import DataError
-from stages.core.io import atomic_outputs, require_file
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.sources import fetch_url
 from stages.gan import params
 from stages.gan.params import DigitsParams
@@ -123,40 +122,16 @@ def split_digits(labels: np.ndarray, p: DigitsParams, source: str) -> tuple[np.n
     return np.concatenate(train), np.concatenate(test)
 
 
-def load_digits_npz(path: str | Path, keys: tuple[str, ...] = ("images", "labels")) -> dict[str, np.ndarray]:
-    """Arrays of a digits npz written by `gan-digits`; images must be (N, 1, S, S).
-
-    Raises:
-        DataError: a key is missing or the images have the wrong shape.
-    """
-    path = require_file(path, "digits npz")
-    with np.load(path) as z:
-        missing = [k for k in keys if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        arrays = {k: z[k] for k in keys}
-    img = arrays["images"]
-    if img.ndim != 4 or img.shape[1] != 1 or img.shape[2] != img.shape[3] or len(img) == 0:
-        raise DataError(f"{path}: images must be (N, 1, S, S) with N >= 1, got {img.shape}")
-    return arrays
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="training set (npz: images, labels)")
-    ap.add_argument("--test", required=True, help="anomaly test set (npz: images, labels, anomalous)")
-    ap.add_argument("--summary", required=True, help="counts and source (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().digits
     images, labels, source = load_source(p)
     train_idx, test_idx = split_digits(labels, p, source)
     test_labels = labels[test_idx]
-    with atomic_outputs() as out:
-        out.npz(args.train, images=resize(images[train_idx], p.image_px), labels=labels[train_idx])
-        out.npz(args.test, images=resize(images[test_idx], p.image_px), labels=test_labels,
+    with stage.outputs() as out:
+        out.npz(stage.out("train.npz"), images=resize(images[train_idx], p.image_px), labels=labels[train_idx])
+        out.npz(stage.out("test.npz"), images=resize(images[test_idx], p.image_px), labels=test_labels,
                 anomalous=np.isin(test_labels, p.anomalous))
-        out.json(args.summary, {
+        out.json(stage.out("summary.json"), {
             "source": source, "image_px": p.image_px, "source_shape": list(images.shape[1:]),
             "train": {str(d): int((labels[train_idx] == d).sum()) for d in p.normal},
             "test": {str(d): int((test_labels == d).sum()) for d in [*p.normal, *p.anomalous]},

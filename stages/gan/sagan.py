@@ -6,16 +6,15 @@ pixel of its feature map looks (brighter = more weight), shown at that module's 
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import numpy as np
 import torch
 
 from stages.core.figures import new_figure
-from stages.core.io import atomic_outputs
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.training import setup_torch, write_outputs
 from stages.gan import params
 from stages.gan.training import generate, train_stage
@@ -34,18 +33,10 @@ def centre_attention(maps: torch.Tensor) -> np.ndarray:
     return maps[:, centre, :].reshape(b, side, side).numpy()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="training digits (npz from gan-digits)")
-    ap.add_argument("--model", required=True, help="checkpoint (.pt)")
-    ap.add_argument("--history", required=True, help="per-epoch losses (CSV)")
-    ap.add_argument("--metrics", required=True, help="training metrics (JSON)")
-    ap.add_argument("--figure", required=True, help="generated images and attention maps (PNG)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, common = params.load().sagan, load_common()
     device = setup_torch(common.seed, common.device)
-    trainer, real = train_stage("gan-sagan", "sagan", args.train, p, common.seed, device)
+    trainer, real = train_stage("gan-sagan", "sagan", stage.dep("train.npz"), p, common.seed, device)
     fake, maps = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
     rows = [("generated", fake[:, 0].numpy())]
     for m in maps:
@@ -53,11 +44,11 @@ def main() -> None:
         rows.append((f"attention {att.shape[-1]}x{att.shape[-1]} (centre query)", att))
     fig = _attention_figure(rows)
     gammas = {name: mod.gamma.item() for name, mod in trainer.models["g"].attn.items()}
-    with atomic_outputs() as out:
-        write_outputs(out, trainer, model=args.model, history=args.history, metrics=args.metrics,
+    with stage.outputs() as out:
+        write_outputs(out, trainer, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
                                extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
                                       "generator_attention_gamma": gammas})
-        out.figure(args.figure, fig)
+        out.figure(stage.out("attention.png"), fig)
     trainer.discard_resume()
 
 

@@ -17,16 +17,16 @@ Output: a folder of 8-bit RGB PNGs (lossless, so later stages see exactly the de
 """
 from __future__ import annotations
 
-import argparse
 import importlib.resources
 import logging
 from pathlib import Path
 
 from tqdm import tqdm
 
-from stages.core.io import atomic_outputs, dumps_json
+from stages.core.io import dumps_json
 from stages.core.params import SourceParams
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.sources import expand_paths, fetch_url
 from stages.image import params
 from stages.image.images import MANIFEST, SUFFIXES, imwrite, read_photo, unique_names
@@ -61,16 +61,12 @@ def origin(path: Path, src: SourceParams) -> str:
     return str(path)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="folder for <name>.png and manifest.json")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().decode
     files = source_files(p)
-    out_dir = Path(args.out)
+    out_dir = stage.out("decoded")
     entries = []
-    with atomic_outputs() as out:
+    with stage.outputs() as out:
         tmp_dir = out.dir(out_dir)
         for path, name in tqdm(list(zip(files, unique_names(files))), desc="decode", unit="photo"):
             rgb, info = read_photo(path)

@@ -6,7 +6,6 @@ The course reads the photo with OpenCV, whose channel order is BGR: "the blue ch
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import cv2
@@ -14,8 +13,9 @@ import numpy as np
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs, dumps_json
+from stages.core.io import dumps_json
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.image import params
 from stages.image.images import decoded_images
 
@@ -72,24 +72,18 @@ def histogram_figure(name: str, rgb: np.ndarray, hists: dict[str, np.ndarray]):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", required=True, help="decoded photos (image-decode's folder)")
-    ap.add_argument("--stats", required=True, help="shape, dtype, blue-channel statistics (JSON metrics)")
-    ap.add_argument("--out", required=True, help="folder for <name>.png figures and <name>.json histograms")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     bins = params.load().inspect.bins
     stats = {}
-    with atomic_outputs() as out:
-        folder = out.dir(args.out)
-        for name, rgb in decoded_images(args.images):
+    with stage.outputs() as out:
+        folder = out.dir(stage.out("histograms"))
+        for name, rgb in decoded_images(stage.dep("decoded")):
             stats[name] = describe(rgb)
             hists = histograms(rgb, bins)
             (folder / f"{name}.json").write_text(dumps_json({"bins": bins, "range": [0, 256], **hists}))
             save(histogram_figure(name, rgb, hists), folder / f"{name}.png")
             log.info("%s: %s %s, blue mean %.1f", name, "x".join(map(str, rgb.shape)), rgb.dtype, stats[name]["blue"]["mean"])
-        out.json(args.stats, stats)
+        out.json(stage.out("stats.json"), stats)
 
 
 if __name__ == "__main__":

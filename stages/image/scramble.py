@@ -15,7 +15,6 @@ The stage checks that ``unscramble(scramble(photo)) == photo`` bit for bit and r
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 
@@ -24,8 +23,8 @@ from tqdm import tqdm
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.image import params
 from stages.image.images import decoded_images, imwrite, photo_files
 
@@ -169,19 +168,13 @@ def scramble_figure(name: str, panels: dict[str, np.ndarray]):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", required=True, help="decoded photos (image-decode's folder)")
-    ap.add_argument("--out", required=True, help="folder with one sub-folder of scrambled images per photo")
-    ap.add_argument("--metrics", required=True, help="per photo: restored exactly, pixels changed (JSON metrics)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().scramble
     metrics = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        files = photo_files(args.images)
-        for name, rgb in tqdm(decoded_images(args.images), desc="scramble", unit="photo"):
+    with stage.outputs() as out:
+        root = out.dir(stage.out("images"))
+        files = photo_files(stage.dep("decoded"))
+        for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="scramble", unit="photo"):
             gh, gw = block_grid(rgb.shape, p.block_size, photo=files[name])
             left = (rgb.shape[1] - gw * p.block_size, rgb.shape[0] - gh * p.block_size)
             if any(left):
@@ -212,7 +205,7 @@ def main() -> None:
                 "mean_abs_change": round(float(np.abs(both.astype(np.int16) - rgb).mean()), 4),
             }
             log.info("%s: %d blocks, restored exactly: %s", name, gh * gw, exact)
-        out.json(args.metrics, metrics)
+        out.json(stage.out("metrics.json"), metrics)
 
 
 if __name__ == "__main__":

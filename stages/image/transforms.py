@@ -12,7 +12,6 @@ outside a smaller photo it is clipped to the photo (logged warning); when the cl
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from tqdm import tqdm
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.image import params
 from stages.image.images import decoded_images, imwrite
 
@@ -252,23 +251,17 @@ def transform_one(name: str, rgb: np.ndarray, p: params.TransformsParams, folder
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", required=True, help="decoded photos (image-decode's folder)")
-    ap.add_argument("--out", required=True, help="folder with one sub-folder of results per photo")
-    ap.add_argument("--metrics", required=True, help="numbers per photo (JSON metrics)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().transforms
     metrics = {}
-    with atomic_outputs() as out:
-        root = out.dir(args.out)
-        for name, rgb in tqdm(decoded_images(args.images), desc="transforms", unit="photo"):
+    with stage.outputs() as out:
+        root = out.dir(stage.out("images"))
+        for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="transforms", unit="photo"):
             folder = root / name
             folder.mkdir()
             metrics[name] = transform_one(name, rgb, p, folder)
             log.info("%s: Otsu threshold %g, crop %s", name, metrics[name]["otsu_threshold"], metrics[name]["crop_box"])
-        out.json(args.metrics, metrics)
+        out.json(stage.out("metrics.json"), metrics)
 
 
 if __name__ == "__main__":

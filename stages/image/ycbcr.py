@@ -19,7 +19,6 @@ uint8 one adds OpenCV's fixed-point arithmetic and rounding to integers (below 1
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -30,8 +29,8 @@ from tqdm import tqdm
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure, save
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.image import params
 from stages.image.images import decoded_images
 
@@ -128,19 +127,13 @@ def ycbcr_figure(name: str, rgb: np.ndarray, ycc: np.ndarray, diff: np.ndarray):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", required=True, help="decoded photos (image-decode's folder)")
-    ap.add_argument("--out", required=True, help="folder: <name>.npz (float32 Y, Cb, Cr) and <name>.png")
-    ap.add_argument("--metrics", required=True, help="max abs difference to cv2.cvtColor per photo (JSON metrics)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().ycbcr
     matrix = coefficient_matrix(p.coefficients)
     metrics = {}
-    with atomic_outputs() as out:
-        folder = out.dir(args.out)
-        for name, rgb in tqdm(decoded_images(args.images), desc="ycbcr", unit="photo"):
+    with stage.outputs() as out:
+        folder = out.dir(stage.out("arrays"))
+        for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="ycbcr", unit="photo"):
             t0 = time.perf_counter()
             ycc = rgb_to_ycbcr(rgb, matrix, p.chunk_pixels)
             seconds = time.perf_counter() - t0  # logged only: a timing in an output would break reproducibility
@@ -158,7 +151,7 @@ def main() -> None:
             save(ycbcr_figure(name, rgb, ycc, np.abs(ycc - ref_u8)), folder / f"{name}.png")
             log.info("%s: %.1f ms for %.1f Mpx; max |diff| vs cv2 float32 %.4f, vs cv2 uint8 %.4f",
                      name, seconds * 1e3, rgb.shape[0] * rgb.shape[1] / 1e6, vs_float["max_abs_diff"], vs_u8["max_abs_diff"])
-        out.json(args.metrics, metrics)
+        out.json(stage.out("metrics.json"), metrics)
 
 
 if __name__ == "__main__":

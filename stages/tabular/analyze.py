@@ -13,9 +13,7 @@ Scaler rule, first match wins (``alpha`` is the significance level):
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +21,9 @@ from scipy import stats
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure
-from stages.core.io import atomic_outputs, read_parquet
+from stages.core.io import read_parquet
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 
 log = logging.getLogger(__name__)
@@ -100,17 +99,12 @@ def histogram_figure(train: pd.DataFrame, analysis: dict, bins: int):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="imputed train split (Parquet)")
-    ap.add_argument("--out", required=True, help="folder for analysis.json and histograms.png")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().analyze
-    train = read_parquet(args.train)
+    train = read_parquet(stage.dep("train.parquet"))
     analysis = analyze(train, p.columns, p.alpha, p.bins)
-    out_dir = Path(args.out)
-    with atomic_outputs() as out:
+    out_dir = stage.out("analyze")
+    with stage.outputs() as out:
         out.json(out_dir / "analysis.json", analysis)
         out.figure(out_dir / "histograms.png", histogram_figure(train, analysis, p.bins))
     for col, a in analysis.items():

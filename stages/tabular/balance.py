@@ -7,15 +7,14 @@ Test is never resampled: it must keep the real class balance.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pandas as pd
 
-from stages.core.io import atomic_outputs, read_parquet
+from stages.core.io import read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 from stages.tabular.frames import TARGET
 
@@ -39,19 +38,14 @@ def balance(train: pd.DataFrame, method: str, seed: int) -> pd.DataFrame:
     return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True, help="scaled train split (Parquet)")
-    ap.add_argument("--out", required=True, help="folder for train.parquet and counts.json")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     method = params.load().balance.method
-    train = read_parquet(args.train)
+    train = read_parquet(stage.dep("train.parquet"))
     balanced = balance(train, method, load_common().seed)
     counts = {"method": method, "before": class_counts(train), "after": class_counts(balanced)}
-    with atomic_outputs() as out:
-        out.parquet(Path(args.out) / "train.parquet", balanced)
-        out.json(Path(args.out) / "counts.json", counts)
+    with stage.outputs() as out:
+        out.parquet(stage.out("balance") / "train.parquet", balanced)
+        out.json(stage.out("balance") / "counts.json", counts)
     log.info("class counts %s -> %s (%s)", counts["before"], counts["after"], method)
 
 

@@ -9,7 +9,6 @@ Sources (``tabular.download.source``):
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from stages.core.errors import DataError
-from stages.core.io import atomic_outputs
 from stages.core.params import SourceParams
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.core.sources import expand_paths, fetch_url
 from stages.tabular import params
 
@@ -112,22 +111,17 @@ def load_raw(src: SourceParams) -> tuple[pd.DataFrame, str]:
     return pd.concat([read_csv(f, str(f)) for f in files], ignore_index=True), ", ".join(map(str, files))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="raw table (Parquet)")
-    ap.add_argument("--profile", required=True, help="profile (JSON)")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     frame, name = load_raw(params.load().download)
     validate_schema(frame, name)
     frame = derive_seaborn_columns(frame)
     absent = [c for c in OPTIONAL if c not in frame.columns]
     if absent:
         log.info("%s: optional column(s) absent, later stages do without: %s", name, ", ".join(absent))
-    with atomic_outputs() as out:
-        out.parquet(args.out, frame)
-        out.json(args.profile, {"source": name, **profile(frame)})
-    log.info("%d passengers from %s -> %s", len(frame), name, args.out)
+    with stage.outputs() as out:
+        out.parquet(stage.out("raw.parquet"), frame)
+        out.json(stage.out("profile.json"), {"source": name, **profile(frame)})
+    log.info("%d passengers from %s -> %s", len(frame), name, stage.out("raw.parquet"))
 
 
 if __name__ == "__main__":

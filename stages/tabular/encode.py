@@ -5,15 +5,13 @@ all-zero dummies (one-hot) or -1 (label), and test gets exactly the train column
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pandas as pd
 
 from stages.core.errors import DataError
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 from stages.tabular.frames import TARGET, read_pair, write_pair
 
@@ -82,17 +80,12 @@ def apply_encoding(frame: pd.DataFrame, encoding: dict) -> pd.DataFrame:
     return out.astype(float).astype({TARGET: "int64"})
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--split", required=True, help="folder with train.parquet and test.parquet")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p = params.load().encode
-    train, test = read_pair(args.split)
+    train, test = read_pair(stage.dep("split"))
     encoding = fit_encoding(train, p.drop, p.categorical)
-    out_dir = Path(args.out)
-    with atomic_outputs() as out:
+    out_dir = stage.out("encode")
+    with stage.outputs() as out:
         write_pair(out, out_dir, apply_encoding(train, encoding), apply_encoding(test, encoding))
         out.json(out_dir / "encoding.json", encoding)
     log.info("%d feature columns (%s encoding); dropped %s", len(encoding["columns"]) - 1, p.categorical, encoding["drop"])

@@ -7,7 +7,6 @@ its own test split, so the effect of scaling alone is visible.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 import numpy as np
@@ -16,12 +15,13 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure
-from stages.core.io import atomic_outputs, load_pickle, read_parquet
+from stages.core.io import load_pickle, read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 from stages.tabular.frames import features_target, read_pair
-from stages.tabular.train import train_svc
+from stages.tabular.model import train_svc
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +47,13 @@ def confusion_figure(cm: np.ndarray):
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--train", required=True, help="the train split the model was fitted on")
-    ap.add_argument("--imputed", required=True, help="folder of unscaled train/test")
-    ap.add_argument("--scaled", required=True, help="folder of scaled train/test")
-    ap.add_argument("--metrics", required=True)
-    ap.add_argument("--confusion", required=True, help="per-row actual/predicted CSV for dvc plots")
-    ap.add_argument("--figure", required=True, help="confusion matrix PNG")
-    args = ap.parse_args()
-
+def main(stage: Declared) -> None:
     p, seed = params.load().train, load_common().seed
-    model = load_pickle(args.model)
-    unscaled_train, unscaled_test = read_pair(args.imputed)
-    scaled_train, scaled_test = read_pair(args.scaled)
+    model = load_pickle(stage.dep("model.pkl"))
+    unscaled_train, unscaled_test = read_pair(stage.dep("impute"))
+    scaled_train, scaled_test = read_pair(stage.dep("scale"))
     metrics = {
-        "train_accuracy": accuracy(model, read_parquet(args.train)),
+        "train_accuracy": accuracy(model, read_parquet(stage.dep("train.parquet"))),
         "test_accuracy": accuracy(model, scaled_test),
         "n_test": len(scaled_test),
         "comparison": {
@@ -76,10 +66,10 @@ def main() -> None:
     X, y = features_target(scaled_test)
     predicted = model.predict(X[model.feature_names_in_])
     cm = confusion_matrix(y, predicted, labels=[0, 1])
-    with atomic_outputs() as out:
-        out.json(args.metrics, metrics)
-        out.text(args.confusion, pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}).to_csv(index=False))
-        out.figure(args.figure, confusion_figure(cm))
+    with stage.outputs() as out:
+        out.json(stage.out("metrics.json"), metrics)
+        out.text(stage.out("confusion.csv"), pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}).to_csv(index=False))
+        out.figure(stage.out("confusion.png"), confusion_figure(cm))
     log.info("accuracy train %.3f test %.3f (unscaled test %.3f, scaled test %.3f)", metrics["train_accuracy"],
              metrics["test_accuracy"], metrics["comparison"]["unscaled"]["test_accuracy"], metrics["comparison"]["scaled"]["test_accuracy"])
 

@@ -1,15 +1,13 @@
 """Stage `tabular-impute`: median imputation fitted on train, pickled, applied to both splits."""
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pandas as pd
 from sklearn.impute import SimpleImputer
 
-from stages.core.io import atomic_outputs
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular.frames import TARGET, features_target, read_pair, write_pair
 
 log = logging.getLogger(__name__)
@@ -34,16 +32,11 @@ def impute(frame: pd.DataFrame, imputer: SimpleImputer) -> pd.DataFrame:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--encoded", required=True, help="folder with train.parquet and test.parquet")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-
-    train, test = read_pair(args.encoded)
+def main(stage: Declared) -> None:
+    train, test = read_pair(stage.dep("encode"))
     imputer = fit_imputer(train)
-    out_dir = Path(args.out)
-    with atomic_outputs() as out:
+    out_dir = stage.out("impute")
+    with stage.outputs() as out:
         saved = out.pickle(out_dir / "imputer.pkl", imputer)  # the pickle is what transforms both splits
         write_pair(out, out_dir, impute(train, saved), impute(test, saved))
         out.json(out_dir / "missing.json", {"train": missing_counts(train), "test": missing_counts(test),

@@ -6,17 +6,16 @@ left as they are. Test gets exactly the train columns, in the train order.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from stages.core.errors import DataError
 from stages.core.figures import new_figure
-from stages.core.io import atomic_outputs, read_json
+from stages.core.io import read_json
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 from stages.tabular.frames import read_pair, write_pair
 
@@ -88,17 +87,11 @@ def before_after_figure(before: pd.DataFrame, after: pd.DataFrame, choice: dict[
     return fig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--imputed", required=True, help="folder with train.parquet and test.parquet")
-    ap.add_argument("--analysis", required=True, help="analysis.json from tabular-analyze")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-
-    train, test = read_pair(args.imputed)
-    choice = choose_scalers(read_json(args.analysis), params.load().scale.override)
-    out_dir = Path(args.out)
-    with atomic_outputs() as out:
+def main(stage: Declared) -> None:
+    train, test = read_pair(stage.dep("impute"))
+    choice = choose_scalers(read_json(stage.dep("analysis.json")), params.load().scale.override)
+    out_dir = stage.out("scale")
+    with stage.outputs() as out:
         # the pickled scalers (read back from what was written) are what transform both splits
         scalers = {col: out.pickle(out_dir / "scalers" / f"{col}.pkl", s) for col, s in fit_scalers(train, choice).items()}
         scaled_train = apply_scalers(train, scalers)

@@ -1,16 +1,15 @@
 """Stage `tabular-split`: a stratified, seeded train/test split of the raw table."""
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages.core.io import atomic_outputs, read_parquet
+from stages.core.io import read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.stage import Declared
 from stages.tabular import params
 from stages.tabular.frames import TARGET, write_pair
 
@@ -23,15 +22,10 @@ def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFram
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--raw", required=True)
-    ap.add_argument("--out", required=True, help="folder for train.parquet and test.parquet")
-    args = ap.parse_args()
-
-    train, test = split(read_parquet(args.raw), params.load().split.test_size, load_common().seed)
-    with atomic_outputs() as out:
-        write_pair(out, Path(args.out), train, test)
+def main(stage: Declared) -> None:
+    train, test = split(read_parquet(stage.dep("raw.parquet")), params.load().split.test_size, load_common().seed)
+    with stage.outputs() as out:
+        write_pair(out, stage.out("split"), train, test)
     log.info("train %d rows, test %d rows (survival %.3f / %.3f)", len(train), len(test), train[TARGET].mean(), test[TARGET].mean())
 
 

@@ -7,11 +7,12 @@ import torch
 import yaml
 
 from stages.anomaly import efficientgan
-from stages.anomaly.anogan import scores_frame, search_z
+from stages.anomaly.anogan import search_z
 from stages.anomaly.evaluate import efficientgan_scores, figure_indices, roc_auc
 from stages.anomaly.nets import Discriminator, EfficientGanConfig, Encoder, Generator
 from stages.anomaly.objectives import BiGan, anomaly_score
 from stages.anomaly.params import AnoGanParams, AnomalyParams, EfficientGanParams
+from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError
 from stages.core.training import setup_torch

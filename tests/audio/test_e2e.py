@@ -74,8 +74,7 @@ def test_bad_clip_stops_download_and_writes_nothing(temp_repo, tmp_path: Path, b
         where = tmp_path / bad
     temp_repo.set_param("audio.download.source", "path")
     temp_repo.set_param("audio.download.path", [str(folder)] + ([str(where)] if where.parent != folder else []))
-    proc = temp_repo.python("-m", "stages.audio.download", "--out", "data/audio/clips",
-                            "--manifest", "data/audio/manifest.json", check=False)
+    proc = temp_repo.python("-m", "stages.audio.download", check=False)  # paths from its dvc.yaml entry
     assert proc.returncode == 2  # a StageError: bad input
     assert str(where) in proc.stderr and "Traceback" not in proc.stderr
     assert not (temp_repo.path / "data/audio").exists() or not any((temp_repo.path / "data/audio").iterdir())

@@ -14,6 +14,7 @@ import yaml
 from stages.core.errors import DataError, DownloadError, ParamsError
 from stages.core.params import validate_section
 from stages.gan import digits
+from stages.gan.data import load_digits_npz
 from stages.gan.params import DigitsParams, GanParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_embedded_source_is_real_digits():
 def test_load_digits_npz_refuses_missing_array(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.zeros((2, 1, 4, 4), np.float32))
     with pytest.raises(DataError, match="labels"):
-        digits.load_digits_npz(tmp_path / "d.npz")
+        load_digits_npz(tmp_path / "d.npz")
 
 
 @pytest.fixture

@@ -94,17 +94,23 @@ def test_resume_ignores_a_checkpoint_of_other_params(tmp_path):
     assert run_key(a=1) != run_key(a=2)
 
 
+DCGAN = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["gan-dcgan"]
+TRAIN_NPZ = next(Path(d) for d in DCGAN["deps"] if d.endswith("train.npz"))
+MODEL = next(Path(o) for o in DCGAN["outs"] if str(o).endswith("model.pt"))
+
+
 def stage_dir(tmp_path: Path, name: str, epochs: int) -> tuple[Path, list[str], dict]:
-    """A working folder with params.yaml (smoke, ``epochs``) and the digits, and the dcgan command."""
+    """A working folder laid out like the repository: dvc.yaml, params.yaml (smoke, ``epochs``) and the
+    digits where gan-dcgan's entry declares them; and the stage's command, as dvc.yaml runs it."""
     work = tmp_path / name
-    (work / "data").mkdir(parents=True)
+    (work / TRAIN_NPZ).parent.mkdir(parents=True)
+    (work / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     params = smoke_params(PARAMS)
     params["gan"]["dcgan"].update(epochs=epochs, checkpoint_every=1)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     images = tiny_images(48)
-    np.savez(work / "data" / "train.npz", images=images.numpy(), labels=np.zeros(48, dtype=np.int64))
-    cmd = [sys.executable, "-m", "stages.gan.dcgan", "--train", "data/train.npz", "--model", "out/model.pt",
-           "--history", "out/history.csv", "--metrics", "out/metrics.json", "--figure", "out/samples.png"]
+    np.savez(work / TRAIN_NPZ, images=images.numpy(), labels=np.zeros(48, dtype=np.int64))
+    cmd = [sys.executable, *DCGAN["cmd"].split()[1:]]  # python -m stages.gan.dcgan
     env = run_env(PYTHONPATH=str(ROOT), REPROLAB_CHECKPOINTS=str(work / "ckpt"), OMP_NUM_THREADS="1")
     return work, cmd, env
 
@@ -118,7 +124,7 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (work / "out" / "model.pt").exists(), "the run finished before it could be killed"
+    assert not (work / MODEL).exists(), "the run finished before it could be killed"
     killed_at = load_checkpoint(next((work / "ckpt").glob("*/last.pt")))["epoch"]
     assert 1 <= killed_at < epochs
 
@@ -129,7 +135,7 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
     whole_dir, whole_cmd, whole_env = stage_dir(tmp_path, "whole", epochs)
     subprocess.run(whole_cmd, cwd=whole_dir, env=whole_env, check=True, capture_output=True, timeout=300)
-    resumed, whole = load_checkpoint(work / "out" / "model.pt"), load_checkpoint(whole_dir / "out" / "model.pt")
+    resumed, whole = load_checkpoint(work / MODEL), load_checkpoint(whole_dir / MODEL)
     assert resumed["epoch"] == whole["epoch"] == epochs
     assert_same_training(resumed, whole)
 

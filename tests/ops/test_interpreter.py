@@ -21,7 +21,7 @@ def bare_python(tmp_path_factory) -> Path:
 
 
 def test_stage_with_wrong_python_says_activate_the_venv(bare_python):
-    proc = subprocess.run([str(bare_python), "-m", "stages.tabular.download", "--out", "x", "--profile", "y"],
+    proc = subprocess.run([str(bare_python), "-m", "stages.tabular.download"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()

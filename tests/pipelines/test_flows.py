@@ -9,10 +9,10 @@ class _State:
 
 DVC_BAD_PARAMS = [
     "Running stage 'tabular-train':",
-    "> python -m stages.tabular.train --train a --out b",
+    "> python -m stages.tabular.train",
     "05:25:26 ERROR reprolab: params.yaml: tabular.train.C: Input should be a valid number (got 'abc')",
     "params.yaml: tabular.train.gamma: Input should be greater than 0 (got -1.0)",
-    "ERROR: failed to reproduce 'tabular-train': failed to run: python -m stages.tabular.train --train a --out b, exited with 2",
+    "ERROR: failed to reproduce 'tabular-train': failed to run: python -m stages.tabular.train, exited with 2",
 ]
 
 

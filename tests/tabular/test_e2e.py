@@ -15,7 +15,7 @@ STAGES = ["tabular-download", "tabular-split", "tabular-encode", "tabular-impute
           "tabular-scale", "tabular-balance", "tabular-train", "tabular-evaluate"]
 METRICS = "artifacts/tabular/evaluate/metrics.json"
 TITANIC_SHA256 = "81787d320d7f7b03df935e91de8bd19e11d45c5bbcab86ef4d4a76dc91b7d4f2"
-DOWNLOAD = ["-m", "stages.tabular.download", "--out", "data/tabular/raw.parquet", "--profile", "data/tabular/profile.json"]
+DOWNLOAD = ["-m", "stages.tabular.download"]  # its outputs come from its dvc.yaml entry
 
 
 @pytest.fixture(scope="module")

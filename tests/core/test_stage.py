@@ -1,0 +1,181 @@
+"""A stage's declaration: found in dvc.yaml by its module, paths looked up by suffix, outputs bound to it."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.core.errors import StageError
+from stages.core.stage import declared, module_of_cmd, read_dvc_file
+from tests.conftest import ROOT, run_env
+
+DVC_YAML = {
+    "stages": {
+        "demo-prepare": {
+            "cmd": "python -m stages.demo.prepare",
+            "deps": ["data/demo/raw.parquet", "data/demo/extra/raw.parquet", "data/demo/labels.csv",
+                     "stages/demo/prepare.py", "stages/core/io.py"],
+            "params": ["common.seed", "demo.prepare", {"other.yaml": ["x.y"]}],
+            "outs": ["artifacts/demo/prepare/model.pkl", "artifacts/demo/prepare/model.pkl.sha256",
+                     "artifacts/demo/prepare/tables"],
+            "metrics": ["artifacts/demo/prepare/metrics.json"],
+            "plots": [{"artifacts/demo/prepare/curve.csv": {"x": "step", "y": "loss"}}],
+        },
+        "demo-twice-a": {"cmd": "python -m stages.demo.twice", "outs": ["a"]},
+        "demo-twice-b": {"cmd": "python -m stages.demo.twice", "outs": ["b"]},
+        "demo-ddp": {"cmd": "torchrun --nproc_per_node 2 -m stages.demo.ddp", "outs": ["artifacts/demo/ddp/model.pt"]},
+    }
+}
+
+
+@pytest.fixture
+def dvc_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dvc.yaml"
+    path.write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
+    read_dvc_file.cache_clear()
+    return path
+
+
+def test_declaration_splits_data_code_outs_and_params(dvc_file):
+    s = declared("stages.demo.prepare", dvc_file)
+    assert s.name == "demo-prepare"
+    assert s.deps == ("data/demo/raw.parquet", "data/demo/extra/raw.parquet", "data/demo/labels.csv")
+    assert s.code == ("stages/demo/prepare.py", "stages/core/io.py")
+    assert s.outs == ("artifacts/demo/prepare/model.pkl", "artifacts/demo/prepare/model.pkl.sha256",
+                      "artifacts/demo/prepare/tables", "artifacts/demo/prepare/metrics.json",
+                      "artifacts/demo/prepare/curve.csv")
+    assert s.params == ("common.seed", "demo.prepare", "x.y")
+
+
+def test_lookup_by_unique_suffix_of_whole_components(dvc_file):
+    s = declared("stages.demo.prepare", dvc_file)
+    assert s.dep("labels.csv") == Path("data/demo/labels.csv")
+    assert s.dep("extra/raw.parquet") == Path("data/demo/extra/raw.parquet")
+    assert s.dep("demo/raw.parquet") == Path("data/demo/raw.parquet")
+    assert s.out("model.pkl") == Path("artifacts/demo/prepare/model.pkl")  # not model.pkl.sha256
+    assert s.out("tables") == Path("artifacts/demo/prepare/tables")
+    assert s.out("curve.csv") == Path("artifacts/demo/prepare/curve.csv")
+
+
+def test_lookup_that_matches_nothing_names_the_stage_and_what_is_declared(dvc_file):
+    s = declared("stages.demo.prepare", dvc_file)
+    with pytest.raises(StageError, match=r"stage 'demo-prepare' declares no input \(deps\) ending in 'els.csv'.*data/demo/labels.csv"):
+        s.dep("els.csv")  # a suffix of a file name, not a whole component
+    with pytest.raises(StageError, match="declares no output"):
+        s.out("raw.parquet")  # an input is not an output
+    with pytest.raises(StageError, match="declares no input"):
+        s.dep("prepare.py")  # code deps are not data inputs
+
+
+def test_lookup_that_matches_several_lists_the_candidates(dvc_file):
+    s = declared("stages.demo.prepare", dvc_file)
+    with pytest.raises(StageError, match="several .* ending in 'raw.parquet': data/demo/raw.parquet, data/demo/extra/raw.parquet"):
+        s.dep("raw.parquet")
+
+
+def test_module_run_by_no_stage_or_by_several_is_an_error(dvc_file):
+    with pytest.raises(StageError, match="no stage runs `python -m stages.demo.absent`"):
+        declared("stages.demo.absent", dvc_file)
+    with pytest.raises(StageError, match="stages demo-twice-a, demo-twice-b all run"):
+        declared("stages.demo.twice", dvc_file)
+
+
+def test_module_of_cmd_finds_the_module_after_dash_m():
+    assert module_of_cmd("python -m stages.tabular.split") == "stages.tabular.split"
+    assert module_of_cmd("torchrun --nproc_per_node 2 -m stages.gan.dcgan") == "stages.gan.dcgan"
+    assert module_of_cmd(["echo hi", "python -m stages.x.y"]) == "stages.x.y"
+    assert module_of_cmd("python stages/x/y.py") is None
+
+
+def test_outputs_writes_declared_files_and_files_inside_declared_folders(dvc_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = declared("stages.demo.prepare", dvc_file)
+    with s.outputs() as out:
+        out.pickle(s.out("model.pkl"), {"a": 1})  # writes model.pkl and its declared .sha256 sidecar
+        out.json(s.out("tables") / "one.json", {"n": 1})
+        out.json(s.out("metrics.json"), {"acc": 1.0})
+        out.text(s.out("curve.csv"), "step,loss\n0,1\n")
+    assert (tmp_path / "artifacts/demo/prepare/tables/one.json").exists()
+    assert (tmp_path / "artifacts/demo/prepare/model.pkl.sha256").exists()
+
+
+def test_outputs_refuses_an_undeclared_path_and_writes_nothing(dvc_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = declared("stages.demo.prepare", dvc_file)
+    with pytest.raises(StageError, match=r"stage 'demo-prepare' writes artifacts/demo/prepare/stray.json, which is not a declared output"):
+        with s.outputs() as out:
+            out.json(s.out("metrics.json"), {"acc": 1.0})
+            out.json("artifacts/demo/prepare/stray.json", {})
+    assert not (tmp_path / "artifacts").exists() or not any(p.is_file() for p in (tmp_path / "artifacts").rglob("*"))
+
+
+def test_outputs_refuses_a_pickle_whose_sidecar_is_undeclared(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"p-s": {"cmd": "python -m stages.p.s", "outs": ["m.pkl"]}}}))
+    read_dvc_file.cache_clear()
+    with pytest.raises(StageError, match="m.pkl.sha256, which is not a declared output"):
+        with declared("stages.p.s", tmp_path / "dvc.yaml").outputs() as out:
+            out.pickle("m.pkl", [1])
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_outputs_fails_when_a_declared_output_is_not_written_and_renames_nothing(dvc_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = declared("stages.demo.prepare", dvc_file)
+    with pytest.raises(StageError, match=r"did not write its declared output\(s\) artifacts/demo/prepare/tables, artifacts/demo/prepare/curve.csv"):
+        with s.outputs() as out:
+            out.pickle(s.out("model.pkl"), {"a": 1})
+            out.json(s.out("metrics.json"), {"acc": 1.0})
+    assert not (tmp_path / "artifacts/demo/prepare/model.pkl").exists()
+    assert not any(p.is_file() for p in (tmp_path / "artifacts").rglob("*"))
+
+
+def test_help_prints_the_docstring_and_the_declaration():
+    proc = subprocess.run([sys.executable, "-m", "stages.tabular.split", "--help"], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: python -m stages.tabular.split [-h]" in proc.stdout
+    assert "a stratified, seeded train/test split" in proc.stdout  # the module docstring
+    entry = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["tabular-split"]
+    assert "stage 'tabular-split'" in proc.stdout
+    for path in [*entry["deps"], *entry["outs"], *entry["params"]]:
+        assert f"    {path}\n" in proc.stdout
+
+
+def test_a_path_argument_is_refused():
+    proc = subprocess.run([sys.executable, "-m", "stages.tabular.split", "--out", "elsewhere"], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unrecognized arguments: --out elsewhere" in proc.stderr
+
+
+def _lookups(path: Path) -> list[tuple[str, str]]:
+    """Every ``stage.dep("…")`` / ``stage.out("…")`` with a literal suffix in a module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("dep", "out")
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "stage"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            found.append((node.func.attr, node.args[0].value))
+    return found
+
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_every_lookup_in_a_stage_resolves_against_its_entry(name):
+    """A typo in a suffix, or a dvc.yaml edit that makes one ambiguous, fails here rather than mid-run."""
+    read_dvc_file.cache_clear()
+    module = module_of_cmd(STAGES[name]["cmd"])
+    s = declared(module, ROOT / "dvc.yaml")
+    assert s.name == name
+    lookups = _lookups(ROOT.joinpath(*module.split(".")).with_suffix(".py"))
+    assert lookups, f"{module} looks up none of its declared paths"
+    for kind, suffix in lookups:
+        getattr(s, kind)(suffix)
+    used_outs = {str(s.out(suffix)) for kind, suffix in lookups if kind == "out"}
+    assert {o for o in s.outs if not o.endswith(".sha256")} <= used_outs, f"{name}: a declared output no lookup names"
