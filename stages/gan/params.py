@@ -69,6 +69,7 @@ class GanTrainParams(Params):
     betas: tuple[float, float]
     amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
     checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
+    nproc_per_node: int = Field(ge=1, le=64)  # training processes (torchrun + DDP when > 1; GPUs on CUDA)
 
 
 class GanParams(Params):

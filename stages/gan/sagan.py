@@ -12,10 +12,10 @@ import logging
 import numpy as np
 import torch
 
-from stages.core.io import atomic_outputs
+from stages.core.distributed import launch
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
-from stages.core.training import setup_torch, write_outputs
+from stages.core.training import finish_training, setup_torch
 from stages.gan import params
 from stages.gan.training import generate, train_stage
 
@@ -43,6 +43,7 @@ def main() -> None:
     args = ap.parse_args()
 
     p, common = params.load().sagan, load_common()
+    launch(p.nproc_per_node, "stages.gan.sagan")  # N > 1: this command again under torchrun
     device = setup_torch(common.seed, common.device)
     trainer, real = train_stage("gan-sagan", "sagan", args.train, p, common.seed, device)
     fake, maps = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
@@ -52,12 +53,10 @@ def main() -> None:
         rows.append((f"attention {att.shape[-1]}x{att.shape[-1]} (centre query)", att))
     fig = _attention_figure(rows)
     gammas = {name: mod.gamma.item() for name, mod in trainer.models["g"].attn.items()}
-    with atomic_outputs() as out:
-        write_outputs(out, trainer, model=args.model, history=args.history, metrics=args.metrics,
-                               extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
-                                      "generator_attention_gamma": gammas})
-        out.figure(args.figure, fig)
-    trainer.discard_resume()
+    finish_training("gan-sagan", trainer, model=args.model, history=args.history, metrics=args.metrics,
+                    extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
+                           "generator_attention_gamma": gammas},
+                    figures={args.figure: fig})
 
 
 def _attention_figure(rows: list[tuple[str, np.ndarray]]):

@@ -45,7 +45,8 @@ def test_smoke_training_records_history(kind):
     trainer = train(kind, epochs=2)
     assert [r["epoch"] for r in trainer.history] == [1, 2]
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in trainer.history)
-    assert history_csv(trainer.history).splitlines()[0] == "epoch,loss_d,loss_g,seconds,images_per_s"
+    assert history_csv(trainer.history).splitlines()[0] == "epoch,loss_d,loss_g"  # wall clock: the run record
+    assert all(r["images_per_s"] > 0 for r in trainer.history)
 
 
 def test_checkpoint_describes_itself_and_loads_on_cpu(tmp_path):
@@ -53,7 +54,7 @@ def test_checkpoint_describes_itself_and_loads_on_cpu(tmp_path):
     save_checkpoint(tmp_path / "m.pt", trainer.checkpoint())
     ckpt = load_checkpoint(tmp_path / "m.pt", map_location="cpu", kind="sagan")  # weights_only=True inside
     assert ckpt["epoch"] == 1 and ckpt["model_args"] == {"image_size": 16, "z_dim": 20, "channels": 8}
-    assert set(ckpt["optimizers"]) == {"d", "g"} and "torch" in ckpt["rng"] and ckpt["params"]["epochs"] == 1
+    assert set(ckpt["optimizers"]) == {"d", "g"} and "torch" in ckpt["rng"][0] and ckpt["params"]["epochs"] == 1
     g, _ = build("sagan", ckpt["model_args"])
     g.load_state_dict(ckpt["models"]["g"])
     assert all(t.device.type == "cpu" for t in g.state_dict().values())
