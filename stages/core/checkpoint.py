@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,19 @@ REQUIRED = ("format", "kind", "model_args", "params", "epoch", "models")
 
 
 def canonical(obj: Any) -> Any:
-    """``obj`` with every tuple turned into a list (dicts and lists rebuilt, tensors untouched).
+    """``obj`` rebuilt so that its pickle depends on its values only, not on its history.
 
-    An optimizer's ``betas`` is a tuple when it is built and may come back as a list once its state
-    went through a checkpoint: without this, a resumed run pickles other bytes than an uninterrupted one.
+    Pickle memoises by object identity: a string seen twice is written once and then referenced, so
+    the bytes depend on whether two equal strings are the same object. A state dict built in this
+    process shares its key strings (``"betas"`` in every optimizer param group); one that came back
+    from ``torch.load`` holds fresh copies. A resumed run would then pickle other bytes than an
+    uninterrupted one. Here every string is interned (equal strings: one object) and every tuple
+    becomes a list (the type may differ after a round trip); dicts and lists are rebuilt, tensors kept.
     """
+    if isinstance(obj, str):
+        return sys.intern(obj)
     if isinstance(obj, dict):
-        return {k: canonical(v) for k, v in obj.items()}
+        return {canonical(k): canonical(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [canonical(v) for v in obj]
     return obj

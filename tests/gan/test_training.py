@@ -1,6 +1,9 @@
 """The core training machinery with the GAN stages: smoke training, checkpoints, resume, kill-and-resume."""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,8 +17,8 @@ import torch
 import yaml
 
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
-from stages.core.errors import DataError
-from stages.core.training import history_csv, run_key, setup_torch
+from stages.core.errors import DataError, IntegrityError
+from stages.core.training import history_csv, run_key, setup_torch, without_wall_clock
 from stages.gan.nets import build
 from stages.gan.params import GanTrainParams
 from stages.gan.training import make_trainer
@@ -133,6 +136,63 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumed, whole = load_checkpoint(work / "out" / "model.pt"), load_checkpoint(whole_dir / "out" / "model.pt")
     assert resumed["epoch"] == whole["epoch"] == epochs
     assert_same_training(resumed, whole)
+    # byte-identical outputs (DVC hashes bytes: a resumed run must not rerun what depends on it)
+    assert output_hashes(work) == output_hashes(whole_dir)
+    record = json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())
+    assert record["resumed_from_epoch"] == killed_at and record["images_per_s"] > 0 and record["train_seconds"] > 0
+
+
+def output_hashes(work: Path) -> dict[str, str]:
+    """sha256 of every file a stage wrote under ``out/`` (nothing else may be there: no temporaries)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((work / "out").iterdir())}
+
+
+def test_two_runs_give_the_same_output_bytes(tmp_path):
+    """No wall-clock figure in an output: the same params and data give the same bytes, run after run."""
+    hashes = []
+    for name in ("one", "two"):
+        work, cmd, env = stage_dir(tmp_path, name, epochs=2)
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True, timeout=300)
+        hashes.append(output_hashes(work))
+        assert "seconds" not in (work / "out" / "history.csv").read_text()
+        assert "images_per_s" in json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())
+    assert set(hashes[0]) == {"model.pt", "history.csv", "metrics.json", "samples.png"}
+    assert hashes[0] == hashes[1]
+
+
+def test_resume_checkpoint_with_flipped_bytes_is_refused_and_training_starts_over(tmp_path, caplog):
+    ckpt = tmp_path / "run" / "last.pt"
+    train("dcgan", epochs=2, resume=ckpt, key="k")
+    assert (tmp_path / "run" / "last.pt.sha256").is_file()
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside a tensor's storage: torch.load would not notice
+    ckpt.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        again = train("dcgan", epochs=3, resume=ckpt, key="k")
+    assert again.resumed_from == 0 and again.epoch == 3
+    assert "does not match the hash" in caplog.text and "starting over" in caplog.text
+    with pytest.raises(IntegrityError, match="does not match"):
+        (tmp_path / "run" / "last.pt").write_bytes(bytes(data))
+        load_checkpoint(ckpt, verify=True)
+
+
+def test_resume_checkpoint_without_its_hash_is_not_loaded(tmp_path):
+    ckpt = tmp_path / "run" / "last.pt"
+    train("dcgan", epochs=1, resume=ckpt, key="k")
+    (tmp_path / "run" / "last.pt.sha256").unlink()
+    assert train("dcgan", epochs=2, resume=ckpt, key="k").resumed_from == 0
+
+
+def test_resumed_checkpoint_bytes_equal_uninterrupted(tmp_path):
+    """In process: optimizer state that went through save + load pickles as before (betas tuple vs list)."""
+    whole = train("dcgan", epochs=2, resume=tmp_path / "a" / "last.pt", key="k")
+    save_checkpoint(tmp_path / "whole.pt", whole.checkpoint())
+    train("dcgan", epochs=1, resume=tmp_path / "b" / "last.pt", key="k")
+    resumed = train("dcgan", epochs=2, resume=tmp_path / "b" / "last.pt", key="k")
+    assert resumed.resumed_from == 1
+    save_checkpoint(tmp_path / "resumed.pt", {**resumed.checkpoint(), "history": without_wall_clock(resumed.history)})
+    save_checkpoint(tmp_path / "whole.pt", {**whole.checkpoint(), "history": without_wall_clock(whole.history)})
+    assert (tmp_path / "resumed.pt").read_bytes() == (tmp_path / "whole.pt").read_bytes()
 
 
 def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
