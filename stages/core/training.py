@@ -480,7 +480,7 @@ class Trainer:
             m.train()
         parts = all_gather_objects((totals, count), self.dist)
         count = sum(c for _, c in parts)
-        keys = sorted({k for t, _ in parts for k in t})
+        keys = list(dict.fromkeys(k for t, _ in parts for k in t))  # val_step's order
         return {k: sum(t.get(k, 0.0) for t, _ in parts) / max(count, 1) for k in keys}
 
     def fit(self, data, val=None) -> list[dict[str, float]]:

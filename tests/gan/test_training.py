@@ -204,3 +204,19 @@ def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
     save_checkpoint(tmp_path / "other-name.pt", ckpt)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
     assert load_checkpoint(tmp_path / "a.pt")["epoch"] == 1
+
+
+def test_dcgan_stage_trains_with_two_processes_when_params_say_so(tmp_path):
+    """``gan.dcgan.nproc_per_node: 2``: the same command re-runs itself under torchrun (gloo on CPU);
+    the GAN's two optimizers train through DDP and rank 0 writes the stage's outputs."""
+    work, cmd, env = stage_dir(tmp_path, "ddp", epochs=2)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["gan"]["dcgan"]["nproc_per_node"] = 2
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(output_hashes(work)) == {"model.pt", "history.csv", "metrics.json", "samples.png"}
+    ckpt = load_checkpoint(work / "out" / "model.pt", kind="dcgan")
+    assert ckpt["world_size"] == 2 and ckpt["epoch"] == 2 and ckpt["params"]["nproc_per_node"] == 2
+    assert json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())["processes"] == 2
+    assert not list((work / "ckpt").glob("*/last.pt"))
