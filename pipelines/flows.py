@@ -20,6 +20,7 @@ from prefect.cache_policies import NONE
 
 from pipelines.dag import StageInfo, read_dag, read_metrics, select
 from stages.core.params import Params, load_section
+from stages.core.runs import format_run_record, read_run_record
 
 RAN, SKIPPED, RESTORED = "ran", "skipped", "restored from run-cache"
 
@@ -125,5 +126,9 @@ def repro_flow(names: list[str], root: str = ".") -> dict:
         markdown=f"# Metrics after `repro {' '.join(names)}`\n\n{metrics_table(metrics)}\n",
         description="DVC metrics of the reproduced stages",
     )
-    get_run_logger().info("stages: %s", results)
-    return {"stages": results, "metrics": metrics}
+    logger = get_run_logger()
+    logger.info("stages: %s", results)
+    runs = {name: read_run_record(name, root) for name, result in results.items() if result == RAN}
+    for record in filter(None, runs.values()):  # wall-clock figures, kept out of the outputs
+        logger.info("run record: %s", format_run_record(record))
+    return {"stages": results, "metrics": metrics, "runs": {k: v for k, v in runs.items() if v}}

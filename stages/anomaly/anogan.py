@@ -92,7 +92,8 @@ def main() -> None:
         out.text(args.scores, scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
         out.npz(args.reconstructions, images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
     write_run_record("anomaly-anogan", {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
-                                        "steps": p.anogan.steps, "device": device.type})
+                                        "steps": p.anogan.steps, "device": device.type},
+                     outputs=[args.scores, args.reconstructions])
     log.info("AnoGAN: %d images scored in %.1f s (%.4f s/image)", len(x), seconds, seconds / len(x))
 
 

@@ -151,7 +151,7 @@ def main() -> None:
         out.json(args.metrics, metrics)
         out.text(args.scores, eff_frame.to_csv(index=False, float_format="%.6g"))
         out.figure(args.figure, fig)
-    write_run_record("anomaly-evaluate", timing)
+    write_run_record("anomaly-evaluate", timing, outputs=[args.scores])
     log.info("ROC-AUC AnoGAN %.3f, Efficient GAN %.3f; s/image %s vs %.5f", metrics["anogan"]["roc_auc"],
              metrics["efficientgan"]["roc_auc"], f"{timing['anogan_seconds_per_image']:.5f}" if "anogan_seconds_per_image" in timing else "?",
              timing["efficientgan_seconds_per_image"])

@@ -9,6 +9,7 @@ a stage ran and ``python -m pipelines audit`` shows it beside the artifact's lin
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -28,8 +29,21 @@ def record_path(stage: str, root: str | Path = ".") -> Path:
     return runs_dir(root) / f"{stage}.json"
 
 
-def write_run_record(stage: str, record: dict[str, Any], root: str | Path = ".") -> Path:
+def file_md5(path: str | Path) -> str:
+    """md5 of a file's bytes: the hash DVC records for a file output in dvc.lock."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_run_record(stage: str, record: dict[str, Any], root: str | Path = ".", outputs: list[str | Path] = ()) -> Path:
     """Write ``stage``'s run record (atomically), with the time it finished and the host.
+
+    Args:
+        outputs: output files this run wrote; their md5 goes into the record (``outputs``), so that
+            ``audit`` can tell whether the record belongs to the artifact in dvc.lock.
 
     Returns:
         the record's path.
@@ -37,7 +51,8 @@ def write_run_record(stage: str, record: dict[str, Any], root: str | Path = ".")
     path = record_path(stage, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {"stage": stage, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(), **record}
+            "host": platform.node(), **record,
+            "outputs": {str(Path(o).as_posix()): file_md5(o) for o in outputs if Path(o).is_file()}}
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)

@@ -634,7 +634,7 @@ def finish_training(stage: str, trainer: Trainer, *, model: str, history: str, m
                 write_outputs(out, trainer, model=model, history=history, metrics=metrics, extra=extra)
                 for path, fig in figures.items():
                     out.figure(path, fig)
-            write_run_record(stage, {**trainer.run_record(), **(record or {})})
+            write_run_record(stage, {**trainer.run_record(), **(record or {})}, outputs=[model, *figures])
             trainer.discard_resume()
         else:
             import matplotlib.pyplot as plt
