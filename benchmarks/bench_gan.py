@@ -2,10 +2,12 @@
 
 1. DCGAN training throughput (images/s) of the stage's machinery (core Trainer: objective object,
    AMP scaler calls, tqdm, per-epoch metrics, resume checkpoints) vs a plain PyTorch loop over the
-   same networks, optimizers and data. Goal: >= 0.9 of the plain loop.
+   same networks, optimizers and data. Goal: >= 0.95 of the plain loop.
 2. Anomaly scoring seconds per image: AnoGAN (z search, default steps) vs Efficient GAN (one E(x)).
 
 Runs on the default params' embedded data (params.yaml). Usage: python benchmarks/bench_gan.py
+[--epochs 20] [--repeats 3]; on a busy shared machine more, shorter repeats (``--epochs 10 --repeats 5``)
+give the best-of-N figure a better chance of a quiet spell for both loops.
 """
 from __future__ import annotations
 
@@ -78,7 +80,8 @@ def plain_loop(x: torch.Tensor, gp: GanParams, device) -> float:
         perm = torch.randperm(n, generator=shuffle)
         for i in range(0, n - bs + 1, bs):
             real = x[perm[i:i + bs].to(device)]
-            fake = g(torch.randn(bs, p.z_dim, device=device)).detach()
+            with torch.no_grad():  # as the objective: no generator graph in D's step
+                fake = g(torch.randn(bs, p.z_dim, device=device))
             d_real, d_fake = d(real), d(fake)
             loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
                 F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
@@ -116,6 +119,14 @@ def scoring(test: torch.Tensor, gp: GanParams, ap: AnomalyParams, device) -> dic
 
 
 def main() -> None:
+    import argparse
+
+    global EPOCHS, REPEATS
+    cli = argparse.ArgumentParser(description="GAN training throughput vs a plain loop; anomaly scoring speed")
+    cli.add_argument("--epochs", type=int, default=EPOCHS)
+    cli.add_argument("--repeats", type=int, default=REPEATS)
+    args = cli.parse_args()
+    EPOCHS, REPEATS = args.epochs, args.repeats
     gp, ap = load_params()
     device = setup_torch(SEED, "auto")
     x, test = data(gp)
@@ -130,14 +141,14 @@ def main() -> None:
         "device": device.type, "threads": torch.get_num_threads(), "image_size": gp.digits.size,
         "n_train": len(x), "epochs": EPOCHS, "repeats": REPEATS,
         "plain_images_per_s": max(plain), "stage_images_per_s": max(stage),
-        "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.9,
+        "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.95,
         **times, "anogan_steps": ap.anogan.steps,
         "efficientgan_speedup": times["anogan_s_per_image"] / times["efficientgan_s_per_image"],
     }
     print(f"{'measure':<42}{'value':>14}")
     print(f"{'DCGAN plain loop, images/s (best of ' + str(REPEATS) + ')':<42}{result['plain_images_per_s']:>14.0f}")
     print(f"{'DCGAN stage trainer, images/s':<42}{result['stage_images_per_s']:>14.0f}")
-    print(f"{'ratio stage / plain (goal >= 0.9)':<42}{result['throughput_ratio']:>14.3f}")
+    print(f"{'ratio stage / plain (goal >= 0.95)':<42}{result['throughput_ratio']:>14.3f}")
     print(f"{'AnoGAN s/image (' + str(ap.anogan.steps) + ' steps)':<42}{result['anogan_s_per_image']:>14.5f}")
     print(f"{'Efficient GAN s/image':<42}{result['efficientgan_s_per_image']:>14.6f}")
     print(f"{'Efficient GAN speed-up':<42}{result['efficientgan_speedup']:>14.0f}x")
