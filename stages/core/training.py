@@ -548,16 +548,18 @@ class Trainer:
             row.update({f"lr_{n}": float(s.get_last_lr()[0]) for n, s in self.schedulers.items()})
             if val_loader is not None and (self.epoch % self.validate_every == 0 or self.epoch == self.epochs):
                 row.update(self._validate(val_loader))
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
-            row.update(seconds=seconds, images_per_s=seen / seconds)
             self.history.append(row)
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("epoch", *WALL_CLOCK)})
             self._sync_buffers()
             self._rng_states = all_gather_objects(self._local_rng(), self.dist)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            # the epoch's wall time, its resume checkpoint included (the row is what the checkpoint saves)
+            row.update(seconds=time.perf_counter() - start, images_per_s=0.0)
             if self.resume is not None and (self.epoch % self.checkpoint_every == 0 or self.epoch == self.epochs) and self.is_main:
                 save_checkpoint(self.resume, self.checkpoint(), sidecar=True)
+            row["seconds"] = time.perf_counter() - start
+            row["images_per_s"] = seen / row["seconds"]
         bar.close()
         if self.history and self.is_main:
             last = self.history[-1]
