@@ -2,10 +2,12 @@
 
 1. DCGAN training throughput (images/s) of the stage's machinery (core Trainer: objective object,
    AMP scaler calls, tqdm, per-epoch metrics, resume checkpoints) vs a plain PyTorch loop over the
-   same networks, optimizers and data. Goal: >= 0.9 of the plain loop.
+   same networks, optimizers and data. Goal: >= 0.95 of the plain loop.
 2. Anomaly scoring seconds per image: AnoGAN (z search, default steps) vs Efficient GAN (one E(x)).
 
 Runs on the default params' embedded data (params.yaml). Usage: python benchmarks/bench_gan.py
+[--epochs 20] [--repeats 3]; on a busy shared machine more, shorter repeats (``--epochs 10 --repeats 5``)
+give the best-of-N figure a better chance of a quiet spell for both loops.
 """
 from __future__ import annotations
 
@@ -50,8 +52,8 @@ def data(gp: GanParams) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(digits.resize(images[train], gp.digits.size)), torch.from_numpy(digits.resize(images[test], gp.digits.size))
 
 
-def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> float:
-    """Images/s of the stage's trainer (resume checkpoints included)."""
+def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> tuple[float, list[float]]:
+    """Images/s of the stage's trainer (resume checkpoints included), and each epoch's seconds."""
     p = gp.dcgan.model_copy(update={"epochs": EPOCHS})
     setup_torch(SEED, device.type)
     trainer = make_trainer("dcgan", x.shape[-1], p, seed=SEED, device=device, key="bench", resume=ckpt_dir / "last.pt")
@@ -59,11 +61,11 @@ def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> float:
     trainer.fit(x)
     seconds = time.perf_counter() - start
     trainer.discard_resume()
-    return EPOCHS * (len(x) // p.batch_size) * p.batch_size / seconds
+    return EPOCHS * (len(x) // p.batch_size) * p.batch_size / seconds, [r["seconds"] for r in trainer.history]
 
 
-def plain_loop(x: torch.Tensor, gp: GanParams, device) -> float:
-    """Images/s of a hand-written loop: same networks, optimizers, losses, batches."""
+def plain_loop(x: torch.Tensor, gp: GanParams, device) -> tuple[float, list[float]]:
+    """Images/s of a hand-written loop (same networks, optimizers, losses, batches), and each epoch's seconds."""
     p = gp.dcgan
     setup_torch(SEED, device.type)
     g, d = build("dcgan", GanConfig(x.shape[-1], p.z_dim, p.channels).as_dict())
@@ -74,11 +76,14 @@ def plain_loop(x: torch.Tensor, gp: GanParams, device) -> float:
     x = x.to(device)
     n, bs = len(x), p.batch_size
     start = time.perf_counter()
+    epochs = []
     for _ in range(EPOCHS):
+        epoch_start = time.perf_counter()
         perm = torch.randperm(n, generator=shuffle)
         for i in range(0, n - bs + 1, bs):
             real = x[perm[i:i + bs].to(device)]
-            fake = g(torch.randn(bs, p.z_dim, device=device)).detach()
+            with torch.no_grad():  # as the objective: no generator graph in D's step
+                fake = g(torch.randn(bs, p.z_dim, device=device))
             d_real, d_fake = d(real), d(fake)
             loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
                 F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
@@ -90,9 +95,10 @@ def plain_loop(x: torch.Tensor, gp: GanParams, device) -> float:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return EPOCHS * (n // bs) * bs / (time.perf_counter() - start)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epochs.append(time.perf_counter() - epoch_start)
+    return EPOCHS * (n // bs) * bs / (time.perf_counter() - start), epochs
 
 
 def scoring(test: torch.Tensor, gp: GanParams, ap: AnomalyParams, device) -> dict[str, float]:
@@ -116,28 +122,45 @@ def scoring(test: torch.Tensor, gp: GanParams, ap: AnomalyParams, device) -> dic
 
 
 def main() -> None:
+    import argparse
+
+    global EPOCHS, REPEATS
+    cli = argparse.ArgumentParser(description="GAN training throughput vs a plain loop; anomaly scoring speed")
+    cli.add_argument("--epochs", type=int, default=EPOCHS)
+    cli.add_argument("--repeats", type=int, default=REPEATS)
+    args = cli.parse_args()
+    EPOCHS, REPEATS = args.epochs, args.repeats
     gp, ap = load_params()
     device = setup_torch(SEED, "auto")
     x, test = data(gp)
-    plain, stage = [], []
+    plain, stage, plain_epochs, stage_epochs = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         stage_loop(x[:64], gp, device, Path(tmp))  # warm-up (allocator, kernels), not measured
         for _ in range(REPEATS):  # interleaved, so a slow spell of a shared machine hits both
-            plain.append(plain_loop(x, gp, device))
-            stage.append(stage_loop(x, gp, device, Path(tmp)))
+            for runs, epochs, (rate, seconds) in ((plain, plain_epochs, plain_loop(x, gp, device)),
+                                                  (stage, stage_epochs, stage_loop(x, gp, device, Path(tmp)))):
+                runs.append(rate)
+                epochs.extend(seconds)
+    per_epoch = (len(x) // gp.dcgan.batch_size) * gp.dcgan.batch_size
     times = scoring(test, gp, ap, device)
     result = {
         "device": device.type, "threads": torch.get_num_threads(), "image_size": gp.digits.size,
         "n_train": len(x), "epochs": EPOCHS, "repeats": REPEATS,
         "plain_images_per_s": max(plain), "stage_images_per_s": max(stage),
-        "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.9,
+        "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.95,
+        # the fastest epoch of each (a trainer epoch includes its resume checkpoint): on a shared,
+        # busy machine the best of many short spans is a steadier estimate than the best whole run
+        "plain_best_epoch_images_per_s": per_epoch / min(plain_epochs),
+        "stage_best_epoch_images_per_s": per_epoch / min(stage_epochs),
+        "epoch_throughput_ratio": min(plain_epochs) / min(stage_epochs),
         **times, "anogan_steps": ap.anogan.steps,
         "efficientgan_speedup": times["anogan_s_per_image"] / times["efficientgan_s_per_image"],
     }
     print(f"{'measure':<42}{'value':>14}")
     print(f"{'DCGAN plain loop, images/s (best of ' + str(REPEATS) + ')':<42}{result['plain_images_per_s']:>14.0f}")
     print(f"{'DCGAN stage trainer, images/s':<42}{result['stage_images_per_s']:>14.0f}")
-    print(f"{'ratio stage / plain (goal >= 0.9)':<42}{result['throughput_ratio']:>14.3f}")
+    print(f"{'ratio stage / plain (goal >= 0.95)':<42}{result['throughput_ratio']:>14.3f}")
+    print(f"{'ratio of the best epochs (' + str(REPEATS * EPOCHS) + ' each)':<42}{result['epoch_throughput_ratio']:>14.3f}")
     print(f"{'AnoGAN s/image (' + str(ap.anogan.steps) + ' steps)':<42}{result['anogan_s_per_image']:>14.5f}")
     print(f"{'Efficient GAN s/image':<42}{result['efficientgan_s_per_image']:>14.6f}")
     print(f"{'Efficient GAN speed-up':<42}{result['efficientgan_speedup']:>14.0f}x")

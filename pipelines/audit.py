@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from stages.core.runs import format_run_record, read_run_record
+
 try:  # the C loader is ~10x faster on a large dvc.lock
     from yaml import CSafeLoader as SafeLoader
 except ImportError:  # pragma: no cover
@@ -324,7 +326,8 @@ def audit(root: str | Path, path: str, rev: str | None = None) -> dict:
 
     Returns:
         ``{"path", "rev", "stage", "cmd", "output", "file", "workspace", "params", "lineage",
-        "commits", "experiments", "metrics"}`` (see the README, "Auditing a model").
+        "commits", "experiments", "metrics", "run"}`` (see the README, "Auditing a model"); ``run`` is the
+        producing stage's last run record on this host (wall-clock figures; workspace audits only), or None.
 
     Raises:
         NotProduced: no stage produced ``path`` (the message says what the file is).
@@ -374,6 +377,7 @@ def audit(root: str | Path, path: str, rev: str | None = None) -> dict:
         "commits": commits,
         "experiments": experiments,
         "metrics": metrics,
+        "run": read_run_record(out.stage, root) if sha is None else None,
     }
 
 
@@ -432,6 +436,12 @@ def format_audit(report: dict, max_commits: int = 10) -> str:
 
         for key, value in flatten(m["values"]).items():
             lines.append(f"      {key}: {value:.4f}" if isinstance(value, float) else f"      {key}: {value}")
+    run = report.get("run")
+    if run:
+        same = (run.get("outputs") or {}).get(out["path"])
+        which = "" if same is None else ("  (this artifact)" if same == out["md5"] else "  (another run: its output hash differs)")
+        lines.append(f"  last run on this host (wall clock, in no output){which}")
+        lines.append(f"    {format_run_record(run)}")
     return "\n".join(lines)
 
 

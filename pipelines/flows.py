@@ -23,6 +23,7 @@ from prefect.states import Failed
 from pipelines.dag import StageInfo, read_dag, read_metrics, select
 from stages.core.params import Params, load_section
 from stages.core.runtime import BAD_INPUT_EXIT
+from stages.core.runs import format_run_record, read_run_record
 
 RAN, SKIPPED, RESTORED = "ran", "skipped", "restored from run-cache"
 BAD_INPUT = "BadInput"  # name of a task state for a stage stopped by bad params or data: never retried
@@ -167,5 +168,9 @@ def repro_flow(names: list[str], root: str = ".") -> dict:
         markdown=f"# Metrics after `repro {' '.join(names)}`\n\n{metrics_table(metrics)}\n",
         description="DVC metrics of the reproduced stages",
     )
-    get_run_logger().info("stages: %s", results)
-    return {"stages": results, "metrics": metrics}
+    logger = get_run_logger()
+    logger.info("stages: %s", results)
+    runs = {name: read_run_record(name, root) for name, result in results.items() if result == RAN}
+    for record in filter(None, runs.values()):  # wall-clock figures, kept out of the outputs
+        logger.info("run record: %s", format_run_record(record))
+    return {"stages": results, "metrics": metrics, "runs": {k: v for k, v in runs.items() if v}}

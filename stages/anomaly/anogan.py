@@ -4,7 +4,8 @@ For each test image x, z is searched by gradient descent (Adam, ``anomaly.anogan
 to minimise the anomaly score of x against G(z); the score at the end of the search is the image's
 anomaly score: a digit the GAN never learned has no good G(z), so its score stays high. All test
 images are searched together as one batch (each z only affects its own image's score); seconds per
-image is the search's wall time divided by the number of images.
+image (the search's wall time divided by the number of images) goes to the run record
+(``.reprolab/runs/anomaly-anogan.json``), not to an output: a time would change the output's hash.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from stages.anomaly import params
 from stages.anomaly.objectives import anomaly_score
 from stages.anomaly.params import AnoGanParams
 from stages.anomaly.scores import scores_frame
-from stages.core.checkpoint import load_checkpoint
+from stages.core.checkpoint import load_models
 from stages.core.params import load_common
+from stages.core.runs import write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import setup_torch
@@ -32,12 +34,7 @@ log = logging.getLogger(__name__)
 
 def load_gan(path: str, device: torch.device, kind: str = "dcgan") -> tuple[Generator, Discriminator, dict]:
     """The trained generator and discriminator of a GAN checkpoint, in eval mode with frozen weights."""
-    ckpt = load_checkpoint(path, map_location=device, kind=kind)
-    g, d = build(kind, ckpt["model_args"])
-    g.load_state_dict(ckpt["models"]["g"])
-    d.load_state_dict(ckpt["models"]["d"])
-    for net in (g, d):
-        net.to(device).eval().requires_grad_(False)
+    (g, d), ckpt = load_models(path, kind, lambda args: build(kind, args), ("g", "d"), device)
     return g, d, ckpt
 
 
@@ -78,8 +75,9 @@ def main(stage: Declared) -> None:
     with stage.outputs() as out:
         out.text(stage.out("scores.csv"), scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
         out.npz(stage.out("reconstructions.npz"), images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
-        out.json(stage.out("timing.json"), {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
-                               "steps": p.anogan.steps, "device": device.type})
+    write_run_record(stage.name, {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
+                                  "steps": p.anogan.steps, "device": device.type},
+                     outputs=[stage.out("scores.csv"), stage.out("reconstructions.npz")])
     log.info("AnoGAN: %d images scored in %.1f s (%.4f s/image)", len(x), seconds, seconds / len(x))
 
 

@@ -33,6 +33,7 @@ class EfficientGanParams(Params):
     betas: Betas
     amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
     checkpoint_every: int = Field(ge=1)
+    nproc_per_node: int = Field(ge=1, le=64)  # training processes (torchrun + DDP when > 1; GPUs on CUDA)
 
 
 class AnomalyParams(Params):

@@ -8,6 +8,9 @@
 - :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries, an overall deadline and clear errors
 - :mod:`stages.core.runtime`  run_stage (declaration, --help, error boundary), logging, seeding, device
 - :mod:`stages.core.errors`   the exceptions a stage raises for bad input
-- :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer with resume
+- :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer (DataLoader batches,
+  validation, schedulers, clipping, accumulation, EMA, resume, 1..N processes)
+- :mod:`stages.core.distributed` torchrun / DistributedDataParallel: launcher, process group, rank 0
+- :mod:`stages.core.runs`     run records: wall-clock figures kept out of DVC outputs
 - :mod:`stages.core.checkpoint` self-describing checkpoints, loaded with ``weights_only=True``
 """

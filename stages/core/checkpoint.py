@@ -18,28 +18,57 @@ needed to rebuild and use the model with no other file::
 
 :func:`load_checkpoint` maps every tensor to the requested device (``map_location``), so a model
 trained on a GPU loads on a CPU-only host.
+
+Resume checkpoints (outside DVC's outputs, see :mod:`stages.core.training`) are written with a
+sidecar ``<name>.sha256`` (``sidecar=True``) and loaded with ``verify=True``: the content hash is
+checked *before* ``torch.load`` reads a byte of it, so a flipped or swapped file is refused.
+Containers are written canonically (tuples as lists), so a resumed run, whose optimizer state went
+through a save and a load, gives the same bytes as an uninterrupted one.
 """
 from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .io import require_file
+from .errors import DataError, IntegrityError
+from .io import HASH_SUFFIX, require_file
 
 FORMAT = "reprolab-checkpoint/1"
 REQUIRED = ("format", "kind", "model_args", "params", "epoch", "models")
 
 
-def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+def canonical(obj: Any) -> Any:
+    """``obj`` rebuilt so that its pickle depends on its values only, not on its history.
+
+    Pickle memoises by object identity: a string seen twice is written once and then referenced, so
+    the bytes depend on whether two equal strings are the same object. A state dict built in this
+    process shares its key strings (``"betas"`` in every optimizer param group); one that came back
+    from ``torch.load`` holds fresh copies. A resumed run would then pickle other bytes than an
+    uninterrupted one. Here every string is interned (equal strings: one object) and every tuple
+    becomes a list (the type may differ after a round trip); dicts and lists are rebuilt, tensors kept.
+    """
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any], *, sidecar: bool = False) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder, then rename).
 
-    Used for the resume checkpoints outside DVC's outputs, and by
+    Used for the resume checkpoints outside DVC's outputs (``sidecar=True``: the sha256 of the bytes
+    goes to ``<path>.sha256``, checked by ``load_checkpoint(verify=True)``), and by
     :func:`stages.core.training.write_outputs` for a stage's declared checkpoint (there ``path`` is
-    already a temporary name of :func:`stages.core.io.atomic_outputs`).
+    already a temporary name of :func:`stages.core.io.atomic_outputs`, and DVC hashes the file).
     """
+    import hashlib
+
     import torch
 
     path = Path(path)
@@ -48,29 +77,60 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     # Serialise to memory: given a file name, torch.save names the zip's inner folder after it (and
     # the temporary name carries the PID), so the same checkpoint would give different bytes.
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, **checkpoint}, buffer)
-    tmp.write_bytes(buffer.getvalue())
+    torch.save(canonical({"format": FORMAT, **checkpoint}), buffer)
+    data = buffer.getvalue()
+    if sidecar:  # the hash first: a kill between the two renames leaves a mismatch, never a stale match
+        hash_path = path.with_name(path.name + HASH_SUFFIX)
+        hash_tmp = hash_path.with_name(f".{hash_path.name}.tmp{os.getpid()}")
+        hash_tmp.write_text(hashlib.sha256(data).hexdigest() + "\n")
+        os.replace(hash_tmp, hash_path)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu", kind: str | None = None) -> dict[str, Any]:
+def verified_bytes(path: str | Path) -> bytes:
+    """The bytes of ``path``, checked against the sha256 in its sidecar before anything unpickles them
+    (read once: what is checked is what gets loaded).
+
+    Raises:
+        IntegrityError: no sidecar, or the bytes changed since they were written.
+    """
+    import hashlib
+
+    path = require_file(path, "checkpoint")
+    hash_path = path.with_name(path.name + HASH_SUFFIX)
+    if not hash_path.is_file():
+        raise IntegrityError(f"{path}: no recorded hash ({hash_path.name} missing); refusing to load it")
+    data = path.read_bytes()
+    expected, actual = hash_path.read_text().strip(), hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise IntegrityError(f"{path}: sha256 {actual[:12]}… does not match the hash recorded when it was "
+                             f"written ({expected[:12]}…); the file was changed or torn")
+    return data
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", kind: str | None = None, *,
+                    verify: bool = False) -> dict[str, Any]:
     """Load a checkpoint written by this project, safely (``weights_only=True``).
 
     Args:
         path: the ``.pt`` file.
         map_location: device for every tensor (``"cpu"`` loads a GPU-trained model on a CPU host).
         kind: when given, the checkpoint must be of this kind (e.g. ``"dcgan"``).
+        verify: check the sha256 sidecar first (resume checkpoints, see :func:`verified_bytes`).
 
     Raises:
         DataError: missing, unreadable, not one of ours, or of another kind.
+        IntegrityError: ``verify`` and the content hash does not match.
     """
     import pickle
 
     import torch
 
     path = require_file(path, "checkpoint")
+    source = io.BytesIO(verified_bytes(path)) if verify else path
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(source, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise DataError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -81,3 +141,25 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", kind: str | Non
     if kind is not None and ckpt["kind"] != kind:
         raise DataError(f"{path}: checkpoint holds a {ckpt['kind']!r} model, expected {kind!r}")
     return ckpt
+
+
+def load_models(path: str | Path, kind: str, build: Any, names: tuple[str, ...], device: Any = "cpu") -> tuple[list, dict[str, Any]]:
+    """The trained networks of a checkpoint, for evaluation: eval mode, frozen weights, on ``device``.
+
+    Args:
+        path: the checkpoint.
+        kind: the checkpoint's kind (``"dcgan"``, ``"efficientgan"``…), checked.
+        build: the builder, ``model_args`` dict → the networks in the order of ``names``.
+        names: each network's name in the checkpoint's ``models``.
+        device: where to put them.
+
+    Returns:
+        (the networks in the order of ``names``, the checkpoint dict).
+    """
+    ckpt = load_checkpoint(path, map_location=device, kind=kind)
+    nets = list(build(ckpt["model_args"]))
+    assert len(nets) == len(names), f"the {kind} builder made {len(nets)} networks, expected {names}"
+    for net, name in zip(nets, names):
+        net.load_state_dict(ckpt["models"][name])
+        net.to(device).eval().requires_grad_(False)
+    return nets, ckpt

@@ -6,6 +6,8 @@
 - :class:`HingeGan` (SAGAN): hinge loss for the discriminator, -D(G(z)) for the generator.
 
 Noise comes from the global torch RNG (seeded, saved in checkpoints), so a resumed run draws the same z.
+The networks may be ``DistributedDataParallel`` wrappers (multi-process training): the fake images of
+the discriminator's step are made under ``no_grad``, so no wrapper waits for gradients that never come.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ class BCEGan(_Gan):
     """DCGAN: ``BCE(D(x), 1) + BCE(D(G(z)), 0)`` for D, ``BCE(D(G(z)), 1)`` for G (on logits)."""
 
     def d_loss(self, real: torch.Tensor) -> torch.Tensor:
-        fake = self.g(self.noise(len(real), real.device)).detach()  # no generator gradients in D's step
+        with torch.no_grad():  # no generator gradients in D's step
+            fake = self.g(self.noise(len(real), real.device))
         d_real, d_fake = self.d(real), self.d(fake)  # (B,) logits
         return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
                 + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
@@ -52,7 +55,8 @@ class HingeGan(_Gan):
     """SAGAN: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))`` for D, ``-mean(D(G(z)))`` for G."""
 
     def d_loss(self, real: torch.Tensor) -> torch.Tensor:
-        fake = self.g(self.noise(len(real), real.device)).detach()
+        with torch.no_grad():
+            fake = self.g(self.noise(len(real), real.device))
         return F.relu(1.0 - self.d(real)).mean() + F.relu(1.0 + self.d(fake)).mean()
 
     def g_loss(self, real: torch.Tensor) -> torch.Tensor:

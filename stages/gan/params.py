@@ -71,6 +71,7 @@ class GanTrainParams(Params):
     betas: Betas
     amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
     checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
+    nproc_per_node: int = Field(ge=1, le=64)  # training processes (torchrun + DDP when > 1; GPUs on CUDA)
 
 
 # SAGAN's attention maps are (B, N, N) with N = (image_px/2)^2 positions at its last hidden layer:

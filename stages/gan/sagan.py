@@ -11,11 +11,12 @@ import logging
 import numpy as np
 import torch
 
+from stages.core.distributed import launch
 from stages.core.figures import new_figure
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch, write_outputs
+from stages.core.training import finish_training, setup_torch
 from stages.gan import params
 from stages.gan.training import generate, train_stage
 
@@ -35,6 +36,7 @@ def centre_attention(maps: torch.Tensor) -> np.ndarray:
 
 def main(stage: Declared) -> None:
     p, common = params.load().sagan, load_common()
+    launch(p.nproc_per_node, "stages.gan.sagan")  # N > 1: this command again under torchrun
     device = setup_torch(common.seed, common.device)
     trainer, real = train_stage("gan-sagan", "sagan", stage.dep("train.npz"), p, common.seed, device)
     fake, maps = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
@@ -44,12 +46,10 @@ def main(stage: Declared) -> None:
         rows.append((f"attention {att.shape[-1]}x{att.shape[-1]} (centre query)", att))
     fig = _attention_figure(rows)
     gammas = {name: mod.gamma.item() for name, mod in trainer.models["g"].attn.items()}
-    with stage.outputs() as out:
-        write_outputs(out, trainer, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
-                               extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
-                                      "generator_attention_gamma": gammas})
-        out.figure(stage.out("attention.png"), fig)
-    trainer.discard_resume()
+    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
+                    extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
+                           "generator_attention_gamma": gammas},
+                    figures={stage.out("attention.png"): fig})
 
 
 def _attention_figure(rows: list[tuple[str, np.ndarray]]):

@@ -9,7 +9,7 @@ import torch
 
 from stages.core.figures import new_figure
 from stages.core.io import sha256_file
-from stages.core.training import Trainer, resume_path, run_key
+from stages.core.training import Trainer, adam_trainer, fit_resumable
 from stages.gan.data import load_digits_npz
 from stages.gan.nets import GanConfig, build
 from stages.gan.objectives import BCEGan, HingeGan
@@ -25,24 +25,17 @@ def make_trainer(kind: str, image_size: int, p: GanTrainParams, *, seed: int, de
     """A trainer with freshly initialised networks (call after seeding) for a ``dcgan`` or ``sagan``."""
     cfg = GanConfig(image_size=image_size, z_dim=p.z_dim, channels=p.channels)
     g, d = build(kind, cfg.as_dict())
-    g, d = g.to(device), d.to(device)
-    return Trainer(
-        models={"g": g, "d": d},
-        optimizers={"d": torch.optim.Adam(d.parameters(), p.lr_d, betas=p.betas),
-                    "g": torch.optim.Adam(g.parameters(), p.lr_g, betas=p.betas)},
-        objective=OBJECTIVES[kind](g, d, p.z_dim),
-        kind=kind, model_args=cfg.as_dict(), params=p.model_dump(mode="json"),
-        epochs=p.epochs, batch_size=p.batch_size, device=device, amp=p.amp, seed=seed, key=key,
-        resume=resume, checkpoint_every=p.checkpoint_every, desc=desc or kind,
-    )
+    return adam_trainer(kind=kind, nets={"g": g, "d": d}, lrs={"d": p.lr_d, "g": p.lr_g},
+                        objective=lambda nets: OBJECTIVES[kind](nets["g"], nets["d"], p.z_dim),
+                        model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=desc)
 
 
 def train_stage(stage: str, kind: str, train_path: str, p: GanTrainParams, seed: int, device: torch.device) -> tuple[Trainer, torch.Tensor]:
     """Train ``kind`` on the digits at ``train_path``, resuming a killed run of the same params and data."""
     images = torch.from_numpy(load_digits_npz(train_path)["images"])
-    key = run_key(stage=stage, params=p.model_dump(mode="json"), seed=seed, data=sha256_file(train_path), device=device.type)
-    trainer = make_trainer(kind, images.shape[-1], p, seed=seed, device=device, key=key, resume=resume_path(stage, key), desc=stage)
-    trainer.fit(images)
+    trainer = fit_resumable(
+        stage, lambda key, resume: make_trainer(kind, images.shape[-1], p, seed=seed, device=device, key=key, resume=resume, desc=stage),
+        images, params=p.model_dump(mode="json"), seed=seed, device=device, inputs={"train": sha256_file(train_path)})
     return trainer, images
 
 

@@ -1,6 +1,9 @@
 """The core training machinery with the GAN stages: smoke training, checkpoints, resume, kill-and-resume."""
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,8 +17,8 @@ import torch
 import yaml
 
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
-from stages.core.errors import DataError
-from stages.core.training import history_csv, run_key, setup_torch
+from stages.core.errors import DataError, IntegrityError
+from stages.core.training import history_csv, run_key, setup_torch, without_wall_clock
 from stages.gan.nets import build
 from stages.gan.params import GanTrainParams
 from stages.gan.training import make_trainer
@@ -45,7 +48,8 @@ def test_smoke_training_records_history(kind):
     trainer = train(kind, epochs=2)
     assert [r["epoch"] for r in trainer.history] == [1, 2]
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in trainer.history)
-    assert history_csv(trainer.history).splitlines()[0] == "epoch,loss_d,loss_g,seconds,images_per_s"
+    assert history_csv(trainer.history).splitlines()[0] == "epoch,loss_d,loss_g"  # wall clock: the run record
+    assert all(r["images_per_s"] > 0 for r in trainer.history)
 
 
 def test_checkpoint_describes_itself_and_loads_on_cpu(tmp_path):
@@ -53,7 +57,7 @@ def test_checkpoint_describes_itself_and_loads_on_cpu(tmp_path):
     save_checkpoint(tmp_path / "m.pt", trainer.checkpoint())
     ckpt = load_checkpoint(tmp_path / "m.pt", map_location="cpu", kind="sagan")  # weights_only=True inside
     assert ckpt["epoch"] == 1 and ckpt["model_args"] == {"image_size": 16, "z_dim": 20, "channels": 8}
-    assert set(ckpt["optimizers"]) == {"d", "g"} and "torch" in ckpt["rng"] and ckpt["params"]["epochs"] == 1
+    assert set(ckpt["optimizers"]) == {"d", "g"} and "torch" in ckpt["rng"][0] and ckpt["params"]["epochs"] == 1
     g, _ = build("sagan", ckpt["model_args"])
     g.load_state_dict(ckpt["models"]["g"])
     assert all(t.device.type == "cpu" for t in g.state_dict().values())
@@ -138,6 +142,63 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumed, whole = load_checkpoint(work / MODEL), load_checkpoint(whole_dir / MODEL)
     assert resumed["epoch"] == whole["epoch"] == epochs
     assert_same_training(resumed, whole)
+    # byte-identical outputs (DVC hashes bytes: a resumed run must not rerun what depends on it)
+    assert output_hashes(work) == output_hashes(whole_dir)
+    record = json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())
+    assert record["resumed_from_epoch"] == killed_at and record["images_per_s"] > 0 and record["train_seconds"] > 0
+
+
+def output_hashes(work: Path) -> dict[str, str]:
+    """sha256 of every file a stage wrote in its output folder (nothing else may be there: no temporaries)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((work / MODEL.parent).iterdir())}
+
+
+def test_two_runs_give_the_same_output_bytes(tmp_path):
+    """No wall-clock figure in an output: the same params and data give the same bytes, run after run."""
+    hashes = []
+    for name in ("one", "two"):
+        work, cmd, env = stage_dir(tmp_path, name, epochs=2)
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True, timeout=300)
+        hashes.append(output_hashes(work))
+        assert "seconds" not in (work / MODEL.parent / "history.csv").read_text()
+        assert "images_per_s" in json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())
+    assert set(hashes[0]) == {"model.pt", "history.csv", "metrics.json", "samples.png"}
+    assert hashes[0] == hashes[1]
+
+
+def test_resume_checkpoint_with_flipped_bytes_is_refused_and_training_starts_over(tmp_path, caplog):
+    ckpt = tmp_path / "run" / "last.pt"
+    train("dcgan", epochs=2, resume=ckpt, key="k")
+    assert (tmp_path / "run" / "last.pt.sha256").is_file()
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside a tensor's storage: torch.load would not notice
+    ckpt.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        again = train("dcgan", epochs=3, resume=ckpt, key="k")
+    assert again.resumed_from == 0 and again.epoch == 3
+    assert "does not match the hash" in caplog.text and "starting over" in caplog.text
+    with pytest.raises(IntegrityError, match="does not match"):
+        (tmp_path / "run" / "last.pt").write_bytes(bytes(data))
+        load_checkpoint(ckpt, verify=True)
+
+
+def test_resume_checkpoint_without_its_hash_is_not_loaded(tmp_path):
+    ckpt = tmp_path / "run" / "last.pt"
+    train("dcgan", epochs=1, resume=ckpt, key="k")
+    (tmp_path / "run" / "last.pt.sha256").unlink()
+    assert train("dcgan", epochs=2, resume=ckpt, key="k").resumed_from == 0
+
+
+def test_resumed_checkpoint_bytes_equal_uninterrupted(tmp_path):
+    """In process: optimizer state that went through save + load pickles as before (betas tuple vs list)."""
+    whole = train("dcgan", epochs=2, resume=tmp_path / "a" / "last.pt", key="k")
+    save_checkpoint(tmp_path / "whole.pt", whole.checkpoint())
+    train("dcgan", epochs=1, resume=tmp_path / "b" / "last.pt", key="k")
+    resumed = train("dcgan", epochs=2, resume=tmp_path / "b" / "last.pt", key="k")
+    assert resumed.resumed_from == 1
+    save_checkpoint(tmp_path / "resumed.pt", {**resumed.checkpoint(), "history": without_wall_clock(resumed.history)})
+    save_checkpoint(tmp_path / "whole.pt", {**whole.checkpoint(), "history": without_wall_clock(whole.history)})
+    assert (tmp_path / "resumed.pt").read_bytes() == (tmp_path / "whole.pt").read_bytes()
 
 
 def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
@@ -149,3 +210,19 @@ def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
     save_checkpoint(tmp_path / "other-name.pt", ckpt)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
     assert load_checkpoint(tmp_path / "a.pt")["epoch"] == 1
+
+
+def test_dcgan_stage_trains_with_two_processes_when_params_say_so(tmp_path):
+    """``gan.dcgan.nproc_per_node: 2``: the same command re-runs itself under torchrun (gloo on CPU);
+    the GAN's two optimizers train through DDP and rank 0 writes the stage's outputs."""
+    work, cmd, env = stage_dir(tmp_path, "ddp", epochs=2)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["gan"]["dcgan"]["nproc_per_node"] = 2
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(output_hashes(work)) == {"model.pt", "history.csv", "metrics.json", "samples.png"}
+    ckpt = load_checkpoint(work / MODEL, kind="dcgan")
+    assert ckpt["world_size"] == 2 and ckpt["epoch"] == 2 and ckpt["params"]["nproc_per_node"] == 2
+    assert json.loads((work / ".reprolab" / "runs" / "gan-dcgan.json").read_text())["processes"] == 2
+    assert not list((work / "ckpt").glob("*/last.pt"))

@@ -1,0 +1,164 @@
+"""The core Trainer's options on tiny models: batches of any shape, accumulation, clipping, schedules,
+EMA, validation, precision, resume with all of them."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from stages.core.checkpoint import save_checkpoint
+from stages.core.training import TensorData, Trainer, batch_len, precision_on, setup_torch, to_device, without_wall_clock
+
+
+class Regress:
+    """MSE of a network on (x, y) batches (tuples or dicts); records the weights each loss saw."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net, self.seen = net, []
+
+    def steps(self):
+        return [("net", self.loss)]
+
+    def loss(self, batch):
+        x, y = (batch["x"], batch["y"]) if isinstance(batch, dict) else batch
+        self.seen.append([p.detach().clone() for p in self.net.parameters()])
+        return F.mse_loss(self.net(x).squeeze(1), y)
+
+
+def data(n: int = 16, names=None) -> TensorData:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(n, 4, generator=g)
+    return TensorData(x, x.sum(1) * 0.5 + 1, names=names)
+
+
+def trainer(net=None, *, opt=None, epochs=1, batch_size=4, lr=0.1, **options) -> Trainer:
+    setup_torch(0, "cpu")
+    net = net or nn.Linear(4, 1)
+    opt = opt or torch.optim.SGD(net.parameters(), lr=lr)
+    options.setdefault("objective", Regress(net))
+    return Trainer(models={"net": net}, optimizers={"net": opt}, kind="regress", model_args={}, params={},
+                   epochs=epochs, batch_size=batch_size, device=torch.device("cpu"), seed=0, **options)
+
+
+def weights(t: Trainer) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in t.models["net"].parameters()]
+
+
+def test_to_device_moves_every_tensor_and_keeps_the_structure():
+    Pair = namedtuple("Pair", "a b")
+    batch = {"x": torch.zeros(2), "nested": [(torch.ones(1), "label"), Pair(torch.ones(3), 5)]}
+    moved = to_device(batch, "meta")
+    assert moved["x"].device.type == "meta" and moved["nested"][0][0].device.type == "meta"
+    assert moved["nested"][0][1] == "label" and isinstance(moved["nested"][1], Pair) and moved["nested"][1].b == 5
+    assert batch["x"].device.type == "cpu"  # the input is not changed
+    assert batch_len(batch) == 2 and batch_len(("no tensors",)) == 0
+
+
+def test_tensor_data_yields_a_tensor_a_tuple_or_a_dict_per_batch():
+    x, y = torch.arange(10.0), torch.arange(10)
+    assert torch.equal(TensorData(x)[[1, 3]], torch.tensor([1.0, 3.0]))
+    xs, ys = TensorData(x, y)[[2]]
+    assert xs.tolist() == [2.0] and ys.tolist() == [2]
+    assert TensorData(x, y, names=("x", "y"))[[4, 5]]["y"].tolist() == [4, 5]
+    with pytest.raises(AssertionError, match="differ in length"):
+        TensorData(x, y[:3])
+
+
+def test_dict_tuple_and_ready_loader_batches_all_train_the_same():
+    ends = []
+    for batches in (data(names=("x", "y")), data(), TensorDataset(*data().tensors)):  # batched dict, batched tuple, per-item
+        t = trainer(epochs=2)
+        t.fit(batches)
+        ends.append(weights(t))
+    for other in ends[1:]:
+        assert all(torch.allclose(a, b) for a, b in zip(ends[0], other))
+    t = trainer()
+    t.fit(DataLoader(TensorDataset(*data().tensors), batch_size=8))  # used as given: 2 batches
+    assert len(t.objective.seen) == 2
+
+
+def test_accumulating_two_batches_of_four_equals_one_batch_of_eight():
+    big, acc = trainer(batch_size=8), trainer(batch_size=4, accumulate=2)
+    big.fit(data())
+    acc.fit(data())
+    assert len(big.objective.seen) == 2 and len(acc.objective.seen) == 4
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(weights(big), weights(acc)))
+    assert big.history[0]["loss_net"] == pytest.approx(acc.history[0]["loss_net"], rel=1e-5)
+
+
+def test_clipping_bounds_each_update():
+    t = trainer(lr=1.0, clip_grad_norm=1e-3)
+    t.fit(data())
+    before = t.objective.seen
+    steps = [torch.cat([(a - b).flatten() for a, b in zip(later, earlier)]).norm() for earlier, later in zip(before, before[1:])]
+    assert steps and max(steps) <= 1e-3 + 1e-7
+    free = trainer(lr=1.0)
+    free.fit(data())
+    assert torch.cat([(a - b).flatten() for a, b in zip(free.objective.seen[1], free.objective.seen[0])]).norm() > 1e-2
+
+
+def test_schedulers_step_per_update_or_per_epoch_and_go_into_the_history():
+    net = nn.Linear(4, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    warm = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 10))
+    t = Trainer(models={"net": net}, optimizers={"net": opt}, objective=Regress(net), kind="r", model_args={}, params={},
+                epochs=2, batch_size=4, device=torch.device("cpu"), seed=0, schedulers={"net": warm})
+    t.fit(data())
+    assert [r["lr_net"] for r in t.history] == pytest.approx([0.5, 0.9])  # 4 updates per epoch
+    net2 = nn.Linear(4, 1)
+    opt2 = torch.optim.SGD(net2.parameters(), lr=1.0)
+    t2 = Trainer(models={"net": net2}, optimizers={"net": opt2}, objective=Regress(net2), kind="r", model_args={}, params={},
+                 epochs=2, batch_size=4, device=torch.device("cpu"), seed=0,
+                 schedulers={"net": torch.optim.lr_scheduler.StepLR(opt2, 1, gamma=0.5)}, schedule_every="epoch")
+    t2.fit(data())
+    assert [r["lr_net"] for r in t2.history] == pytest.approx([0.5, 0.25])
+
+
+def test_ema_is_the_moving_average_of_the_weights():
+    t = trainer(batch_size=8, ema_decay=0.25)
+    t.fit(data())
+    p1, p2 = t.objective.seen[1], weights(t)  # after update 1, after update 2
+    ema = [p.detach() for p in t.ema_model("net").parameters()]
+    assert all(torch.allclose(e, 0.25 * a + 0.75 * b) for e, a, b in zip(ema, p1, p2))  # first update copies
+
+
+def test_validation_metrics_go_into_the_history():
+    net = nn.Linear(4, 1)
+    t = trainer(net, epochs=3, objective=Regress(net), validate_every=2,
+                val_step=lambda b: {"val_mse": F.mse_loss(net(b[0]).squeeze(1), b[1]), "val_n": torch.tensor(1.0)})
+    t.fit(data(), data(10))
+    assert ["val_mse" in r for r in t.history] == [False, True, True]  # every 2nd epoch and the last
+    assert t.history[-1]["val_n"] == 1.0 and t.history[-1]["val_mse"] < t.history[1]["val_mse"]
+    with pytest.raises(AssertionError, match="no val_step"):
+        trainer().fit(data(), data())
+
+
+def test_mixed_precision_only_on_cuda():
+    assert precision_on(torch.device("cpu"), "bf16") == "fp32" and precision_on(torch.device("cpu"), True) == "fp32"
+    assert precision_on(torch.device("cuda", 0), "bf16") == "bf16" and precision_on(torch.device("cuda", 0), True) == "fp16"
+    t = trainer(precision="fp16")
+    assert t.precision == "fp32" and not t.scalers["net"].is_enabled()
+
+
+def test_resume_with_schedule_and_ema_gives_the_bytes_of_an_uninterrupted_run(tmp_path):
+    def run(epochs, folder):
+        setup_torch(0, "cpu")
+        net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+        opt = torch.optim.Adam(net.parameters(), lr=0.01, betas=(0.5, 0.9))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 6))
+        t = trainer(net, opt=opt, epochs=epochs, objective=Regress(net), ema_decay=0.9, schedulers={"net": sched},
+                    key="k", resume=tmp_path / folder / "last.pt")
+        t.fit(data())
+        return t
+
+    whole = run(3, "whole")
+    run(2, "cut")
+    resumed = run(3, "cut")
+    assert resumed.resumed_from == 2
+    for name, t in (("whole", whole), ("resumed", resumed)):
+        save_checkpoint(tmp_path / f"{name}.pt", {**t.checkpoint(), "history": without_wall_clock(t.history)})
+    assert (tmp_path / "whole.pt").read_bytes() == (tmp_path / "resumed.pt").read_bytes()
