@@ -48,6 +48,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from stages.core.errors import StageError
+    from stages.core.params import load_file
+
+    try:  # the whole params.yaml, before any stage runs: an unknown section no stage reads is caught too
+        load_file()
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     dag = read_dag(".")
     try:
         select(dag, args.names)
