@@ -36,7 +36,8 @@ class DigitsParams(Params):
     normal: list[int] = Field(min_length=1)  # the digits the GANs learn (the "normal" class)
     train_per_class: int = Field(ge=1)
     anomalous: list[int] = Field(min_length=1)  # digits that only appear in the anomaly test set
-    test_per_class: int = Field(ge=1)  # held-out images per normal and per anomalous digit
+    test_per_class: int = Field(ge=1)  # held-out test images per normal digit
+    anomalous_per_class: int = Field(ge=1)  # test images per anomalous digit
 
     @field_validator("size")
     @classmethod
