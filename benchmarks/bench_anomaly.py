@@ -111,14 +111,15 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     sources = ["mnist"] if args.only_mnist else ["embedded", *(["mnist"] if args.mnist else [])]
-    out_file = ROOT / "benchmarks" / "results" / "anomaly.json"
-    result = json.loads(out_file.read_text()) if out_file.is_file() else {}
+    entries = {}
     with tempfile.TemporaryDirectory(prefix="bench-anomaly-") as tmp:
         for source in sources:
-            entry = run_source(source, args.seeds, Path(tmp), args.mnist_dir)
-            entry.update(host=platform.node(), cpu=cpu_model(),
-                         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            result[source] = entry
+            entries[source] = run_source(source, args.seeds, Path(tmp), args.mnist_dir)
+            entries[source].update(host=platform.node(), cpu=cpu_model(),
+                                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    out_file = ROOT / "benchmarks" / "results" / "anomaly.json"
+    result = json.loads(out_file.read_text()) if out_file.is_file() else {}  # keep the other source's entry
+    result.update(entries)
     path = write_result("anomaly", result)
 
     print(f"\n{'source':<9} {'seed':>4}  {'AnoGAN ROC-AUC [95% CI]':<26} {'Efficient GAN ROC-AUC [95% CI]':<31} {'test':>5} {'s':>6}")
