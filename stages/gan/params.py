@@ -39,7 +39,8 @@ class DigitsParams(Params):
     normal: list[Digit] = Field(min_length=1, max_length=10)  # the digits the GANs learn (the "normal" class)
     train_per_class: int = Field(ge=1, le=10000)  # MNIST has about 6,000 per digit
     anomalous: list[Digit] = Field(min_length=1, max_length=10)  # digits that only appear in the anomaly test set
-    test_per_class: int = Field(ge=1, le=10000)  # held-out images per normal and per anomalous digit
+    test_per_class: int = Field(ge=1, le=10000)  # held-out test images per normal digit
+    anomalous_per_class: int = Field(ge=1, le=10000)  # test images per anomalous digit
 
     @field_validator("image_px")
     @classmethod

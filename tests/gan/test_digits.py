@@ -80,10 +80,10 @@ def test_load_idx_pair_refuses_count_mismatch(tmp_path):
 
 def test_split_digits_train_and_test_are_disjoint_and_counted():
     labels = np.array([7, 8, 2, 7, 8, 2, 7, 8, 2, 7, 8, 2])
-    p = digits_params(normal=[7, 8], anomalous=[2], train_per_class=2, test_per_class=1)
+    p = digits_params(normal=[7, 8], anomalous=[2], train_per_class=2, test_per_class=1, anomalous_per_class=3)
     train, test = digits.split_digits(labels, p, "x")
     assert sorted(labels[train].tolist()) == [7, 7, 8, 8]
-    assert sorted(labels[test].tolist()) == [2, 7, 8]
+    assert sorted(labels[test].tolist()) == [2, 2, 2, 7, 8]  # anomalous_per_class 2s, test_per_class of each normal digit
     assert not set(train) & set(test)
 
 
