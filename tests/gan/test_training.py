@@ -119,6 +119,7 @@ def stage_dir(tmp_path: Path, name: str, epochs: int) -> tuple[Path, list[str], 
     return work, cmd, env
 
 
+@pytest.mark.e2e  # a training stage run, killed and rerun in subprocesses: about a minute on 2 busy cores
 def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     epochs = 30
     work, cmd, env = stage_dir(tmp_path, "killed", epochs)
