@@ -28,6 +28,19 @@ SHARED_DATA = Path(os.environ.get("REPROLAB_SHARED_DATA", ROOT.parent / "shared"
 BIN = Path(sys.executable).parent
 
 
+# A test that uses one of these is end to end (a dvc repro, a Prefect server), marked so or not:
+# `make test-fast` (pytest -m "not e2e") leaves it out.
+E2E_FIXTURES = frozenset({"temp_repo", "tabular_repo", "reproduced_tabular", "prefect_server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` every test whose fixtures (direct or indirect) include one of :data:`E2E_FIXTURES`."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 def run_env(**extra: str) -> dict[str, str]:
     """Environment for subprocesses: the venv first on PATH, no analytics, quiet Prefect."""
     env = dict(os.environ)
