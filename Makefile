@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make repro   set up .venv from the lock file, then `dvc repro` every pipeline, then show metrics
-#   make test    same set-up, then the test suite
+#   make test    same set-up, then the test suite (make test-fast: unit and shape tests only)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -15,10 +15,10 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export MPLBACKEND := Agg
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup repro test bench lock clean
+.PHONY: help setup repro test test-fast bench lock clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): requirements/lock.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
@@ -34,8 +34,11 @@ repro: setup  ## run every pipeline on the embedded default data (only what chan
 	@echo; echo "Metrics (dvc metrics show):"; $(BIN)/dvc metrics show
 	@echo; echo "Results are in artifacts/<pipeline>/<stage>/; figures are the *.png files there."
 
-test: setup  ## run the test suite
-	$(BIN)/python -m pytest
+test: setup  ## run the whole test suite, end-to-end tests included (what CI runs)
+	$(BIN)/python -m pytest --durations=15
+
+test-fast: setup  ## unit and shape tests only: no dvc repro, Prefect server or torchrun (the inner loop)
+	$(BIN)/python -m pytest -m "not e2e" --durations=10
 
 bench: setup  ## run the benchmarks (figures printed and written to benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,5 +1,12 @@
 """Shared fixtures. End-to-end tests run DVC in a temporary copy of the repository (its own
-``git init``), never in the working tree."""
+``git init``), never in the working tree.
+
+Reproducing is what makes end-to-end tests slow, so it happens once per session where a test's point
+allows: :func:`reproduced_tabular` is one fresh copy in which ``dvc repro tabular-evaluate`` ran once
+(its output kept, for the tests that check what a fresh repro runs). Tests only read it; a test that
+changes a repo starts from :func:`clone_repo` of it (outputs, DVC cache and run-cache, git history)
+instead of reproducing from scratch. Tests whose point is a fresh repo (nothing reproduced, an empty
+run-cache) keep :func:`make_repo` / ``temp_repo``."""
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +23,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# real public data for tests; REPROLAB_SHARED_DATA points elsewhere (a git worktree has no ../shared)
+SHARED_DATA = Path(os.environ.get("REPROLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BIN = Path(sys.executable).parent
+
+
+# A test that uses one of these is end to end (a dvc repro, a Prefect server), marked so or not:
+# `make test-fast` (pytest -m "not e2e") leaves it out.
+E2E_FIXTURES = frozenset({"temp_repo", "tabular_repo", "reproduced_tabular", "prefect_server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` every test whose fixtures (direct or indirect) include one of :data:`E2E_FIXTURES`."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def run_env(**extra: str) -> dict[str, str]:
@@ -98,10 +119,58 @@ def make_repo(dest: Path) -> Repo:
     return repo
 
 
+def clone_repo(source: Repo, dest: Path) -> Repo:
+    """A copy of ``source`` at ``dest``: working tree, outputs, ``.dvc/cache`` (run-cache included),
+    ``.reprolab`` and ``.git``. DVC keeps its hash index per repository path (outside the repo), so the
+    copy is a repository of its own. ``first`` (the output of the source's fresh repro) comes along."""
+    shutil.copytree(source.path, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv"))
+    clone = Repo(dest)
+    if hasattr(source, "first"):
+        clone.first = source.first
+    return clone
+
+
+@pytest.fixture(scope="session")
+def reproduced_tabular(tmp_path_factory) -> Repo:
+    """A copy of the project in which ``dvc repro tabular-evaluate`` ran once, from scratch, with the
+    committed params (``dvc.lock`` left uncommitted, as after any repro). ``first`` is that repro's
+    output. Shared by the whole session: read it, never change it (:func:`clone_repo` it instead)."""
+    repo = make_repo(tmp_path_factory.mktemp("reproduced") / "tabular")
+    repo.first = repo.dvc("repro", "tabular-evaluate")
+    return repo
+
+
+@pytest.fixture
+def tabular_repo(reproduced_tabular: Repo, tmp_path: Path) -> Repo:
+    """A copy of :func:`reproduced_tabular` for one test to change."""
+    return clone_repo(reproduced_tabular, tmp_path / "repo")
+
+
 @pytest.fixture
 def temp_repo(tmp_path: Path) -> Repo:
     """A fresh copy of the project for one test."""
     return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME), once per session;
+    yields its API URL and PREFECT_HOME. Each flow run without PREFECT_API_URL would start a temporary
+    server of its own (10-20 s on 2 cores)."""
+    from tests.ops.helpers import free_port, start, stop, wait_http
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = run_env(PREFECT_HOME=str(home))
+    env.pop("PREFECT_API_URL", None)
+    log = home / "server.log"
+    proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                  "--no-ui", "--analytics-off"], log, env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/health", proc, log, timeout=180)
+        yield f"http://127.0.0.1:{port}/api", home
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

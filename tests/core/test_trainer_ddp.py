@@ -5,10 +5,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from stages.core.checkpoint import load_checkpoint
 from tests.conftest import ROOT, run_env
+
+pytestmark = pytest.mark.e2e  # training subprocesses, torchrun with two ranks
 
 
 def run(work, nproc: int) -> subprocess.CompletedProcess:

@@ -38,8 +38,12 @@ def write_idx(path: Path, array: np.ndarray, magic: int, gz: bool = True) -> Pat
     return path
 
 
-def test_params_yaml_gan_section_validates():
-    GanParams.model_validate(gan_section())
+def test_params_yaml_gan_section_validates_and_spells_every_value():
+    """The stages see exactly params.yaml's values: none coerced, none dropped, and none filled in from
+    a default (DVC hashes only what params.yaml holds, so a defaulted value would not rerun a stage)."""
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    settings = validate_section(data, "gan", GanParams)
+    assert settings.model_dump(mode="json") == data["gan"]
 
 
 @pytest.mark.parametrize("bad, match", [

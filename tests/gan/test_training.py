@@ -119,6 +119,7 @@ def stage_dir(tmp_path: Path, name: str, epochs: int) -> tuple[Path, list[str], 
     return work, cmd, env
 
 
+@pytest.mark.e2e  # a training stage run, killed and rerun in subprocesses: about a minute on 2 busy cores
 def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     epochs = 30
     work, cmd, env = stage_dir(tmp_path, "killed", epochs)
@@ -153,6 +154,7 @@ def output_hashes(work: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((work / MODEL.parent).iterdir())}
 
 
+@pytest.mark.e2e  # the training stage twice, in subprocesses
 def test_two_runs_give_the_same_output_bytes(tmp_path):
     """No wall-clock figure in an output: the same params and data give the same bytes, run after run."""
     hashes = []
@@ -212,6 +214,7 @@ def test_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_path):
     assert load_checkpoint(tmp_path / "a.pt")["epoch"] == 1
 
 
+@pytest.mark.e2e  # torchrun: two training processes
 def test_dcgan_stage_trains_with_two_processes_when_params_say_so(tmp_path):
     """``gan.dcgan.nproc_per_node: 2``: the same command re-runs itself under torchrun (gloo on CPU);
     the GAN's two optimizers train through DDP and rank 0 writes the stage's outputs."""

@@ -44,7 +44,16 @@ def test_bad_inputs():
         rgb_to_ycbcr(np.zeros((4, 4), np.uint8), coefficient_matrix(COURSE))
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
+def one_chunk_after_another(rgb: np.ndarray, matrix: np.ndarray, chunk: int) -> np.ndarray:
+    """The same chunks multiplied in order on this thread: what every thread count must give, bit for bit."""
+    pixels = rgb.reshape(-1, 3)  # (N, 3)
+    mt = np.ascontiguousarray(matrix.T, dtype=np.float32)
+    parts = [np.matmul(pixels[i : i + chunk].astype(np.float32), mt) for i in range(0, len(pixels), chunk)]
+    return np.concatenate(parts).reshape(rgb.shape)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
 def test_threads_do_not_change_the_result(rgb, threads):
     m = coefficient_matrix(COURSE)
-    assert np.array_equal(rgb_to_ycbcr(rgb, m, 100, threads=threads), rgb_to_ycbcr(rgb, m, 100, threads=1))
+    expected = one_chunk_after_another(rgb, m, 100)  # 1,961 pixels: 19 full chunks and a short one
+    assert np.array_equal(rgb_to_ycbcr(rgb, m, 100, threads=threads), expected)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pipelines import audit
-from tests.conftest import Repo, make_repo
+from tests.conftest import Repo, clone_repo
 
 LOCK = {  # raw -> prep (folder) -> train -> evaluate (metrics)
     "p-download": {"cmd": "dl", "deps": [{"path": "src/dl.py", "md5": "c1"}],
@@ -62,9 +62,10 @@ MODEL = "artifacts/tabular/train/model.pkl"
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory) -> tuple[Repo, dict[str, str]]:
-    """A repo with commits C=1.0 and C=0.5 (HEAD) and a DVC experiment ``c-two`` (C=2.0)."""
-    repo = make_repo(tmp_path_factory.mktemp("audit") / "repo")
+def history(reproduced_tabular, tmp_path_factory) -> tuple[Repo, dict[str, str]]:
+    """A repo with commits C=1.0 and C=0.5 (HEAD) and a DVC experiment ``c-two`` (C=2.0). Starts from a
+    copy of the session's reproduced repo (C=1.0 is params.yaml's value: its repro runs nothing)."""
+    repo = clone_repo(reproduced_tabular, tmp_path_factory.mktemp("audit") / "repo")
     shas = {}
     for c in (1.0, 0.5):
         repo.set_param("tabular.train.C", c)

@@ -1,13 +1,14 @@
 """GPU-host handoff: remote set-up, push with the run-cache, pull and reproduce on a second clone."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pipelines.dag import StageInfo
 from pipelines.remote import RemoteError, build_spec, downstream, remote_kind, training_stages, upstream
-from tests.conftest import BIN, Repo, make_repo, run_env
+from tests.conftest import BIN, Repo, clone_repo, run_env
 from tests.ops.helpers import free_port, start, stop, wait_http
 
 TARGET = "tabular-evaluate"  # the tabular pipeline's last stage: `dvc repro` it and all upstream, nothing else
@@ -75,12 +76,13 @@ def pipelines_cli(repo: Repo, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def host_a(tmp_path_factory) -> tuple[Repo, Path]:
+def host_a(reproduced_tabular, tmp_path_factory) -> tuple[Repo, Path]:
     """Clone A (the CPU host): everything reproduced and pushed to a folder remote, plus the run-cache
-    of a second training run (C=2.0) whose outputs no commit records."""
+    of a second training run (C=2.0) whose outputs no commit records. Starts from a copy of the
+    session's reproduced repo (its repro below runs nothing)."""
     base = tmp_path_factory.mktemp("handoff")
     remote_dir = base / "remote"
-    a = make_repo(base / "a")
+    a = clone_repo(reproduced_tabular, base / "a")
     pipelines_cli(a, "remote", "setup", "shared", str(remote_dir))
     a.dvc("repro", TARGET)
     a.commit("A: reproduced, remote set up")
@@ -131,8 +133,11 @@ def test_handoff_through_folder_remote(host_a, tmp_path, monkeypatch):
 
 
 @pytest.mark.e2e
-def test_prepare_runs_everything_upstream_of_training_then_pushes(tmp_path):
-    repo = make_repo(tmp_path / "cpu")
+def test_prepare_runs_everything_upstream_of_training_then_pushes(reproduced_tabular, tmp_path):
+    # a host that reproduced tabular before (its run-cache) but has none of its outputs now
+    repo = clone_repo(reproduced_tabular, tmp_path / "cpu")
+    shutil.rmtree(repo.path / "data" / "tabular")
+    shutil.rmtree(repo.path / "artifacts" / "tabular")
     pipelines_cli(repo, "remote", "setup", "shared", str(tmp_path / "remote"))
     out = pipelines_cli(repo, "remote", "prepare", "tabular")
     assert "upstream of tabular-train" in out and "pushed" in out

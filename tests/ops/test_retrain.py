@@ -12,8 +12,8 @@ import yaml
 from pipelines.retrain import GateParams, RetrainParams, check_gate, gate_table
 from stages.core.errors import ParamsError
 from stages.core.params import validate_section
-from tests.conftest import BIN, ROOT, Repo, make_repo, run_env
-from tests.ops.helpers import free_port, group_alive, start, stop, wait_http
+from tests.conftest import ROOT, Repo, run_env
+from tests.ops.helpers import group_alive, start, stop
 
 ACC = GateParams(file="m.json", metric="acc", higher_is_better=True, max_drop=0.02)
 LOSS = GateParams(file="m.json", metric="loss", higher_is_better=False, max_drop=0.1)
@@ -56,23 +56,6 @@ def test_retrain_params_in_params_yaml_validate():
 
 
 # ---- end to end: a Prefect server, a served deployment, runs triggered through the API ------------
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    """``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME), once per module."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = run_env(PREFECT_HOME=str(home))
-    env.pop("PREFECT_API_URL", None)
-    log = home / "server.log"
-    proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                  "--no-ui", "--analytics-off"], log, env)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/health", proc, log, timeout=180)
-        yield f"http://127.0.0.1:{port}/api", home
-    finally:
-        stop(proc)
-
 
 def wait_deployment(api: str, name: str, serve, log, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
@@ -117,9 +100,9 @@ def locked_md5(repo: Repo, path: str, rev: str = "HEAD") -> str:
 
 
 @pytest.mark.e2e
-def test_served_retraining_with_quality_gate(prefect_api, tmp_path):
-    api, home = prefect_api
-    repo = make_repo(tmp_path / "repo")
+def test_served_retraining_with_quality_gate(prefect_server, tabular_repo, tmp_path):
+    api, home = prefect_server
+    repo = tabular_repo  # reproduced once per session: the repro below runs nothing
     remote_dir = tmp_path / "remote"
     repo.python("-m", "pipelines", "remote", "setup", "shared", str(remote_dir))
     repo.dvc("repro", "tabular-evaluate")

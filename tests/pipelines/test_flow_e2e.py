@@ -15,14 +15,14 @@ def tabular_lock(repo) -> dict:
     return {name: stage["outs"] for name, stage in lock.items() if name.startswith("tabular-")}
 
 
-def test_flow_matches_dvc_repro(tmp_path):
-    by_flow = make_repo(tmp_path / "flow")
-    by_dvc = make_repo(tmp_path / "dvc")
-    env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
+def test_flow_matches_dvc_repro(tmp_path, reproduced_tabular, prefect_server):
+    by_flow = make_repo(tmp_path / "flow")          # fresh: the flow runs every stage
+    by_dvc = reproduced_tabular                     # the session's `dvc repro tabular-evaluate` of the same copy
+    api, home = prefect_server                      # (test_bad_params_… below runs on a temporary server)
+    env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home))
 
     proc = by_flow.python("-m", "pipelines", "run", "tabular", env=env)
     assert "tabular-evaluate ran" in proc.stdout
-    by_dvc.dvc("repro", "tabular-evaluate")
 
     assert json.loads((by_flow.path / METRICS).read_text()) == json.loads((by_dvc.path / METRICS).read_text())
     assert tabular_lock(by_flow) == tabular_lock(by_dvc)

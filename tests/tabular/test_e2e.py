@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from tests.conftest import make_repo, run_env, serve_directory
+from tests.conftest import clone_repo, run_env, serve_directory
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,10 @@ DOWNLOAD = ["-m", "stages.tabular.download"]  # its outputs come from its dvc.ya
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """One repo reproduced once; the tests below run in file order on it."""
-    r = make_repo(tmp_path_factory.mktemp("tabular") / "repo")
-    r.first = r.dvc("repro", "tabular-evaluate")
-    return r
+def repo(reproduced_tabular, tmp_path_factory):
+    """A copy of the session's reproduced repo (``first``: its one fresh `dvc repro tabular-evaluate`);
+    the tests below run in file order on it."""
+    return clone_repo(reproduced_tabular, tmp_path_factory.mktemp("tabular") / "repo")
 
 
 def metrics(repo) -> dict:
