@@ -38,15 +38,28 @@ def test_cli_rejects_unknown_pipeline(temp_repo):
     assert proc.returncode == 2 and "unknown pipeline or stage 'tabluar'" in proc.stderr
 
 
-def test_bad_params_are_not_retried_and_end_in_one_line(temp_repo, tmp_path):
-    """A params error is the user's to fix: one attempt (orchestration.retries is 1), no traceback,
-    and the CLI's last line is the stage's own message."""
-    temp_repo.set_param("tabular.download.source", "nope")
+def test_bad_input_is_not_retried_and_ends_in_one_line(temp_repo, tmp_path):
+    """Bad data is the user's to fix: one attempt (orchestration.retries is 1), no traceback, and the
+    CLI's last line is the stage's own message."""
+    csv = tmp_path / "no_age.csv"
+    csv.write_text("survived,pclass,sex\n1,1,female\n0,3,male\n")
+    temp_repo.set_param("tabular.download.source", "path")
+    temp_repo.set_param("tabular.download.path", [str(csv)])
     env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
     proc = temp_repo.python("-m", "pipelines", "run", "tabular-download", env=env, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1
     assert out.count("Running stage 'tabular-download'") == 1  # not retried
     assert "Traceback" not in out
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: flow run Failed: tabular-download: ")
+    assert f"{csv}: required column(s) missing: age" in errors[0]
+
+
+def test_bad_params_stop_the_cli_before_any_flow(temp_repo, tmp_path):
+    """A params error (here one no stage of the selection reads) stops `run` with one line, exit 2."""
+    temp_repo.set_param("tabular.download.source", "nope")
+    proc = temp_repo.python("-m", "pipelines", "run", "tabular-download", env=run_env(PREFECT_HOME=str(tmp_path / "ph")), check=False)
     message = "params.yaml: tabular.download.source: Input should be 'embedded', 'url' or 'path' (got 'nope')"
-    assert f"error: flow run Failed: tabular-download: {message}" in proc.stderr.splitlines()
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert "Running stage" not in proc.stdout + proc.stderr
