@@ -71,7 +71,13 @@ def wait_deployment(api: str, name: str, serve, log, timeout: float = 180) -> di
 
 def run_deployment(api: str, deployment_id: str, log, timeout: float = 420) -> dict:
     """Create a flow run of the deployment through the REST API and wait for a final state."""
-    run = httpx.post(f"{api}/deployments/{deployment_id}/create_flow_run", json={}, timeout=10).json()
+    for _ in range(5):  # a loaded SQLite server can answer 5xx (database is locked): Prefect's own client retries too
+        response = httpx.post(f"{api}/deployments/{deployment_id}/create_flow_run", json={}, timeout=30)
+        if response.status_code < 500:
+            break
+        time.sleep(2)
+    run = response.json()
+    assert response.status_code < 300 and "id" in run, f"create_flow_run: HTTP {response.status_code} {response.text[:2000]}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state"]

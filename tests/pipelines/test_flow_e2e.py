@@ -45,7 +45,7 @@ def test_bad_input_is_not_retried_and_ends_in_one_line(temp_repo, tmp_path):
     csv.write_text("survived,pclass,sex\n1,1,female\n0,3,male\n")
     temp_repo.set_param("tabular.download.source", "path")
     temp_repo.set_param("tabular.download.path", [str(csv)])
-    env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env = run_env(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_LOGGING_LEVEL="INFO")  # DVC's lines are INFO logs
     proc = temp_repo.python("-m", "pipelines", "run", "tabular-download", env=env, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1
