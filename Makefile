@@ -31,7 +31,8 @@ setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
 repro: setup  ## run every pipeline on the embedded default data (only what changed runs)
 	$(BIN)/dvc repro
-	@echo; echo "Metrics (dvc metrics show):"; $(BIN)/dvc metrics show
+	@echo; echo "Headline metrics (every pipeline's: python -m pipelines metrics; DVC's table: dvc metrics show):"
+	@$(BIN)/python -m pipelines metrics tabular gan anomaly
 	@echo; echo "Results are in artifacts/<pipeline>/<stage>/; figures are the *.png files there."
 
 test: setup  ## run the whole test suite, end-to-end tests included (what CI runs)

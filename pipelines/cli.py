@@ -47,6 +47,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Each pipeline's declared metrics in the workspace, one ``key  value`` line each."""
+    from pipelines.dag import read_metrics
+
+    dag = read_dag(".")
+    groups = pipelines(dag)
+    names = args.names or list(groups)
+    unknown = [n for n in names if n not in groups]
+    if unknown:
+        print(f"error: unknown pipeline(s) {', '.join(unknown)} (known: {', '.join(groups)})", file=sys.stderr)
+        return 2
+    for name in names:
+        found = read_metrics([s for s in dag if s.name in groups[name]])
+        print(f"{name}:" + ("" if found else " no metrics yet (dvc repro)"))
+        for path, values in found.items():
+            print(f"  {path}")
+            width = max(map(len, values), default=0)
+            for key, value in values.items():
+                print(f"    {key.ljust(width)}  {value:.4g}" if isinstance(value, float) else f"    {key.ljust(width)}  {value}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stages.core.errors import StageError
     from stages.core.params import load_file
@@ -229,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("list", help="list pipelines and their stages (from dvc.yaml)")
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("metrics", help="each pipeline's metrics in the workspace, one value per line")
+    p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipelines to show (default: all)")
+    p.set_defaults(func=cmd_metrics)
     p = sub.add_parser("run", help="reproduce pipelines as a Prefect flow", description=(
         "Reproduce the named pipelines (or single stages, or 'all') and everything upstream of them. "
         "Each DVC stage is one Prefect task running `dvc repro --single-item`, so unchanged stages are skipped by DVC."))

@@ -32,3 +32,28 @@ def test_project_dag_is_read_from_dvc_yaml():
     names = [s.name for s in dag]
     assert names.index("tabular-download") < names.index("tabular-split") < names.index("tabular-evaluate")
     assert "artifacts/tabular/evaluate/metrics.json" in next(s for s in dag if s.name == "tabular-evaluate").metrics
+
+
+def test_metrics_command_prints_each_value_on_its_line(tmp_path):
+    """`python -m pipelines metrics PIPELINE`: the declared metrics files of that pipeline, flattened."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, run_env
+
+    for rel in ("dvc.yaml", "params.yaml", ".dvc/config"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)  # DVC opens the repo through git
+    metrics = tmp_path / "artifacts/tabular/evaluate/metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"test_accuracy": 0.8125, "comparison": {"scaled": {"n": 3}}}))
+    cmd = [sys.executable, "-m", "pipelines", "metrics"]
+    proc = subprocess.run([*cmd, "tabular"], cwd=tmp_path, env=run_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.split() for line in proc.stdout.splitlines()]
+    assert ["test_accuracy", "0.8125"] in lines and ["comparison.scaled.n", "3"] in lines
+    bad = subprocess.run([*cmd, "nope"], cwd=tmp_path, env=run_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown pipeline(s) nope" in bad.stderr
