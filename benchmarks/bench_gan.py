@@ -49,7 +49,7 @@ def load_params() -> tuple[GanParams, AnomalyParams]:
 def data(gp: GanParams) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels, name = digits.load_source(gp.digits)
     train, test = digits.split_digits(labels, gp.digits, name)
-    return torch.from_numpy(digits.resize(images[train], gp.digits.size)), torch.from_numpy(digits.resize(images[test], gp.digits.size))
+    return torch.from_numpy(digits.resize(images[train], gp.digits.image_px)), torch.from_numpy(digits.resize(images[test], gp.digits.image_px))
 
 
 def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> tuple[float, list[float]]:
@@ -144,7 +144,7 @@ def main() -> None:
     per_epoch = (len(x) // gp.dcgan.batch_size) * gp.dcgan.batch_size
     times = scoring(test, gp, ap, device)
     result = {
-        "device": device.type, "threads": torch.get_num_threads(), "image_size": gp.digits.size,
+        "device": device.type, "threads": torch.get_num_threads(), "image_size": gp.digits.image_px,
         "n_train": len(x), "epochs": EPOCHS, "repeats": REPEATS,
         "plain_images_per_s": max(plain), "stage_images_per_s": max(stage),
         "throughput_ratio": max(stage) / max(plain), "throughput_goal": 0.95,
