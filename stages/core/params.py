@@ -79,7 +79,8 @@ class SourceParams(Params):
     """Where a download stage gets its data.
 
     ``embedded`` needs no network (data shipped by an installed package, or generated from the seed);
-    ``url`` downloads ``url`` once into a cache and refuses it unless its sha256 matches; ``path``
+    ``url`` downloads ``url`` once into a cache and refuses it unless its sha256 matches (or its md5,
+    for the datasets that publish nothing else: set ``md5`` instead of ``sha256``); ``path``
     reads the user's own files (a file or folder per entry). ``deadline_seconds`` bounds a whole
     ``url`` download, retries included (the timeout of each read alone never ends a slow trickle).
     """
@@ -87,6 +88,7 @@ class SourceParams(Params):
     source: Literal["embedded", "url", "path"] = "embedded"
     url: str | None = None
     sha256: str | None = None
+    md5: str | None = None
     path: list[str] = []
     deadline_seconds: float = Field(600.0, gt=0, le=86400)
 
@@ -95,11 +97,21 @@ class SourceParams(Params):
         if self.source == "url":
             if not self.url:
                 raise ValueError("source is 'url' but no url is set")
-            if not self.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            if self.md5 is not None:
+                if self.sha256 is not None:
+                    raise ValueError("source is 'url': set sha256 or md5, not both")
+                if not re.fullmatch(r"[0-9a-fA-F]{32}", self.md5):
+                    raise ValueError(f"source is 'url' but md5 is not a 32-digit hex digest (got {self.md5!r})")
+            elif not self.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
                 raise ValueError(f"source is 'url' but sha256 is not a 64-digit hex digest (got {self.sha256!r})")
         if self.source == "path" and not self.path:
             raise ValueError("source is 'path' but path lists no file or folder")
         return self
+
+    @property
+    def checksum(self) -> str:
+        """The url's checksum as ``"sha256:<hex>"`` or ``"md5:<hex>"`` (what :func:`fetch_url` takes)."""
+        return f"md5:{self.md5}" if self.md5 is not None else f"sha256:{self.sha256}"
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,12 +12,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import DataError, DownloadError
+from .io import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +109,33 @@ def remove_partial_downloads(folder: Path, keep: str) -> None:
             entry.unlink()
 
 
-def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0, deadline: float = 600.0,
+def split_checksum(checksum: str) -> tuple[str, str]:
+    """``"sha256:<hex>"``, ``"md5:<hex>"`` or a bare sha256 hex digest → ``(algorithm, hex)``.
+
+    md5 is accepted because some datasets publish nothing else (IMDb, CIFAR-10); it still catches a
+    truncated or swapped file, which is what the check is for here. A sha256 *prefix* of 8 to 63 hex
+    digits is accepted as well, because torchvision publishes only that for its weights
+    (``vgg16-397923af.pth``) and checks the same prefix itself.
+
+    Raises:
+        DataError: an unknown algorithm or a digest of the wrong length.
+    """
+    alg, _, digest = checksum.rpartition(":")
+    alg, digest = (alg or "sha256").lower(), digest.lower()
+    pattern = {"sha256": "[0-9a-f]{8,64}", "md5": "[0-9a-f]{32}"}.get(alg)
+    if pattern is None or not re.fullmatch(pattern, digest):
+        raise DataError(f"checksum {checksum!r}: expected 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'")
+    return alg, digest
+
+
+def fetch_url(url: str, checksum: str, *, retries: int = 3, timeout: float = 60.0, deadline: float = 600.0,
               progress: bool = True) -> Path:
     """Download ``url`` (cached, checksum-verified) and return the local path.
 
     Args:
         url: http(s) or file URL.
-        sha256: expected hex digest of the file's bytes.
+        checksum: expected checksum of the file's bytes: a sha256 hex digest, or ``"sha256:<hex>"`` /
+            ``"md5:<hex>"`` (:func:`split_checksum`).
         retries: extra attempts after a failed download (HTTP error, timeout, bad checksum).
         timeout: seconds before a stalled connection is given up (each wait for data).
         deadline: seconds for the whole download, retries included (a source's ``deadline_seconds``).
@@ -126,13 +148,15 @@ def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0,
     import pooch
     import requests
 
+    alg, digest = split_checksum(checksum)
     name = Path(urlparse(url).path).name or "download"
-    folder = cache_dir() / sha256[:16]  # one folder per content: two URLs with the same name never clash
+    folder = cache_dir() / digest[:16]  # one folder per content: two URLs with the same name never clash
     folder.mkdir(parents=True, exist_ok=True)
     fetcher = pooch.create(
         path=folder,
         base_url="",
-        registry={name: f"sha256:{sha256.lower()}"},
+        # pooch checks whole digests; a sha256 prefix is checked below, after the download
+        registry={name: f"{alg}:{digest}" if alg == "md5" or len(digest) == 64 else None},
         urls={name: url},
         retry_if_failed=retries,
     )
@@ -142,6 +166,9 @@ def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0,
         with locked_folder(folder):
             remove_partial_downloads(folder, keep=name)
             path = Path(fetcher.fetch(name, downloader=downloader))
+            if alg == "sha256" and len(digest) < 64 and not sha256_file(path).startswith(digest):
+                path.unlink()
+                raise ValueError("hash mismatch (prefix)")
     except DeadlineExceeded:
         raise DownloadError(
             f"{url}: did not finish within the deadline of {deadline:g} s (deadline_seconds); "
@@ -150,7 +177,7 @@ def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0,
     except ValueError as exc:  # pooch's checksum mismatch
         if "hash" in str(exc).lower():
             raise DownloadError(
-                f"{url}: checksum mismatch: the downloaded file's sha256 is not {sha256}. "
+                f"{url}: checksum mismatch: the downloaded file's {alg} is not {digest}. "
                 "The file changed upstream or the sha256 in params.yaml is wrong; nothing was written."
             ) from None
         raise DownloadError(f"{url}: {exc}") from None
@@ -160,7 +187,7 @@ def fetch_url(url: str, sha256: str, *, retries: int = 3, timeout: float = 60.0,
         raise DownloadError(f"{url}: HTTP error {exc.response.status_code} ({retries + 1} attempts)") from None
     except requests.exceptions.RequestException as exc:
         raise DownloadError(f"{url}: could not connect ({type(exc).__name__}: {exc})") from None
-    log.info("%s: sha256 verified, cached at %s", url, path)
+    log.info("%s: %s verified, cached at %s", url, alg, path)
     return path
 
 

@@ -59,6 +59,16 @@ def test_url_source_needs_a_checksum():
         SourceParams(source="path")
 
 
+def test_url_source_takes_an_md5_instead():
+    src = SourceParams(source="url", url="http://x/a.tar.gz", md5="7c2ac02c03563afcf9b574c7e56c153a")
+    assert src.checksum == "md5:7c2ac02c03563afcf9b574c7e56c153a"
+    assert SourceParams(source="url", url="http://x/y", sha256="a" * 64).checksum == "sha256:" + "a" * 64
+    with pytest.raises(ValueError, match="not both"):
+        SourceParams(source="url", url="http://x/y", sha256="a" * 64, md5="b" * 32)
+    with pytest.raises(ValueError, match="md5 is not a 32-digit"):
+        SourceParams(source="url", url="http://x/y", md5="xyz")
+
+
 def test_project_params_file_validates():
     validate_section(REAL, "tabular", TabularParams)
     validate_section(REAL, "common", CommonParams)

@@ -134,3 +134,19 @@ def test_deadline_is_a_bounded_source_param():
     for bad in (0, -1, float("inf"), float("nan"), 10**9):
         with pytest.raises(ValidationError):
             SourceParams(deadline_seconds=bad)
+
+
+def test_md5_checksum_accepted_and_checked(served):
+    """Datasets that publish only an md5 (IMDb, CIFAR-10) are checked against it."""
+    url, _, _ = served
+    md5 = hashlib.md5(b"a,b\n1,2\n").hexdigest()
+    assert fetch_url(f"{url}/data.csv", f"md5:{md5}", progress=False).read_text() == "a,b\n1,2\n"
+    with pytest.raises(DownloadError, match="md5 is not"):
+        fetch_url(f"{url}/data.csv", "md5:" + "0" * 32, retries=0, progress=False)
+
+
+@pytest.mark.parametrize("checksum", ["md5:abc", "sha1:" + "0" * 40, "0" * 7])
+def test_malformed_checksum_is_a_clear_error(served, checksum):
+    url, _, _ = served
+    with pytest.raises(DataError, match="expected 'sha256:"):
+        fetch_url(f"{url}/data.csv", checksum, progress=False)
