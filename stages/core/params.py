@@ -37,8 +37,8 @@ SECTIONS: dict[str, str] = {
     "audio": "stages.audio.params:AudioParams",
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
-    "vit": "stages.vit.params:VitParams",
     "retrain": "pipelines.retrain:RetrainParams",
+    "vit": "stages.vit.params:VitParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 

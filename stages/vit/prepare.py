@@ -265,9 +265,10 @@ def main(stage: Declared) -> None:
     p, common = params.load().data, load_common()
     splits, classes, name = build_splits(p, common.seed)
     mean, std = channel_stats(splits["train"][0])
+    targets = {"train": stage.out("train.npz"), "val": stage.out("val.npz"), "test": stage.out("test.npz")}
     with stage.outputs() as out:
         for split, (x, y) in splits.items():
-            out.npz(stage.out(f"{split}.npz"), images=x, labels=y)
+            out.npz(targets[split], images=x, labels=y)
         out.json(stage.out("summary.json"), {
             "source": name, "classes": classes, "channels": int(splits["train"][0].shape[1]), "image_px": p.image_px,
             "mean": mean, "std": std,
