@@ -1,6 +1,6 @@
 """End to end: `dvc repro` of the vit pipeline on the smoke profile in a temporary repo, a rerun that
-runs nothing, then fine-tuning from a tiny torchvision ViT served on 127.0.0.1, and a weights file
-that does not fit the configured architecture refused with exit status 2."""
+runs nothing, then fine-tuning from a tiny torchvision ViT served on 127.0.0.1 (a file that does not
+fit the architecture, or has another checksum, is refused: tests/vit/test_pretrained.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +61,3 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
         assert train["pretrained"] == "url"
         copied = repo.path / "artifacts/vit/train/pretrained/tiny_vit-0000.pth"
         assert hashlib.sha256(copied.read_bytes()).hexdigest() == digest
-
-        repo.set_param("vit.model.num_blocks", SMOKE["vit.model.num_blocks"] + 1)  # the file has one block fewer
-        failed = repo.dvc("repro", "vit-train", check=False)
-    assert failed.returncode != 0
-    assert "tiny_vit-0000.pth: weights do not fit the Vit architecture" in failed.stderr + failed.stdout

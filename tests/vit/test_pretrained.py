@@ -56,7 +56,7 @@ def test_wrong_checksum_is_refused(served):
         fetch_weights(WeightsParams(source="url", url=url, sha256="deadbeef"), progress=False)
 
 
-@pytest.mark.parametrize("kw, msg", [({"num_blocks": 3}, r"weights do not fit the Vit architecture; 12 missing: encoder\.2\."),
+@pytest.mark.parametrize("kw, msg", [({"num_blocks": 3}, r"weights do not fit the Vit architecture; 16 missing: encoder\.2\."),
                                      ({"emb_dim": 32, "hidden_dim": 32}, r"shape differs \(file vs model\)"),
                                      ({"qkv_bias": False}, r"unexpected: encoder\.0\.msa\.w_k\.bias")])
 def test_weights_for_another_architecture_are_refused_with_the_keys(served, kw, msg):
