@@ -11,7 +11,7 @@
    Goal: >= 0.95 of the plain loop.
 
 Runs on the default params' embedded digits (params.yaml). Usage:
-``python benchmarks/bench_vit.py [--epochs 5] [--repeats 3] [--device cpu|cuda]``. On a busy shared
+``python benchmarks/bench_vit.py [--epochs 5] [--repeats 3] [--device cpu|cuda] [--threads N]``. On a busy shared
 machine, several short repeats (best of N for both loops, interleaved) give both a quiet spell.
 """
 from __future__ import annotations
@@ -49,25 +49,28 @@ def reference_attention(msa: MultiHeadSelfAttention, z: torch.Tensor) -> torch.T
     return F.linear(out, msa.w_o[0].weight, msa.w_o[0].bias)
 
 
-def time_fwd_bwd(fn, z: torch.Tensor, iters: int, device) -> float:
-    """Best-of-5 seconds per forward + backward of ``fn(z)``."""
-    def once() -> None:
+def time_fwd_bwd(fns: dict, z: torch.Tensor, iters: int, device, rounds: int = 7) -> dict[str, float]:
+    """Best-of-``rounds`` seconds per forward + backward of each ``fn(z)``; the functions take turns
+    within every round, so a busy spell on a shared machine hits them all alike."""
+    def once(fn) -> None:
         out = fn(z)
         out = out[0] if isinstance(out, tuple) else out
         out.sum().backward()
 
-    for _ in range(3):
-        once()
-    best = float("inf")
-    for _ in range(5):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(iters):
-            once()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, (time.perf_counter() - start) / iters)
+    for fn in fns.values():
+        for _ in range(3):
+            once(fn)
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(iters):
+                once(fn)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best[name] = min(best[name], (time.perf_counter() - start) / iters)
     return best
 
 
@@ -86,8 +89,8 @@ def bench_attention(shapes: dict[str, tuple[int, int, int, int]], device, iters:
         err = max(float((outs[k] - outs["reference"]).abs().max()) for k in ("ours", "explicit"))
         gerr = max(float((grads[k] - grads["reference"]).abs().max()) for k in ("ours", "explicit"))
         assert err < 1e-4 and gerr < 1e-4, f"{name}: outputs differ by {err:.2e}, gradients by {gerr:.2e}"
-        t = {label: time_fwd_bwd(fn, z, iters, device) for label, fn in
-             (("reference", lambda x: reference_attention(msa, x)), ("ours", msa), ("explicit", lambda x: msa.attend(x)[0]))}
+        t = time_fwd_bwd({"reference": lambda x: reference_attention(msa, x), "ours": msa,
+                          "explicit": lambda x: msa.attend(x)[0]}, z, iters, device)
         results[name] = {"shape_B_N_D_heads": [b, n, d, h], "max_abs_diff_output": err, "max_abs_diff_grad": gerr,
                          "ms_reference_sdpa": 1e3 * t["reference"], "ms_ours": 1e3 * t["ours"], "ms_explicit": 1e3 * t["explicit"],
                          "ours_over_reference": t["ours"] / t["reference"], "explicit_over_reference": t["explicit"] / t["reference"]}
@@ -162,7 +165,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iters", type=int, default=20, help="attention forward+backward passes per timing")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 gives steadier "
+                    "figures on a machine shared with other work")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     vp = VitParams.model_validate(yaml.safe_load((ROOT / "params.yaml").read_text())["vit"])
     m = vp.model

@@ -1,4 +1,4 @@
-"""Stage `vit-cnn`: the baseline, a small CNN trained on the same split with the same recipe
+"""Stage `vit-cnn-train`: the baseline, a small CNN trained on the same split with the same recipe
 (AdamW, warm-up + cosine, clipping) as the ViT, for the comparison in `vit-evaluate`.
 
 Its width (``vit.cnn.channels``) is chosen so that its parameter count is close to the default ViT's:

@@ -17,7 +17,7 @@ from pipelines.profiles import overrides
 from tests.conftest import ROOT, serve_directory
 
 SMOKE = overrides("smoke", ["vit"], ROOT)
-STAGES = {"vit-data", "vit-train", "vit-cnn", "vit-evaluate", "vit-explain"}
+STAGES = {"vit-data", "vit-train", "vit-cnn-train", "vit-evaluate", "vit-explain"}
 
 
 @pytest.mark.e2e
