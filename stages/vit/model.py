@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.core.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -318,10 +317,3 @@ def position_similarity(pos_emb: torch.Tensor) -> torch.Tensor:
     """
     p = F.normalize(pos_emb[0, 1:].detach().float(), dim=-1)  # (N, D)
     return p @ p.T
-
-
-def check_model_fits(cfg: VitConfig, in_channels: int, source: str) -> None:
-    """A dataset's channels must match the network's (grayscale data is repeated to 3 channels only
-    for pretrained weights, see stages.vit.data.prepare_batch)."""
-    if cfg.in_channels != in_channels:
-        raise DataError(f"{source}: images have {in_channels} channel(s), the ViT expects {cfg.in_channels}")
