@@ -64,3 +64,24 @@ def test_weights_for_another_architecture_are_refused_with_the_keys(served, kw, 
     path = fetch_weights(WeightsParams(source="url", url=url, sha256=digest), progress=False)
     with pytest.raises(DataError, match=msg):
         load_backbone(Vit(tiny_config(**kw)), load_state_dict(path), str(path))
+
+
+def test_the_course_profile_describes_torchvisions_vit_b_16():
+    """The course's model params fit torchvision's vit_b_16 key for key and shape for shape (its
+    ImageNet head left out), so the real weights file would load; no download needed to check."""
+    import yaml
+    from torchvision.models import vit_b_16
+
+    from stages.core.weights import match_state_dict
+    from stages.vit.model import HEAD_PREFIX, from_torchvision
+    from tests.conftest import ROOT
+
+    course = yaml.safe_load((ROOT / "profiles/course.yaml").read_text())["vit"]["model"]
+    assert course["weights"]["url"].endswith("vit_b_16-c867db91.pth") and course["weights"]["sha256"] == "c867db91"
+    cfg = VitConfig(in_channels=3, num_classes=10, dropout=course["dropout"],
+                    **{k: course[k] for k in ("emb_dim", "num_patch_row", "image_size", "num_blocks", "head", "hidden_dim",
+                                              "qkv_bias", "ln_eps")})
+    tv = vit_b_16(weights=None)
+    assert tv.encoder.layers[0].ln_1.eps == cfg.ln_eps
+    matched = match_state_dict(Vit(cfg), from_torchvision(tv.state_dict()), "vit_b_16", skip=(HEAD_PREFIX,))
+    assert len(matched) == len(tv.state_dict()) - 2 + 2 * 2 * 12  # in_proj weight and bias split in three, per block
