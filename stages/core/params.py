@@ -37,8 +37,8 @@ SECTIONS: dict[str, str] = {
     "audio": "stages.audio.params:AudioParams",
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
-    "nlp": "stages.nlp.params:NlpParams",
     "retrain": "pipelines.retrain:RetrainParams",
+    "nlp": "stages.nlp.params:NlpParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 
