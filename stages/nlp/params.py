@@ -48,6 +48,7 @@ class VectorsParams(Params):
     window: int = Field(ge=1, le=50)
     min_count: int = Field(ge=1)
     epochs: int = Field(ge=1, le=1000)
+    unlabelled: bool  # train the vectors on the unlabelled text too (more text; the smoke setting leaves it out)
     url: str | None
     sha256: str | None  # no checksum is published for fastText's .vec files: check the file once, set it here
     path: str | None

@@ -157,12 +157,12 @@ def main(stage: Declared) -> None:
     ja = train_gensim(japanese, p.model_copy(update={"min_count": 1}), seed)  # every word of a tiny text
     report: dict = {"japanese": {k: analogies(kv, p.japanese_analogies) for k, kv in ja.items()}}
     if p.source == "trained":
-        en = train_gensim([d for d in train_docs + unlabelled if d], p, seed)
+        en = train_gensim([d for d in train_docs + (unlabelled if p.unlabelled else []) if d], p, seed)
         kv = en[p.use]
         vectors, found = embedding_matrix(vocab, lambda w: kv[w] if w in kv.key_to_index or p.use == "fasttext" else None, p.dim)
         in_model = np.array([w in kv.key_to_index for w in vocab.itos_])
         report["english"] = {k: analogies(m, p.analogies) for k, m in en.items()}
-        source = f"gensim {p.use} trained on {len(train_docs)} train + {len(unlabelled)} unlabelled documents"
+        source = f"gensim {p.use} trained on {len(train_docs)} train + {len(unlabelled) if p.unlabelled else 0} unlabelled documents"
     else:
         path = pretrained_path(p)
         table = read_vec(path, set(vocab.itos_), p.dim)
