@@ -110,7 +110,8 @@ def attention_figure(examples: list[dict]):
     """One heat strip per example and block: the first tokens and their normalised weights."""
     rows = [(ex, b, w) for ex in examples for b, w in enumerate(ex["weights"], start=1)]
     n = max(min(len(ex["tokens"]), SHOW_TOKENS) for ex in examples)
-    fig, axes = new_figure(len(rows), 1, figsize=(max(6.0, 0.22 * n), 1.25 * len(rows)), squeeze=False)
+    # constrained layout leaves room for each row's rotated token labels and the shared colour bar
+    fig, axes = new_figure(len(rows), 1, figsize=(max(6.0, 0.2 * n), 1.9 * len(rows)), squeeze=False, layout="constrained")
     for ax, (ex, b, w) in zip(axes[:, 0], rows):
         k = min(len(ex["tokens"]), SHOW_TOKENS)
         image = ax.imshow(w[None, :k], cmap="Reds", vmin=0, vmax=1, aspect="auto")
