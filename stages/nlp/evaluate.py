@@ -49,11 +49,12 @@ def predict(net, ids: torch.Tensor, device, batch_size: int = 256) -> tuple[np.n
 def bootstrap_accuracy(correct: np.ndarray, resamples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the accuracy: ``correct`` (N,) resampled with replacement.
 
-    A resample draws review i ``c_i`` times (multinomial counts), so its accuracy is c·correct / N.
+    Each of a resample's N draws picks a correct review with probability k/N (k correct in all),
+    independently, so the number of correct draws is Binomial(N, k/N): drawn directly, O(R) memory
+    instead of an (R, N) table of counts (25,000 IMDb reviews x 2,000 resamples would be 400 MB).
     """
     n = len(correct)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples)  # (R, N)
-    acc = counts @ correct.astype(np.float64) / n
+    acc = np.random.default_rng(seed).binomial(n, correct.mean(), size=resamples) / n  # (R,)
     return float(np.quantile(acc, (1 - level) / 2)), float(np.quantile(acc, (1 + level) / 2))
 
 

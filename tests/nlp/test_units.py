@@ -154,6 +154,10 @@ def test_bootstrap_interval_holds_the_accuracy_and_narrows_with_more_reviews():
     assert low < 0.5 < high and high - low > 0.2
     low2, high2 = bootstrap_accuracy(np.array([1, 0] * 2500, dtype=bool), 2000, seed=0)
     assert high2 - low2 < (high - low) / 5
+    # the same as resampling the reviews themselves
+    rng = np.random.default_rng(1)
+    resampled = [small_set[rng.integers(0, 50, 50)].mean() for _ in range(4000)]
+    assert (low, high) == pytest.approx(tuple(np.quantile(resampled, [0.025, 0.975])), abs=0.03)
 
 
 def test_id_documents_and_cls_attention():
