@@ -56,9 +56,11 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, d), mask (B, T) True where a token is not padding → (B, T, d), weights (B, T, T)."""
         scores = self.q(x) @ self.k(x).transpose(1, 2) / self.scale  # (B, T, T): query rows, key columns
-        scores = scores.masked_fill(~mask[:, None, :], -1e9)  # every query ignores padded keys
+        # mask and softmax in float32: the book's -1e9 overflows float16 (mixed precision on CUDA)
+        scores = scores.float().masked_fill(~mask[:, None, :], -1e9)  # every query ignores padded keys
         weights = F.softmax(scores, dim=-1)
-        return self.out(weights @ self.v(x)), weights
+        v = self.v(x)
+        return self.out(weights.to(v.dtype) @ v), weights
 
 
 class Block(nn.Module):

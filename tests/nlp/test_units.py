@@ -138,6 +138,14 @@ def test_attention_masks_keys():
     assert w.shape == (2, 3, 3) and torch.all(w[0, :, 2] == 0) and torch.all(w[1, :, 1:] == 0)
 
 
+def test_half_precision_runs_and_masks():
+    # under CUDA mixed precision the scores are float16, where the mask's -1e9 does not fit
+    net = small().half()
+    logits, maps = net(torch.tensor([[CLS_ID, 5, 6, EOS_ID, PAD_ID, PAD_ID]]))
+    assert logits.dtype == torch.float16 and torch.isfinite(logits).all()
+    assert torch.all(maps[0][:, :, 4:] == 0)
+
+
 def test_embedding_is_frozen_and_positional_encoding_is_the_books():
     net = small()
     assert not net.embed.weight.requires_grad
