@@ -39,6 +39,7 @@ SECTIONS: dict[str, str] = {
     "anomaly": "stages.anomaly.params:AnomalyParams",
     "retrain": "pipelines.retrain:RetrainParams",
     "nlp": "stages.nlp.params:NlpParams",
+    "vit": "stages.vit.params:VitParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 
