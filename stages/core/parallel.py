@@ -104,6 +104,21 @@ def check_workers(client: Any) -> None:
                          f"this stage with {mine!r}: their float outputs could differ in the last bits; {fix}")
 
 
+def one_thread(fn: Callable, item: Any, *args: Any) -> Any:
+    """``fn(item, *args)`` with the BLAS/OpenMP pools limited to one thread (threadpoolctl).
+
+    OpenBLAS splits a matrix product across its threads, and the split changes the order of the float
+    sums: audio-features' mel spectrogram (a matrix product) differed in the last bits between 2
+    BLAS threads (a stage process on 2 cores) and 1 (a Dask worker, which distributed starts with
+    ``OPENBLAS_NUM_THREADS=1``). One thread per file, serial or parallel, on any number of cores,
+    gives one result; the files are the parallelism.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return fn(item, *args)
+
+
 def map_files(fn: Callable, items: Iterable[Any], parallel: Any = "none", *args: Any, desc: str = "files") -> Iterator[Any]:
     """``fn(item, *args)`` for each item, yielded in input order.
 
@@ -121,11 +136,11 @@ def map_files(fn: Callable, items: Iterable[Any], parallel: Any = "none", *args:
         whatever ``fn`` raised for the first failing file (in input order); the others are cancelled.
     """
     items = list(items)
-    if parallel == "none" or len(items) <= 1:
+    if parallel == "none" or len(items) <= 1:  # one file: a cluster would only cost its start-up
         from tqdm import tqdm
 
         for item in tqdm(items, desc=desc, unit="file", disable=len(items) < 2, leave=False):
-            yield fn(item, *args)
+            yield one_thread(fn, item, *args)
         return
     fn = importable(fn)
     given = not isinstance(parallel, str)
@@ -139,7 +154,7 @@ def map_files(fn: Callable, items: Iterable[Any], parallel: Any = "none", *args:
         run = uuid.uuid4().hex[:8]  # task keys unique on a scheduler that other runs share
         try:
             for i, item in enumerate(items):
-                pending.append(client.submit(fn, item, *args, pure=False, key=f"{desc}-{run}-{i}"))
+                pending.append(client.submit(one_thread, fn, item, *args, pure=False, key=f"{desc}-{run}-{i}"))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
