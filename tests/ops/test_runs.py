@@ -20,7 +20,7 @@ def test_plain_dvc_repro_records_every_stage_run(reproduced_tabular):
     for r in history:
         assert r["status"] == "ok" and r["commit"] == head and r["host"] and r["device"] == "cpu"
         assert r["wall_seconds"] > 0 and r["cpu_seconds"] > 0 and r["peak_memory_mb"] > 20
-        assert r["wall_seconds"] >= r["cpu_seconds"] * 0 and r["finished_utc"] >= r["started_utc"]
+        assert r["finished_utc"] >= r["started_utc"] and len(r["run_id"]) == 12
     # the record is not a DVC output, and git ignores it
     assert ".reprolab" not in (repo.path / "dvc.lock").read_text()
     assert repo.run("git", "status", "--porcelain", "--ignored", ".reprolab").stdout.startswith("!! .reprolab")
