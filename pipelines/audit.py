@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from stages.core.runs import format_run_record, read_run_record
+from stages.core.runs import format_run_record, producing_run
 
 try:  # the C loader is ~10x faster on a large dvc.lock
     from yaml import CSafeLoader as SafeLoader
@@ -377,7 +377,7 @@ def audit(root: str | Path, path: str, rev: str | None = None) -> dict:
         "commits": commits,
         "experiments": experiments,
         "metrics": metrics,
-        "run": read_run_record(out.stage, root) if sha is None else None,
+        "run": producing_run(out.stage, out.path, out.md5, root) if sha is None else None,
     }
 
 
@@ -440,7 +440,8 @@ def format_audit(report: dict, max_commits: int = 10) -> str:
     if run:
         same = (run.get("outputs") or {}).get(out["path"])
         which = "" if same is None else ("  (this artifact)" if same == out["md5"] else "  (another run: its output hash differs)")
-        lines.append(f"  last run on this host (wall clock, in no output){which}")
+        what = "run that produced it" if same == out["md5"] else "last run on this host"
+        lines.append(f"  {what} (wall clock, in no output){which}")
         lines.append(f"    {format_run_record(run)}")
     return "\n".join(lines)
 

@@ -31,6 +31,9 @@ EPILOG = """examples:
                                             the course's full settings into params.yaml (`default` switches back)
   python -m pipelines history tabular       tabular's params and metrics per commit and experiment
   python -m pipelines plots tabular         tabular's curves in dvc_plots/index.html (works offline)
+  python -m pipelines runs tabular          recent stage runs: wall/CPU time, peak memory, host, commit
+  python -m pipelines sweep tabular -S tabular.train.C=0.1,1,10 -j 2
+                                            a parameter sweep on DVC's experiment queue, best marked
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
 See the README for the GPU-host handoff, scheduled retraining and auditing.
@@ -241,6 +244,27 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Recent stage runs (wall/CPU time, peak memory, device, host, commit) and the slowest stages."""
+    from stages.core.runs import format_runs, read_history
+
+    stages = None
+    if args.pipeline:
+        try:
+            stages = [s.name for s in read_dag(".") if s.name in set(pipelines(read_dag("."))[args.pipeline])]
+        except KeyError:
+            print(f"error: unknown pipeline '{args.pipeline}' (known: {', '.join(pipelines(read_dag('.')))})", file=sys.stderr)
+            return 2
+    print(format_runs(read_history(".", stages), last=args.num, top=args.top), end="")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipelines import sweep
+
+    return sweep.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines",
@@ -341,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipeline or stage names (default: every plot)")
     p.add_argument("-o", "--out", default="dvc_plots", help="output folder (default: dvc_plots, git-ignored)")
     p.set_defaults(func=cmd_plots)
+
+    p = sub.add_parser("runs", help="recent stage runs (wall/CPU time, memory, host, commit) and the slowest stages",
+                       description="Reads .reprolab/runs/history.jsonl: one record per stage run on this host, whoever "
+                       "started it (dvc repro, the Prefect flow, a queued DVC experiment).")
+    p.add_argument("pipeline", nargs="?", metavar="PIPELINE", help="only this pipeline's stages")
+    p.add_argument("-n", "--num", type=int, default=20, metavar="N", help="how many recent runs (default 20)")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many slowest stages (default 5)")
+    p.set_defaults(func=cmd_runs)
+
+    from pipelines import sweep
+    sweep.add_parser(sub)
     return ap
 
 

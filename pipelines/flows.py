@@ -23,7 +23,7 @@ from prefect.states import Failed
 from pipelines.dag import StageInfo, read_dag, read_metrics, select
 from stages.core.params import Params, load_section
 from stages.core.runtime import BAD_INPUT_EXIT
-from stages.core.runs import format_run_record, read_run_record
+from stages.core.runs import format_run_record, read_run_record, runs_table
 
 RAN, SKIPPED, RESTORED = "ran", "skipped", "restored from run-cache"
 BAD_INPUT = "BadInput"  # name of a task state for a stage stopped by bad params or data: never retried
@@ -170,7 +170,25 @@ def repro_flow(names: list[str], root: str = ".") -> dict:
     )
     logger = get_run_logger()
     logger.info("stages: %s", results)
+    runs = publish_run_records(results, root, key="runs-" + "-".join(n.lower() for n in names))
+    return {"stages": results, "metrics": metrics, "runs": runs}
+
+
+def publish_run_records(results: dict[str, str], root: str, key: str) -> dict[str, dict]:
+    """Log the run records of the stages that ran and publish them as a Prefect table artifact
+    (wall and CPU time, peak memory, device, host, commit per stage; kept out of every output).
+
+    Returns:
+        stage -> its run record, for the stages that ran and left one.
+    """
+    logger = get_run_logger()
     runs = {name: read_run_record(name, root) for name, result in results.items() if result == RAN}
-    for record in filter(None, runs.values()):  # wall-clock figures, kept out of the outputs
+    runs = {k: v for k, v in runs.items() if v}
+    for record in runs.values():
         logger.info("run record: %s", format_run_record(record))
-    return {"stages": results, "metrics": metrics, "runs": {k: v for k, v in runs.items() if v}}
+    if runs:
+        from prefect.artifacts import create_table_artifact
+
+        create_table_artifact(key=key, table=runs_table(list(runs.values())),
+                              description="run records of the stages this flow ran (.reprolab/runs/)")
+    return runs

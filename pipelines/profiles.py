@@ -149,6 +149,23 @@ def render(params_text: str, name: str, pipelines: list[str] | None = None, root
     return buf.getvalue()
 
 
+def set_values(params_text: str, values: dict[str, Any]) -> str:
+    """params.yaml's text with ``values`` ({dotted key: value}) set; unchanged lines kept as written."""
+    tree: dict = {}
+    for dotted, value in values.items():
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    rt = _round_trip()
+    doc = rt.load(params_text)
+    _set_round_trip(doc, tree, "")
+    buf = io.StringIO()
+    rt.dump(doc, buf)
+    return buf.getvalue()
+
+
 def diff(old: str, new: str, path: str = PARAMS) -> str:
     """Unified diff of two versions of params.yaml ('' when equal)."""
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))

@@ -27,7 +27,7 @@ from pydantic import Field
 from pipelines import audit as audit_mod
 from pipelines import remote
 from pipelines.dag import flatten, read_dag, read_metrics, select
-from pipelines.flows import OrchestrationParams, dvc_executable, run_stages
+from pipelines.flows import OrchestrationParams, dvc_executable, publish_run_records, run_stages
 from stages.core.params import Params, validate_section
 
 
@@ -234,6 +234,7 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
             if not s.upstream:  # a source stage: nothing upstream, it reads the outside world
                 refresh_task(s.name, root)
     outcomes = run_stages(stages, root, orchestration.retries, orchestration.retry_delay_seconds)
+    publish_run_records(outcomes, root, key="runs-retrain")
     if has_remote:
         push_task(root, [s.name for s in stages])
     experiment = f"retrain-{'-'.join(names)}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"

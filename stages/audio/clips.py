@@ -195,14 +195,19 @@ def read_manifest(path: str | Path) -> list[dict]:
     return clips
 
 
+def load_clip(entry: dict, clips_dir: str | Path) -> Clip:
+    """Decode one manifest entry's clip (at its native rate)."""
+    y, sr, _ = decode(Path(clips_dir) / entry["file"])
+    return Clip(entry["key"], y, sr)
+
+
 def iter_clips(clips_dir: str | Path, manifest: str | Path) -> Iterator[tuple[dict, Clip]]:
     """Decode the clips one at a time (memory bounded by one clip), in manifest order."""
     from tqdm import tqdm
 
     entries = read_manifest(manifest)
     for entry in tqdm(entries, desc="clips", unit="clip", disable=len(entries) < 2, leave=False):
-        y, sr, _ = decode(Path(clips_dir) / entry["file"])
-        yield entry, Clip(entry["key"], y, sr)
+        yield entry, load_clip(entry, clips_dir)
 
 
 def power_db(power: np.ndarray, top_db: float) -> np.ndarray:

@@ -7,13 +7,17 @@ rate and of the cut; one figure of the waveforms (librosa.display.waveshow) at e
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
 import numpy as np
 
 from stages.core.figures import new_figure, save
+from stages.core.parallel import map_files
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import Clip, iter_clips, resample, write_float_wav, write_json
+from stages.audio.clips import Clip, load_clip, read_manifest, resample, write_float_wav, write_json
+from stages.audio.params import DecodeParams
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +64,39 @@ def waveform_figure(title: str, signals: dict[int, np.ndarray], first: np.ndarra
     return fig
 
 
+def decode_clip(entry: dict, clips_dir: str, root: Path, p: DecodeParams) -> tuple[str, dict]:
+    """One clip: its WAV copies at each rate and of the cut, and its waveform figure, written into
+    ``root/<key>/``. Runs in this process or on a Dask worker (``audio.decode.parallel``).
+
+    Returns:
+        (the clip's key, its summary).
+    """
+    clip = load_clip(entry, clips_dir)
+    folder = Path(root) / clip.key
+    folder.mkdir()
+    signals = at_rates(clip, p.rates)
+    first = cut(clip.y, clip.sr, p.cut_seconds)
+    for rate, y in signals.items():
+        if rate != clip.sr:
+            write_float_wav(folder / f"sr{rate}.wav", y, rate)
+    write_float_wav(folder / "first.wav", first, clip.sr)
+    summary = {
+        "source": entry["source"],
+        "native_sr": clip.sr,
+        "rates": {str(rate): summarize(y, rate) for rate, y in signals.items()},
+        "first": summarize(first, clip.sr),
+    }
+    save(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
+    log.info("%s: %d Hz, %.2f s; min %.3f max %.3f", clip.key, clip.sr, clip.seconds, clip.y.min(), clip.y.max())
+    return clip.key, summary
+
+
 def main(stage: Declared) -> None:
     p = params.load().decode
-    summary: dict[str, dict] = {}
+    entries = read_manifest(stage.dep("manifest.json"))
     with stage.outputs() as out:
         root = out.dir(stage.out("decode"))
-        for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
-            folder = root / clip.key
-            folder.mkdir()
-            signals = at_rates(clip, p.rates)
-            first = cut(clip.y, clip.sr, p.cut_seconds)
-            for rate, y in signals.items():
-                if rate != clip.sr:
-                    write_float_wav(folder / f"sr{rate}.wav", y, rate)
-            write_float_wav(folder / "first.wav", first, clip.sr)
-            summary[clip.key] = {
-                "source": entry["source"],
-                "native_sr": clip.sr,
-                "rates": {str(rate): summarize(y, rate) for rate, y in signals.items()},
-                "first": summarize(first, clip.sr),
-            }
-            save(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
-            log.info("%s: %d Hz, %.2f s; min %.3f max %.3f", clip.key, clip.sr, clip.seconds, clip.y.min(), clip.y.max())
+        summary = dict(map_files(decode_clip, entries, p.parallel, str(stage.dep("clips")), root, p, desc="decode"))
         write_json(root / "summary.json", summary)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
     from stages.core.numerics import use_baseline_kernels
@@ -23,10 +24,11 @@ if __name__ == "__main__":  # before numpy is imported: the same float bytes on 
 import numpy as np  # noqa: E402 - after the line above, on purpose
 
 from stages.core.figures import new_figure, save
+from stages.core.parallel import map_files
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import iter_clips, power_db, resample, write_float_wav, write_json
+from stages.audio.clips import load_clip, power_db, read_manifest, resample, write_float_wav, write_json
 from stages.audio.params import EffectsParams
 
 log = logging.getLogger(__name__)
@@ -129,24 +131,34 @@ def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
     return fig
 
 
+def effects_of_clip(entry: dict, clips_dir: str, root: Path, p: EffectsParams) -> tuple[str, dict]:
+    """One clip: a WAV per effect and the spectrograms figure, written into ``root/<key>/``. Runs in
+    this process or on a Dask worker (``audio.effects.parallel``).
+
+    Returns:
+        (the clip's key, each signal's length and peak).
+    """
+    clip = load_clip(entry, clips_dir)
+    rate = p.sr or clip.sr
+    y = resample(clip.y, clip.sr, rate)
+    folder = Path(root) / clip.key
+    folder.mkdir()
+    signals = {"original": y}
+    for name, z in apply_effects(y, rate, p):
+        write_float_wav(folder / f"{name}.wav", z, rate)
+        signals[name] = z
+    summary = {name: {"seconds": len(z) / rate, "peak": float(np.abs(z).max())} for name, z in signals.items()}
+    save(spectrograms_figure(clip.key, signals, rate), folder / "spectrograms.png")
+    log.info("%s: %d effect(s) at %d Hz", clip.key, len(signals) - 1, rate)
+    return clip.key, summary
+
+
 def main(stage: Declared) -> None:
     p = params.load().effects
-    summary: dict[str, dict] = {}
+    entries = read_manifest(stage.dep("manifest.json"))
     with stage.outputs() as out:
         root = out.dir(stage.out("effects"))
-        for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
-            rate = p.sr or clip.sr
-            y = resample(clip.y, clip.sr, rate)
-            folder = root / clip.key
-            folder.mkdir()
-            signals = {"original": y}
-            for name, z in apply_effects(y, rate, p):
-                write_float_wav(folder / f"{name}.wav", z, rate)
-                signals[name] = z
-            summary[clip.key] = {name: {"seconds": len(z) / rate, "peak": float(np.abs(z).max())} for name, z in signals.items()}
-            save(spectrograms_figure(clip.key, signals, rate), folder / "spectrograms.png")
-            log.info("%s: %d effect(s) at %d Hz", clip.key, len(signals) - 1, rate)
-            del signals
+        summary = dict(map_files(effects_of_clip, entries, p.parallel, str(stage.dep("clips")), root, p, desc="effects"))
         write_json(root / "effects.json", {"sr": p.sr, "clips": summary})
 
 

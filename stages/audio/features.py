@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 if __name__ == "__main__":  # before numpy is imported: the same float bytes on every x86-64 CPU
     from stages.core.numerics import use_baseline_kernels
@@ -23,10 +24,11 @@ if __name__ == "__main__":  # before numpy is imported: the same float bytes on 
 import numpy as np  # noqa: E402 - after the line above, on purpose
 
 from stages.core.figures import new_figure, save
+from stages.core.parallel import map_files
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.audio import params
-from stages.audio.clips import iter_clips, power_db, resample
+from stages.audio.clips import load_clip, power_db, read_manifest, resample
 from stages.audio.params import FeaturesParams
 
 log = logging.getLogger(__name__)
@@ -137,29 +139,44 @@ def spectrogram_figure(title: str, f: ClipFeatures, p: FeaturesParams):
     return fig
 
 
+def features_of_clip(entry: dict, clips_dir: str, root: Path, p: FeaturesParams) -> tuple[str, dict, str]:
+    """One clip: ``features.npz`` and its three figures written into ``root/<key>/``. Runs in this
+    process or on a Dask worker (``audio.features.parallel``).
+
+    Returns:
+        (the clip's key, its metrics, its rows of rms.csv).
+    """
+    clip = load_clip(entry, clips_dir)
+    f = compute_features(clip.y, clip.sr, p)
+    if f.rms_total == 0.0:
+        log.warning("%s: silent clip (RMS 0); dB spectrograms are flat at -%g dB", entry["source"], p.top_db)
+    folder = Path(root) / clip.key
+    folder.mkdir()
+    arrays = f.arrays(p.hop_length)
+    with open(folder / "features.npz", "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    save(rms_figure(clip.key, clip.y, clip.sr, f, p.hop_length), folder / "rms.png")
+    save(spectrum_figure(clip.key, f), folder / "spectrum.png")
+    save(spectrogram_figure(clip.key, f, p), folder / "spectrogram.png")
+    curve = "".join(f"{clip.key},{t:.4f},{r:.6g}\n" for t, r in zip(arrays["rms_times"], f.rms))
+    metrics = {"rms": f.rms_total, "rms_frames_max": float(f.rms.max()), "peak": float(np.abs(clip.y).max()),
+               "seconds": clip.seconds, "silent": f.rms_total == 0.0}
+    log.info("%s: RMS %.4f, %d frames, STFT %s, mel %s", clip.key, f.rms_total, len(f.rms), f.stft_db.shape, f.mel_db.shape)
+    return clip.key, metrics, curve
+
+
 def main(stage: Declared) -> None:
     p = params.load().features
+    entries = read_manifest(stage.dep("manifest.json"))
     metrics: dict[str, dict] = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("clips"))
         with open(out.path(stage.out("rms.csv")), "w") as curve:
             curve.write("clip,time_s,rms\n")
-            for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
-                f = compute_features(clip.y, clip.sr, p)
-                if f.rms_total == 0.0:
-                    log.warning("%s: silent clip (RMS 0); dB spectrograms are flat at -%g dB", entry["source"], p.top_db)
-                folder = root / clip.key
-                folder.mkdir()
-                arrays = f.arrays(p.hop_length)
-                with open(folder / "features.npz", "wb") as fh:
-                    np.savez_compressed(fh, **arrays)
-                save(rms_figure(clip.key, clip.y, clip.sr, f, p.hop_length), folder / "rms.png")
-                save(spectrum_figure(clip.key, f), folder / "spectrum.png")
-                save(spectrogram_figure(clip.key, f, p), folder / "spectrogram.png")
-                curve.writelines(f"{clip.key},{t:.4f},{r:.6g}\n" for t, r in zip(arrays["rms_times"], f.rms))
-                metrics[clip.key] = {"rms": f.rms_total, "rms_frames_max": float(f.rms.max()), "peak": float(np.abs(clip.y).max()),
-                                     "seconds": clip.seconds, "silent": f.rms_total == 0.0}
-                log.info("%s: RMS %.4f, %d frames, STFT %s, mel %s", clip.key, f.rms_total, len(f.rms), f.stft_db.shape, f.mel_db.shape)
+            for key, values, rows in map_files(features_of_clip, entries, p.parallel, str(stage.dep("clips")), root, p,
+                                               desc="features"):
+                curve.write(rows)
+                metrics[key] = values
         out.json(stage.out("metrics.json"), {"clips": metrics})
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from stages.core.parallel import Parallel
 from stages.core.params import Params, SourceParams, load_section
 
 Rate = Annotated[int, Field(ge=1000, le=384000)]  # a sample rate in Hz
@@ -30,6 +31,7 @@ class DownloadParams(SourceParams):
 class DecodeParams(Params):
     rates: list[Rate] = Field(min_length=1, max_length=8)  # resampling rates shown beside the native one
     cut_seconds: float = Field(gt=0, le=3600)  # the course's "first 1 s" cut
+    parallel: Parallel  # none | local (Dask LocalCluster) | a Dask scheduler address; same outputs
 
 
 class FeaturesParams(Params):
@@ -40,6 +42,7 @@ class FeaturesParams(Params):
     hop_length: int = Field(ge=1)
     n_mels: int = Field(ge=1, le=512)
     top_db: float = Field(gt=0, le=200)  # dB floor below the loudest bin
+    parallel: Parallel  # none | local (Dask LocalCluster) | a Dask scheduler address; same outputs
 
     @model_validator(mode="after")
     def _hop(self) -> "FeaturesParams":
@@ -61,6 +64,7 @@ class EffectsParams(Params):
     vtln_alpha: list[Annotated[float, Field(ge=0.5, le=2.0)]] = Field(max_length=16)  # frequency warping factors (>1 raises formants)
     vtln_cutoff: float = Field(gt=0, lt=1)  # knee of the piecewise-linear warp, fraction of Nyquist
     clip_threshold: list[Annotated[float, Field(gt=0, le=1)]] = Field(max_length=16)  # clipping level as a fraction of the clip's peak |x|
+    parallel: Parallel  # none | local (Dask LocalCluster) | a Dask scheduler address; same outputs
 
 
 class AudioParams(Params):

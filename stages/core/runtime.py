@@ -1,12 +1,23 @@
-"""Process-level set-up for a stage: its declaration, logging, seeding, device choice, and the error boundary."""
+"""Process-level set-up for a stage: its declaration, logging, seeding, device choice, the error boundary,
+and its run record (:class:`StageRun`; reading and showing records: :mod:`stages.core.runs`)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
+import platform
 import random
+import resource
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +25,174 @@ from .errors import StageError
 from .stage import Declared, declared
 
 log = logging.getLogger("reprolab")
+
+
+# ---- run records (written here for every stage run; read and shown by stages.core.runs) ----------
+
+RUNS_ENV = "REPROLAB_RUNS"
+RUN_ID_ENV = "REPROLAB_RUN_ID"  # one id per stage run, inherited by the processes it starts (torchrun)
+HISTORY = "history.jsonl"
+EXPS_TMP = (".dvc", "tmp", "exps")  # where DVC's queue runs an experiment: a temporary copy of the repo
+
+
+def record_root(cwd: str | Path = ".") -> Path:
+    """The repository whose ``.reprolab/runs`` gets the record: ``cwd``, or, for a stage that a queued
+    DVC experiment runs in ``<repo>/.dvc/tmp/exps/<tmp>/``, ``<repo>`` (the copy is deleted afterwards)."""
+    path = Path(cwd).resolve()
+    parts = path.parts
+    for i in range(len(parts) - len(EXPS_TMP)):
+        if parts[i:i + len(EXPS_TMP)] == EXPS_TMP:
+            return Path(*parts[:i])
+    return Path(cwd)
+
+
+def runs_dir(root: str | Path = ".") -> Path:
+    """``<root>/.reprolab/runs`` (stages run from the repository root), or ``$REPROLAB_RUNS``."""
+    return Path(os.environ.get(RUNS_ENV) or record_root(root) / ".reprolab" / "runs")
+
+
+def record_path(stage: str, root: str | Path = ".") -> Path:
+    return runs_dir(root) / f"{stage}.json"
+
+
+def file_md5(path: str | Path) -> str:
+    """md5 of a file's bytes: the hash DVC records for a file output in dvc.lock."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _output_hashes(outputs: Iterable[str | Path]) -> dict[str, str]:
+    return {str(PurePath(o).as_posix()): file_md5(o) for o in outputs if Path(o).is_file()}
+
+
+def read_run_record(stage: str, root: str | Path = ".") -> dict[str, Any] | None:
+    """``stage``'s last run record, or None when it has none (never ran here) or it is unreadable."""
+    path = record_path(stage, root)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+# ---- measuring one stage run ---------------------------------------------------------------------
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit(cwd: str | Path = ".") -> str | None:
+    """HEAD of the checkout the stage runs in (in a queued experiment: the commit it was queued on)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def device_used() -> str:
+    """``cuda (<GPU name>)`` when this process initialised CUDA, else ``cpu`` (torch is not imported for it)."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            return f"cuda ({torch.cuda.get_device_name()})"
+    except Exception:  # noqa: BLE001 - a broken CUDA set-up must not fail the record of a finished stage
+        pass
+    return "cpu"
+
+
+def _process_age() -> float:
+    """Seconds since this process started (0 where that cannot be read)."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # noqa: BLE001 - psutil absent or /proc unreadable: count from now
+        return 0.0
+
+
+class StageRun:
+    """Measures one stage run: wall time and CPU time since the process started (imports included; CPU
+    time of the children it waited for too: Dask workers, torchrun), peak resident memory;
+    :meth:`finish` writes the record.
+
+    Rusage peaks are per process: ``peak_memory_mb`` is this process's, ``peak_children_memory_mb``
+    the largest of its finished children (a Dask worker, a torchrun rank).
+    """
+
+    def __init__(self, stage: str, root: str | Path = "."):
+        self.stage, self.root = stage, root
+        self.id = uuid.uuid4().hex[:12]
+        os.environ[RUN_ID_ENV] = self.id
+        self.started = _now()
+        # from the process's start: a stage's imports (torch, librosa) are part of what it costs
+        self._wall = time.perf_counter() - _process_age()
+
+    @staticmethod
+    def _cpu_seconds() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def measure(self) -> dict[str, Any]:
+        """The figures so far."""
+        mb = 1024 if sys.platform != "darwin" else 1024 * 1024  # ru_maxrss: KiB on Linux, bytes on macOS
+        return {
+            "wall_seconds": time.perf_counter() - self._wall,
+            "cpu_seconds": self._cpu_seconds(),
+            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mb,
+            "peak_children_memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mb,
+        }
+
+    def finish(self, status: str = "ok", error: str | None = None, outputs: Iterable[str | Path] = ()) -> dict[str, Any]:
+        """Complete the record and write it: appended to ``history.jsonl`` always, and as
+        ``<stage>.json`` when the run succeeded (a failed run does not replace the last good record).
+
+        Figures the stage wrote itself with :func:`write_run_record` during this run (from this
+        process or a torchrun rank it started) are kept.
+
+        Returns:
+            the record.
+        """
+        own = read_run_record(self.stage, self.root) or {}
+        extra = {k: v for k, v in own.items() if own.get("run_id") == self.id}
+        record = {
+            **extra,
+            "stage": self.stage, "run_id": self.id, "status": status, "started_utc": self.started, "finished_utc": _now(),
+            **self.measure(),
+            "device": extra.get("device") or device_used(), "host": platform.node(), "commit": git_commit(),
+            "outputs": {**(extra.get("outputs") or {}), **_output_hashes(outputs)},
+        }
+        if os.environ.get("DVC_EXP_NAME"):  # set by DVC in a queued or `dvc exp run` experiment
+            record["experiment"] = os.environ["DVC_EXP_NAME"]
+        if error:
+            record["error"] = error
+        try:
+            if status == "ok":
+                _write_atomic(record_path(self.stage, self.root), record)
+            history = runs_dir(self.root) / HISTORY
+            history.parent.mkdir(parents=True, exist_ok=True)
+            # one write() of one line with O_APPEND: concurrent stages (queued experiments) do not interleave
+            fd = os.open(history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (json.dumps(record, sort_keys=True, default=str) + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a read-only or full disk must not fail a stage whose outputs are written
+            log.warning("run record not written: %s", exc)
+        return record
+
+
+
+# ---- the stage process ---------------------------------------------------------------------------
 
 
 def setup_logging(level: str | None = None) -> None:
@@ -84,10 +263,29 @@ def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -
     except StageError as exc:
         error, ap.epilog = exc, f"not runnable here: {exc}"
     ap.parse_args(argv)  # --help prints and exits; any argument is an error
+    # every run of a declared stage leaves a run record (wall/CPU time, memory, device, host, commit);
+    # a torchrun rank does not: the process that launched torchrun records the whole run
+    run = StageRun(stage.name) if stage is not None and "TORCHELASTIC_RUN_ID" not in os.environ else None
+    status, message = "failed", None
     try:
         if stage is None:
             raise error
         main(stage)
+        status = "ok"
     except StageError as exc:
         log.error("%s", exc)
+        status, message = "bad-input", str(exc).splitlines()[0][:500]
         sys.exit(BAD_INPUT_EXIT)
+    except SystemExit as exc:  # a stage that re-ran itself under torchrun exits with torchrun's status
+        status = "ok" if exc.code in (0, None) else "failed"
+        message = None if status == "ok" else f"exit status {exc.code}"
+        raise
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        raise
+    finally:
+        if run is not None:
+            files = [o for o in stage.outs if os.path.isfile(o)] if status == "ok" else []
+            record = run.finish(status, message, outputs=files)
+            log.info("run record: %.2f s wall, %.2f s CPU, peak %.0f MB (%s)", record["wall_seconds"], record["cpu_seconds"],
+                     max(record["peak_memory_mb"], record["peak_children_memory_mb"]), status)

@@ -10,7 +10,9 @@ Sources (``image.decode.source``):
 Every file is read with ``cv2.imread`` and validated (see :mod:`stages.image.images`): an empty,
 truncated or non-image file stops the stage with its name, before anything is written; 16-bit,
 grayscale and RGBA photos are converted to 8-bit RGB with a logged warning, recorded in the
-manifest. Photos are processed one at a time, so memory holds one photo, whatever the folder size.
+manifest. Photos are processed one at a time, so memory holds one photo, whatever the folder size;
+with ``image.decode.parallel`` (``local`` or a Dask scheduler address) a few per Dask worker, with
+the same output bytes (:mod:`stages.core.parallel`).
 
 Output: a folder of 8-bit RGB PNGs (lossless, so later stages see exactly the decoded pixels) and
 ``manifest.json`` (source file, decoded shape and dtype, conversions, for each photo).
@@ -21,9 +23,8 @@ import importlib.resources
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from stages.core.io import dumps_json
+from stages.core.parallel import map_files
 from stages.core.params import SourceParams
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
@@ -61,18 +62,29 @@ def origin(path: Path, src: SourceParams) -> str:
     return str(path)
 
 
+def decode_photo(item: tuple[Path, str], folder: Path, png_compression: int) -> dict:
+    """One photo: read, checked and converted, written as ``folder/<name>.png``. Runs in this process
+    or on a Dask worker (``image.decode.parallel``).
+
+    Returns:
+        its manifest entry (``file`` still the local path).
+    """
+    path, name = item
+    rgb, info = read_photo(path)
+    imwrite(Path(folder) / f"{name}.png", rgb, png_compression)
+    log.info("%s: %s %s -> %s.png", path, "x".join(map(str, info["decoded_shape"])), info["decoded_dtype"], name)
+    return {"name": name, "png": f"{name}.png", "shape": list(rgb.shape), **info}
+
+
 def main(stage: Declared) -> None:
     p = params.load().decode
     files = source_files(p)
     out_dir = stage.out("decoded")
-    entries = []
     with stage.outputs() as out:
         tmp_dir = out.dir(out_dir)
-        for path, name in tqdm(list(zip(files, unique_names(files))), desc="decode", unit="photo"):
-            rgb, info = read_photo(path)
-            imwrite(tmp_dir / f"{name}.png", rgb, p.png_compression)
-            entries.append({"name": name, "png": f"{name}.png", "shape": list(rgb.shape), **info, "file": origin(path, p)})
-            log.info("%s: %s %s -> %s.png", path, "x".join(map(str, info["decoded_shape"])), info["decoded_dtype"], name)
+        items = list(zip(files, unique_names(files)))
+        entries = [{**entry, "file": origin(path, p)} for (path, _), entry in
+                   zip(items, map_files(decode_photo, items, p.parallel, tmp_dir, p.png_compression, desc="decode"))]
         (tmp_dir / MANIFEST).write_text(dumps_json({"source": p.source, "images": entries}))
     log.info("%d photo(s) from %s -> %s", len(entries), p.source, out_dir)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from stages.core.parallel import Parallel
 from stages.core.params import AsTuple, Params, Seed, SourceParams, load_section
 
 Pixel = Annotated[int, Field(ge=0, le=65535)]  # a coordinate; larger than any photo cv2 decodes
@@ -23,6 +24,7 @@ class DecodeParams(SourceParams):
     """Where the photos come from (``embedded``: scikit-learn's sample photos) and how to store them."""
 
     png_compression: int = Field(ge=0, le=9)  # cv2.IMWRITE_PNG_COMPRESSION of the decoded copies
+    parallel: Parallel  # none | local (Dask LocalCluster) | a Dask scheduler address; same outputs
 
 
 class InspectParams(Params):

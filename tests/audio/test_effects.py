@@ -10,7 +10,8 @@ from stages.audio.effects import apply_effects, clip_signal, pitch_shift, time_s
 from stages.audio.params import EffectsParams
 from tests.audio.helpers import tone
 
-P = EffectsParams(sr=None, pitch_steps=[12], stretch_rates=[2.0], vtln_alpha=[1.2], vtln_cutoff=0.85, clip_threshold=[0.5])
+P = EffectsParams(sr=None, pitch_steps=[12], stretch_rates=[2.0], vtln_alpha=[1.2], vtln_cutoff=0.85, clip_threshold=[0.5],
+                  parallel="none")
 
 
 def dominant(y: np.ndarray, sr: int) -> float:

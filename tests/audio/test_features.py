@@ -11,7 +11,7 @@ from stages.audio.features import amplitude_spectrum, compute_features, rms_tota
 from stages.audio.params import FeaturesParams
 from tests.audio.helpers import tone
 
-P = FeaturesParams(sr=4000, n_fft=256, hop_length=64, n_mels=16, top_db=80)
+P = FeaturesParams(sr=4000, n_fft=256, hop_length=64, n_mels=16, top_db=80, parallel="none")
 
 
 def test_rms_total():

@@ -30,7 +30,7 @@ def test_audit_shows_the_run_record_and_whether_it_made_this_artifact():
               "run": {"stage": "gan-dcgan", "finished_utc": "2026-01-01T00:00:00+00:00", "host": "h", "train_seconds": 12.5,
                       "outputs": {"artifacts/gan/dcgan/model.pt": md5}}}
     text = format_audit(report)
-    assert "last run on this host" in text and "(this artifact)" in text and "train_seconds 12.5" in text
+    assert "run that produced it" in text and "(this artifact)" in text and "train_seconds 12.5" in text
     report["run"]["outputs"]["artifacts/gan/dcgan/model.pt"] = "1" * 32
-    assert "another run" in format_audit(report)
+    assert "another run" in format_audit(report) and "last run on this host" in format_audit(report)
     assert "last run" not in format_audit({**report, "run": None})

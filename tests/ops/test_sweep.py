@@ -1,0 +1,81 @@
+"""Parameter sweeps on DVC's experiment queue (`python -m pipelines sweep`)."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipelines.sweep import (Result, SweepError, check_params, combinations, error_line, format_table, parse_sets,
+                             pick_metric, rank)
+from stages.core.runs import read_history
+from tests.conftest import ROOT
+
+ACC = "artifacts/tabular/evaluate/metrics.json:test_accuracy"
+
+
+def test_grid_parsing_and_combinations():
+    grid = parse_sets(["tabular.train.C=0.1,1,10", "tabular.train.kernel=rbf,linear", "x.y=[1, 2],[3]"])
+    assert grid["tabular.train.C"] == ["0.1", "1", "10"] and grid["x.y"] == ["[1, 2]", "[3]"]
+    combos = combinations(grid)
+    assert len(combos) == 3 * 2 * 2 and combos[0] == {"tabular.train.C": "0.1", "tabular.train.kernel": "rbf", "x.y": "[1, 2]"}
+    for bad, why in ((["C"], "expected key="), (["a=1,,2"], "empty value"), (["a=1", "a=2"], "twice"), ([], "nothing")):
+        with pytest.raises(SweepError, match=why):
+            parse_sets(bad)
+
+
+def test_values_are_checked_against_the_schemas_before_anything_is_queued():
+    text = (ROOT / "params.yaml").read_text()
+    check_params(text, [{"tabular.train.C": "10"}], "tabular")
+    with pytest.raises(SweepError, match=r"tabular.train.C=-1: .*tabular\.train\.C"):
+        check_params(text, [{"tabular.train.C": "-1"}], "tabular")
+    with pytest.raises(SweepError, match="no key 'CC'"):
+        check_params(text, [{"tabular.train.CC": "1"}], "tabular")
+
+
+def test_ranking_marks_the_best_and_lists_failures():
+    results = [Result("e1", {"C": 0.1}, {ACC: 0.7, "m.json:comparison.scaled.test_accuracy": 0.7}),
+               Result("e2", {"C": 1}, {ACC: 0.9}), Result("e3", {"C": 5}, error="params.yaml: boom"),
+               Result("e4", {"C": 9}, {ACC: 0.8})]
+    metric = pick_metric(results, None)
+    assert metric == ACC and pick_metric(results, "test_accuracy") == ACC
+    with pytest.raises(SweepError, match="no such metric"):
+        pick_metric(results, "f1")
+    ranked = rank(results, metric)
+    assert [r.name for r in ranked] == ["e2", "e4", "e1", "e3"] and ranked[0].best and not ranked[1].best
+    assert [r.name for r in rank(results, metric, lower_is_better=True)][0] == "e1"
+    table = format_table(rank(results, metric), ["C"], metric).splitlines()
+    assert table[1].startswith("*  e2") and "FAILED: params.yaml: boom" in table[4] and "3 of 4" in table[-1]
+
+
+def test_error_line_prefers_the_stages_own_message():
+    log = ("Running stage 'tabular-train':\n> python -m stages.tabular.train\n"
+           "08:00:00 ERROR reprolab: artifacts/x.parquet: required column(s) missing: age\n"
+           "ERROR: failed to reproduce 'tabular-train': failed to run: python -m stages.tabular.train, exited with 2\n")
+    assert error_line(log) == "artifacts/x.parquet: required column(s) missing: age"
+    assert error_line("a\nERROR: failed to reproduce 'x'\n") == "ERROR: failed to reproduce 'x'"
+
+
+def test_sweep_on_the_queue_with_two_workers(tabular_repo):
+    repo = tabular_repo  # tabular reproduced: each experiment restores the stages before training
+    repo.commit("reproduced")
+    proc = repo.python("-m", "pipelines", "sweep", "tabular", "-S", "tabular.train.C=0.01,1,10", "-j", "2", "--apply-best")
+    lines = proc.stdout.splitlines()
+    rows = [line.split() for line in lines if "sweep-tabular-" in line and not line.startswith("applied")]
+    assert len(rows) == 3, proc.stdout
+    header = lines[0].split()
+    col = header.index("test_accuracy") + 1 - (0 if rows[0][0] == "*" else 1)
+    best = [r for r in rows if r[0] == "*"]
+    assert len(best) == 1 and best[0] == rows[0]                       # sorted, best first and marked
+    accuracies = [float(r[col if r[0] == "*" else col - 1]) for r in rows]
+    assert len(set(accuracies)) == 3 and accuracies == sorted(accuracies, reverse=True), proc.stdout
+    best_c = float(best[0][2])
+    assert "3 of 3 experiment(s) succeeded" in proc.stdout
+    # --apply-best: the best value is in params.yaml, and git shows the change
+    assert yaml.safe_load((repo.path / "params.yaml").read_text())["tabular"]["train"]["C"] == best_c == 10
+    changed = [line for line in repo.run("git", "diff", "-U0", "params.yaml").stdout.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert [line.split("#")[0].replace(" ", "") for line in changed] == ["-C:1.0", "+C:10"]  # only the swept value changed
+    # every stage the queued experiments ran left a run record here, named after its experiment (C=1 is the
+    # committed value: its experiment reruns nothing)
+    queued = [r for r in read_history(repo.path) if r.get("experiment", "").startswith("sweep-tabular-")]
+    ran = sorted((r["experiment"].rsplit("-", 1)[1], r["stage"]) for r in queued)
+    assert ran == [("1", "tabular-evaluate"), ("1", "tabular-train"), ("3", "tabular-evaluate"), ("3", "tabular-train")]
