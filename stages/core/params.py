@@ -38,6 +38,7 @@ SECTIONS: dict[str, str] = {
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
     "retrain": "pipelines.retrain:RetrainParams",
+    "transfer": "stages.transfer.params:TransferParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 
