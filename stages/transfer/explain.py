@@ -73,11 +73,11 @@ def gradcam_figure(rows: list[tuple[str, list[dict]]], per_kind: int):
                 it = items[c]
                 ax.imshow(it["image"])
                 ax.imshow(it["cam"], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-                ax.set_title(f"{it['actual']} → {it['predicted']} ({it['prob']:.2f})", fontsize=7,
+                label = f"{it['actual']} → {it['predicted']} ({it['prob']:.2f})"
+                ax.set_title(f"{title}: {label}" if c == 0 else label, fontsize=7,
                              color="green" if it["actual"] == it["predicted"] else "red")
         if not items:
-            axes[r][0].text(0, 0.5, f"no {title} predictions", fontsize=8)
-        axes[r][0].set_title(f"{title}\n" + axes[r][0].get_title(), fontsize=7, loc="left")
+            axes[r][0].set_title(f"{title}: none", fontsize=7)
     fig.tight_layout()
     return fig
 
