@@ -10,8 +10,6 @@ history) are the figures.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
@@ -81,7 +79,7 @@ def curves_figure(histories: dict[str, pd.DataFrame]):
 def main(stage: Declared) -> None:
     p, common = params.load(), load_common()
     device = torch.device(resolve_device(common.device))
-    images, labels, names, classes = load_split(stage.dep("target"), "val")
+    images, labels, _, classes = load_split(stage.dep("target"), "val")
     x, y = stack(images, make_transforms(p.transform)[1]), np.array(labels)
     results, histories, predictions = {}, {}, {}
     for variant in VARIANTS:

@@ -36,3 +36,21 @@ def test_torchvision_architecture_built_without_weights_with_a_new_head():
     assert net(torch.randn(1, 3, 64, 64)).shape == (1, 2)
     groups = param_groups(net, "mobilenet_v3_small", {"head": 1.0})
     assert [p.shape for p in groups[0]["params"]] == [(2, 1024), (2,)]
+
+
+def test_vgg16_takes_imagenet_shaped_weights_with_only_classifier_6_replaced():
+    """The course's path: torchvision's VGG16 (weights=None) for 2 classes, ImageNet-shaped weights
+    (1,000 classes) matched key by key with classifier.6 skipped. Built on the meta device: shapes only, no memory."""
+    from stages.core.errors import DataError
+    from stages.core.weights import match_state_dict
+
+    with torch.device("meta"):
+        net = build({"arch": "vgg16", "num_classes": 2, "width": 0, "hidden": 0})
+        imagenet = build({"arch": "vgg16", "num_classes": 1000, "width": 0, "hidden": 0}).state_dict()
+    assert tuple(net.classifier[6].weight.shape) == (2, 4096)
+    kept = match_state_dict(net, imagenet, "vgg16-397923af.pth", skip=(ARCHS["vgg16"].head,))
+    assert len(kept) == 30 and not any(k.startswith("classifier.6.") for k in kept)
+    with pytest.raises(DataError, match=r"vgg16-397923af.pth: .* shape differs .*classifier.6.bias \(1000,\) vs \(2,\)"):
+        match_state_dict(net, imagenet, "vgg16-397923af.pth")
+    groups = param_groups(net, "vgg16", {"features": 1e-4, "hidden": 5e-4, "head": 1e-3})
+    assert [len(g["params"]) for g in groups] == [26, 4, 2]  # 13 convolutions; classifier.0 and .3; classifier.6
