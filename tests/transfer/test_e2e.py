@@ -73,7 +73,8 @@ def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp
     assert repo.ran_stages(repo.dvc("repro", *TARGETS)) == []
     if not HYMENOPTERA.is_dir():  # a target param: everything downstream of the data reruns, the backbone does not
         repo.set_param("transfer.data.train_per_class", k + 1)
-        assert set(repo.ran_stages(repo.dvc("repro", *TARGETS))) == ALL - {"transfer-pretrain"}
+        assert set(repo.ran_stages(repo.dvc("repro", "transfer-finetune"))) == {"transfer-data", "transfer-finetune"}
+        assert set(repo.ran_stages(repo.dvc("repro", "--dry", *TARGETS))) == ALL - {"transfer-data", "transfer-pretrain", "transfer-finetune"}
         pytest.skip(f"{HYMENOPTERA} not present: the real ants/bees checks are skipped")
 
     # the real ants/bees subset through the path source: a target change, so the cached backbone stays
@@ -81,11 +82,11 @@ def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp
     repo.set_param("transfer.data.path", [str(HYMENOPTERA)])
     repo.set_param("transfer.data.train_per_class", None)
     repo.set_param("transfer.data.val_per_class", None)
-    ran = repo.ran_stages(repo.dvc("repro", "transfer-evaluate"))
-    assert set(ran) == ALL - {"transfer-pretrain", "transfer-explain"}
-    metrics = json.loads((repo.path / "artifacts/transfer/evaluate/metrics.json").read_text())
-    assert metrics["classes"] == ["ants", "bees"] and metrics["n_val"] == 30
-    assert 0.0 <= metrics["val_accuracy"] <= 1.0  # near chance at smoke size: see docs/transfer.md for a real run
+    assert set(repo.ran_stages(repo.dvc("repro", "transfer-finetune"))) == {"transfer-data", "transfer-finetune"}
+    metrics = json.loads((repo.path / "artifacts/transfer/finetune/metrics.json").read_text())
+    assert metrics["classes"] == ["ants", "bees"] and (metrics["n_train"], metrics["n_val"]) == (60, 30)
+    assert 0.0 <= metrics["val_acc"] <= 1.0  # near chance at smoke size: docs/transfer.md has a real run
+    assert set(repo.ran_stages(repo.dvc("repro", "--dry", *TARGETS))) == ALL - {"transfer-data", "transfer-pretrain", "transfer-finetune"}
     path_files = sorted(p.relative_to(repo.path / "data/transfer/target").as_posix()
                         for p in (repo.path / "data/transfer/target").rglob("*") if p.is_file())
 
