@@ -35,8 +35,8 @@ repro: setup  ## run every pipeline on the embedded default data (only what chan
 	@$(BIN)/python -m pipelines metrics tabular gan anomaly
 	@echo; echo "Results are in artifacts/<pipeline>/<stage>/; figures are the *.png files there."
 
-test: setup  ## run the whole test suite, end-to-end tests included (what CI runs)
-	$(BIN)/python -m pytest --durations=15
+test: setup  ## run the whole test suite, end-to-end tests included (what CI runs), on two workers
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-fast: setup  ## unit and shape tests only: no dvc repro, Prefect server or torchrun (the inner loop)
 	$(BIN)/python -m pytest -m "not e2e" --durations=10

@@ -116,7 +116,7 @@ def list_files(src: DownloadParams) -> list[tuple[Path, str]]:
         DataError: a listed file has an unsupported format, or a folder holds no audio file.
     """
     if src.source == "url":
-        path = fetch_url(src.url, src.sha256, deadline=src.deadline_seconds)
+        path = fetch_url(src.url, src.checksum, deadline=src.deadline_seconds)
         return [(path, src.url)]
     files = expand_paths(src.path, SUPPORTED)
     for entry in src.path:

@@ -38,6 +38,8 @@ SECTIONS: dict[str, str] = {
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
     "retrain": "pipelines.retrain:RetrainParams",
+    "nlp": "stages.nlp.params:NlpParams",
+    "vit": "stages.vit.params:VitParams",
     "transfer": "stages.transfer.params:TransferParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default

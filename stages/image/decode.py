@@ -47,7 +47,7 @@ def source_files(src: SourceParams) -> list[Path]:
     if src.source == "embedded":
         return embedded_files()
     if src.source == "url":
-        return [fetch_url(src.url, src.sha256, deadline=src.deadline_seconds)]
+        return [fetch_url(src.url, src.checksum, deadline=src.deadline_seconds)]
     return expand_paths(src.path, SUFFIXES)
 
 

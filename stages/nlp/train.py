@@ -1,0 +1,72 @@
+"""Stage `nlp-train`: the Transformer classifier on the train split, validated every epoch.
+
+The embedding is the word vectors of `nlp-vectors`, frozen; the rest (attention, FFN, LayerNorms,
+head) is trained with Adam on the core Trainer. Outputs: the self-describing checkpoint (the
+vectors are in it, so evaluation needs nothing else), per-epoch loss and validation accuracy for
+`dvc plots`, and training metrics. Reviews per second go to the run record
+(``.reprolab/runs/nlp-train.json``), never into an output. A killed run resumes from its last epoch.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from stages.core.errors import DataError
+from stages.core.io import require_file, sha256_file
+from stages.core.params import load_common
+from stages.core.runtime import run_stage
+from stages.core.stage import Declared
+from stages.core.training import TensorData, adam_trainer, finish_training, fit_resumable, setup_torch
+from stages.nlp import params
+from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
+from stages.nlp.params import TrainParams
+
+log = logging.getLogger(__name__)
+
+
+def load_arrays(ids_path, embedding_path) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The ids/labels of every split and the (V, d) embedding, checked against each other."""
+    with np.load(require_file(ids_path)) as z:
+        arrays = {k: torch.from_numpy(z[k]) for k in z.files}
+    with np.load(require_file(embedding_path)) as z:
+        vectors = torch.from_numpy(z["vectors"])
+    top = max(int(arrays[k].max()) for k in ("train_ids", "val_ids", "test_ids") if arrays[k].numel())
+    if top >= len(vectors):
+        raise DataError(f"{embedding_path}: {len(vectors)} vectors but {ids_path} uses id {top}; rerun nlp-vectors (dvc repro)")
+    return arrays, vectors
+
+
+def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, p: TrainParams, *, seed: int, device, key: str = "",
+                 resume=None, desc: str = "nlp-train"):
+    """A trainer with a freshly initialised classifier (call after seeding) whose embedding is ``vectors``."""
+    net = TransformerClassifier(cfg)
+    with torch.no_grad():
+        net.embed.weight.copy_(vectors)
+    return adam_trainer(kind=KIND, nets={"net": net}, lrs={"net": p.lr}, objective=lambda nets: Classification(nets["net"]),
+                        model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=desc,
+                        val_step=val_step(net))
+
+
+def main(stage: Declared) -> None:
+    p, common = params.load().train, load_common()
+    device = setup_torch(common.seed, common.device)
+    arrays, vectors = load_arrays(stage.dep("ids.npz"), stage.dep("embedding.npz"))
+    cfg = TransformerConfig(vocab=len(vectors), d_model=vectors.shape[1], max_len=arrays["train_ids"].shape[1],
+                            blocks=p.blocks, ffn=p.ffn, dropout=p.dropout)
+    train = TensorData(arrays["train_ids"], arrays["train_y"])
+    val = TensorData(arrays["val_ids"], arrays["val_y"])
+    trainer = fit_resumable(
+        stage.name, lambda key, resume: make_trainer(cfg, vectors, p, seed=common.seed, device=device, key=key, resume=resume),
+        train, val=val, params=p.model_dump(mode="json"), seed=common.seed, device=device,
+        inputs={"ids": sha256_file(stage.dep("ids.npz")), "embedding": sha256_file(stage.dep("embedding.npz"))})
+    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
+                    metrics=stage.out("metrics.json"),
+                    extra={"n_train": len(train), "n_val": len(val), "d_model": cfg.d_model, "vocab": cfg.vocab,
+                           "trainable_parameters": sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)},
+                    record={"reviews_per_s": trainer.run_record()["images_per_s"]})
+
+
+if __name__ == "__main__":
+    run_stage(main)

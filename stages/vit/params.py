@@ -1,0 +1,106 @@
+"""Schema of the ``vit:`` section of params.yaml (images, the ViT, its training, the CNN baseline,
+the explanation figures).
+
+Values live in params.yaml only: a key missing there is an error naming it. Two shape rules of the
+ViT are checked here so that they fail with their key path before any stage starts:
+``vit.model.num_patch_row`` must divide ``vit.model.image_size`` (the patches tile the image), and
+``vit.model.head`` must divide ``vit.model.emb_dim`` (each head gets D / head dimensions).
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from stages.core.params import Params, SourceParams, load_section
+from stages.core.weights import WeightsParams
+
+Fraction = Annotated[float, Field(gt=0, lt=0.5)]
+
+
+class DataParams(SourceParams):
+    """Where the images come from (``source``/``url``/``md5``/``path``, see SourceParams) and how
+    they are split. ``embedded``: scikit-learn's digits; ``url``: the CIFAR-10 python tarball (its
+    md5 checked before a byte of it is read); ``path``: an ImageFolder (one sub-folder per class)."""
+
+    image_px: int = Field(ge=4, le=512)  # every image is stored at image_px x image_px (resized when it differs)
+    val_fraction: Fraction  # of the training pool, stratified
+    test_fraction: Fraction  # embedded and path (CIFAR-10 ships its own 10,000-image test batch)
+    max_train_per_class: int | None = Field(ge=1)  # cap on training images per class (null: all)
+
+
+class ModelParams(Params):
+    """The ViT (the book's names). ``in_channels`` and ``num_classes`` come from the data."""
+
+    image_size: int = Field(ge=4, le=1024)  # the network's input side; batches are resized to it when the data differ
+    num_patch_row: int = Field(ge=1, le=64)  # patches per side: patch size = image_size / num_patch_row
+    emb_dim: int = Field(ge=4, le=4096)
+    head: int = Field(ge=1, le=64)
+    num_blocks: int = Field(ge=1, le=48)
+    hidden_dim: int = Field(ge=4, le=16384)  # MLP width
+    dropout: float = Field(ge=0, lt=1)
+    qkv_bias: bool  # false in the book; true for torchvision's weights
+    ln_eps: float = Field(gt=0, le=1e-2)  # 1e-5 (PyTorch's default, the book); 1e-6 for torchvision's weights
+    weights: WeightsParams  # none: from scratch; url/path: pretrained (torchvision ViT or this model's keys)
+
+    @field_validator("num_patch_row")
+    @classmethod
+    def _divides_image(cls, v: int, info: ValidationInfo) -> int:
+        side = info.data.get("image_size")
+        if side is not None and side % v:
+            raise ValueError(f"must divide vit.model.image_size {side} (patch size = image_size / num_patch_row); "
+                             f"got {v}, which leaves a remainder of {side % v} pixels")
+        return v
+
+    @field_validator("head")
+    @classmethod
+    def _divides_emb(cls, v: int, info: ValidationInfo) -> int:
+        emb = info.data.get("emb_dim")
+        if emb is not None and emb % v:
+            raise ValueError(f"must divide vit.model.emb_dim {emb} (each head gets emb_dim / head dimensions); got {v}")
+        return v
+
+
+class OptimParams(Params):
+    """AdamW with a linear warm-up then a cosine decay to zero (per update), and gradient clipping."""
+
+    epochs: int = Field(ge=1, le=100000)
+    batch_size: int = Field(ge=2, le=4096)
+    lr: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0, le=1)
+    warmup_epochs: float = Field(ge=0)  # linear warm-up over this many epochs (fractions allowed)
+    clip_grad_norm: float | None = Field(gt=0)  # null: no clipping
+    label_smoothing: float = Field(ge=0, lt=1)
+    amp: bool  # float16 mixed precision on CUDA (ignored on a CPU)
+    checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
+
+    @model_validator(mode="after")
+    def _warmup_within(self) -> "OptimParams":
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs {self.warmup_epochs} exceeds epochs {self.epochs}")
+        return self
+
+
+class TrainParams(OptimParams):
+    backbone_lr_scale: float = Field(gt=0, le=1)  # pretrained weights: the backbone trains at lr x this, the new head at lr
+
+
+class CnnParams(OptimParams):
+    channels: int = Field(ge=4, le=256)  # widths c, 2c, 4c
+
+
+class ExplainParams(Params):
+    images: int = Field(ge=1, le=64)  # test images shown with their rollout
+    residual: float = Field(ge=0, le=1)  # the skip connection's share in each layer (0.5 in Abnar & Zuidema)
+
+
+class VitParams(Params):
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    cnn: CnnParams
+    explain: ExplainParams
+
+
+def load() -> VitParams:
+    return load_section("vit", VitParams)

@@ -1,0 +1,120 @@
+"""What the ViT and CNN training stages share: a classification objective, the warm-up + cosine
+schedule, and a :class:`stages.core.training.Trainer` built for either network."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stages.core.io import sha256_file
+from stages.core.training import TensorData, Trainer, fit_resumable
+from stages.vit.data import load_split, prepare_batch
+from stages.vit.params import OptimParams
+
+
+class Classify:
+    """Cross-entropy on uint8 batches (images, labels), prepared by :func:`prepare_batch`."""
+
+    def __init__(self, net: nn.Module, pre: dict[str, Any], label_smoothing: float = 0.0):
+        self.net, self.pre, self.label_smoothing = net, pre, label_smoothing
+
+    def steps(self) -> list[tuple[str, Callable]]:
+        return [("net", self.loss)]
+
+    def loss(self, batch) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(prepare_batch(x, self.pre)), y, label_smoothing=self.label_smoothing)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Updates per epoch of the trainer's loader (last partial batch dropped, batch capped at ``n``)."""
+    return max(1, n // max(1, min(batch_size, n)))
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up from lr/warmup to lr over ``warmup_steps`` updates, then a cosine to 0 at ``total_steps``.
+
+    The factor multiplies every param group's own lr, so a backbone at lr x scale keeps its ratio to the head.
+    """
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_trainer(*, kind: str, net: nn.Module, groups: list[dict], p: OptimParams, pre: dict[str, Any], model_args: dict,
+                 n_train: int, seed: int, device: torch.device, key: str = "", resume: Path | None = None,
+                 desc: str | None = None) -> Trainer:
+    """A trainer for one classifier: AdamW over ``groups`` (param groups with their lr), warm-up +
+    cosine per update, gradient clipping, validation accuracy every epoch."""
+    net = net.to(device)
+    opt = torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
+    per_epoch = steps_per_epoch(n_train, p.batch_size)
+    sched = warmup_cosine(opt, round(p.warmup_epochs * per_epoch), p.epochs * per_epoch)
+
+    def val_step(batch) -> dict[str, torch.Tensor]:
+        x, y = batch
+        logits = net(prepare_batch(x, pre))
+        return {"val_loss": F.cross_entropy(logits, y), "val_accuracy": (logits.argmax(1) == y).float().mean()}
+
+    return Trainer(models={"net": net}, optimizers={"net": opt}, objective=Classify(net, pre, p.label_smoothing),
+                   kind=kind, model_args=model_args, params=p.model_dump(mode="json"), epochs=p.epochs,
+                   batch_size=p.batch_size, device=device, precision="fp16" if p.amp else "fp32", seed=seed, key=key,
+                   resume=resume, checkpoint_every=p.checkpoint_every, desc=desc or kind, schedulers={"net": sched},
+                   clip_grad_norm=p.clip_grad_norm, val_step=val_step)
+
+
+def train_classifier(stage: str, kind: str, build: Callable[[], tuple[nn.Module, list[dict]]], p: OptimParams,
+                     pre: dict[str, Any], model_args: dict, train_path: Path, val_path: Path, *, seed: int,
+                     device: torch.device, extra_key: dict | None = None) -> Trainer:
+    """Train the network ``build()`` makes (after seeding; it returns the network and its param groups)
+    on ``train_path``, validating on ``val_path``; a killed run of the same params and data resumes."""
+    train_x, train_y = load_split(train_path)
+    val_x, val_y = load_split(val_path)
+    train = TensorData(torch.from_numpy(train_x), torch.from_numpy(train_y))
+    val = TensorData(torch.from_numpy(val_x), torch.from_numpy(val_y))
+
+    def make(key: str, resume: Path) -> Trainer:
+        net, groups = build()
+        return make_trainer(kind=kind, net=net, groups=groups, p=p, pre=pre, model_args=model_args, n_train=len(train),
+                            seed=seed, device=device, key=key, resume=resume, desc=stage)
+
+    return fit_resumable(stage, make, train, val=val, seed=seed, device=device,
+                         params={"train": p.model_dump(mode="json"), "model_args": model_args, **(extra_key or {})},
+                         inputs={"train": sha256_file(train_path), "val": sha256_file(val_path)})
+
+
+@torch.no_grad()
+def predict(net: nn.Module, images, pre: dict[str, Any], device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Logits (N, classes) for uint8 images (N, C, S, S), in eval mode, a batch at a time."""
+    net.eval()
+    x = torch.as_tensor(images)
+    return torch.cat([net(prepare_batch(x[i:i + batch_size].to(device), pre)).float().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def curves_figure(histories: dict[str, list[dict]]):
+    """Training loss and validation accuracy per epoch, one line per network."""
+    from stages.core.figures import new_figure
+
+    fig, (ax_loss, ax_acc) = new_figure(1, 2, figsize=(9, 3.2))
+    for name, rows in histories.items():
+        epochs = [r["epoch"] for r in rows]
+        ax_loss.plot(epochs, [r["loss_net"] for r in rows], label=f"{name} train")
+        if "val_loss" in rows[-1]:
+            ax_loss.plot(epochs, [r.get("val_loss", float("nan")) for r in rows], "--", label=f"{name} val")
+            ax_acc.plot(epochs, [r.get("val_accuracy", float("nan")) for r in rows], label=name)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy")
+    ax_loss.legend(fontsize=7)
+    ax_acc.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,63 @@
+"""End to end: `dvc repro` of the vit pipeline on the smoke profile in a temporary repo, a rerun that
+runs nothing, then fine-tuning from a tiny torchvision ViT served on 127.0.0.1 (a file that does not
+fit the architecture, or has another checksum, is refused: tests/vit/test_pretrained.py)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torchvision.models import VisionTransformer
+
+from pipelines.profiles import overrides
+from tests.conftest import ROOT, serve_directory
+
+SMOKE = overrides("smoke", ["vit"], ROOT)
+STAGES = {"vit-data", "vit-train", "vit-cnn-train", "vit-evaluate", "vit-explain"}
+
+
+@pytest.mark.e2e
+def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_path, monkeypatch):
+    repo = temp_repo
+    for dotted, value in SMOKE.items():
+        repo.set_param(dotted, value)
+    repo.commit("smoke params")
+
+    assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain"))) == STAGES
+    with np.load(repo.path / "data/vit/data/test.npz") as z:
+        labels = z["labels"]
+    metrics = json.loads((repo.path / "artifacts/vit/evaluate/metrics.json").read_text())
+    assert metrics["n_test"] == len(labels) == len(pd.read_csv(repo.path / "artifacts/vit/evaluate/confusion.csv"))
+    for net in ("vit", "cnn"):
+        m = metrics[net]
+        assert 0 <= m["test_accuracy_low"] <= m["test_accuracy"] <= m["test_accuracy_high"] <= 1 and m["parameters"] > 0
+    with np.load(repo.path / "artifacts/vit/explain/rollout.npz") as z:
+        assert z["rollout"].shape == (SMOKE["vit.explain.images"], 4, 4) and np.allclose(z["rollout"].max(axis=(1, 2)), 1)
+        assert z["position_similarity"].shape == (16, 16)
+    assert json.loads((repo.path / "artifacts/vit/train/pretrained/source.json").read_text())["source"] == "none"
+    assert not list((repo.path / ".reprolab/checkpoints").glob("*/last.pt"))
+    assert repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain")) == []
+
+    # fine-tune from a torchvision ViT of the smoke shape, served on 127.0.0.1 and checked by its sha256 prefix
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path / "cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.save(VisionTransformer(image_size=16, patch_size=4, num_layers=SMOKE["vit.model.num_blocks"], num_heads=SMOKE["vit.model.head"],
+                                 hidden_dim=SMOKE["vit.model.emb_dim"], mlp_dim=SMOKE["vit.model.hidden_dim"]).state_dict(), buf)
+    (site / "tiny_vit-0000.pth").write_bytes(buf.getvalue())
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    with serve_directory(site) as url:
+        repo.set_param("vit.model.qkv_bias", True)
+        repo.set_param("vit.model.ln_eps", 1e-6)
+        repo.set_param("vit.model.weights", {"source": "url", "url": f"{url}/tiny_vit-0000.pth", "sha256": digest[:8]})
+        assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate"))) == {"vit-train", "vit-evaluate"}
+        train = json.loads((repo.path / "artifacts/vit/train/metrics.json").read_text())
+        assert train["pretrained"] == "url"
+        copied = repo.path / "artifacts/vit/train/pretrained/tiny_vit-0000.pth"
+        assert hashlib.sha256(copied.read_bytes()).hexdigest() == digest
