@@ -40,6 +40,7 @@ SECTIONS: dict[str, str] = {
     "retrain": "pipelines.retrain:RetrainParams",
     "nlp": "stages.nlp.params:NlpParams",
     "vit": "stages.vit.params:VitParams",
+    "transfer": "stages.transfer.params:TransferParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 

@@ -586,11 +586,12 @@ def without_wall_clock(history: list[dict[str, float]]) -> list[dict[str, float]
 
 
 def history_csv(history: list[dict[str, float]]) -> str:
-    """Per-epoch history as CSV text (header from the first row, wall-clock columns left out), for ``dvc plots``."""
+    """Per-epoch history as CSV text, for ``dvc plots``: one column per key of any row (a row without a value,
+    e.g. an epoch with no validation pass under ``validate_every``, leaves its cell empty), wall-clock columns left out."""
     history = without_wall_clock(history)
     if not history:
         return ""
-    cols = list(history[0])
+    cols = list(dict.fromkeys(k for row in history for k in row))  # every row's columns: validation runs every few epochs
     lines = [",".join(cols)] + [",".join(f"{row.get(c, float('nan')):.6g}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in cols)
                                 for row in history]
     return "\n".join(lines) + "\n"

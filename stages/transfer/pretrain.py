@@ -1,0 +1,142 @@
+"""Stage `transfer-pretrain`: the backbone the target task starts from.
+
+``transfer.pretrain.weights.source``:
+- ``none`` (default, offline): pretrain ``transfer.model`` on a *source* task, scikit-learn's digits
+  ``pretrain.digits`` (0-4), which the target task (5-9) never sees; random ``train_per_class`` /
+  ``val_per_class`` images per digit, the same transforms as the target;
+- ``url``: download published weights (torchvision's VGG16 ImageNet file in the course profile),
+  refused unless the sha256 matches (torchvision's 8-digit prefix will do); ``path``: a local file.
+  The file's keys and shapes must fit ``transfer.model.arch`` (built with ``weights=None``) before it
+  is accepted; it is then copied verbatim into this stage's output.
+
+Outputs: ``backbone.pth`` (a plain state dict, loadable with ``weights_only=True``), ``backbone.json``
+(architecture, its sha256, the class names of its head: the source digits, or ImageNet's 1,000
+categories from torchvision's weights metadata), ``metrics.json`` and ``history.csv``. DVC caches
+them: changing a target param (``transfer.data``, ``transfer.train``…) never reruns this stage.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import torch
+
+from stages.core.errors import DataError
+from stages.core.io import sha256_file
+from stages.core.params import load_common
+from stages.core.runs import write_run_record
+from stages.core.runtime import run_stage
+from stages.core.stage import Declared
+from stages.core.training import TensorData, fit_resumable, history_csv, setup_torch, train_summary
+from stages.core.weights import fetch_weights, load_pretrained, load_state_dict
+from stages.transfer import params
+from stages.transfer.images import ImageSet, digit_image, embedded_digits, make_transforms, pick_digits, stack
+from stages.transfer.nets import ARCHS, build, param_groups
+from stages.transfer.training import make_trainer, model_args
+
+log = logging.getLogger(__name__)
+
+
+def source_digits(p: params.TransferParams, seed: int):
+    """The source task: (classes, train ImageSet, val TensorData) of the pretraining digits."""
+    scans, labels = embedded_digits()
+    pp = p.pretrain
+    train_idx, val_idx = pick_digits(labels, pp.digits, (pp.train_per_class, pp.val_per_class), seed,
+                                     "transfer.pretrain (train + val per class)")
+    index = {d: i for i, d in enumerate(pp.digits)}  # digit -> class index
+    train_tf, val_tf = make_transforms(p.transform)
+    train = ImageSet([digit_image(scans[i]).convert("RGB") for i in train_idx], [index[int(labels[i])] for i in train_idx], train_tf)
+    val = TensorData(stack([digit_image(scans[i]).convert("RGB") for i in val_idx], val_tf),
+                     torch.tensor([index[int(labels[i])] for i in val_idx]))
+    return [str(d) for d in pp.digits], train, val
+
+
+def state_bytes(state: dict) -> bytes:
+    """A state dict serialised to bytes (in memory: the bytes do not depend on a file name)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, buffer)
+    return buffer.getvalue()
+
+
+def category_names(arch: str, source: str, num_classes: int) -> list[str]:
+    """Class names of a published weights file: torchvision's metadata for the weights whose file name
+    matches (``vgg16-397923af.pth`` → ``IMAGENET1K_V1``: ImageNet's 1,000 categories; no download)."""
+    import torchvision
+
+    try:
+        entries = list(torchvision.models.get_model_weights(arch))
+    except (ValueError, KeyError):
+        entries = []
+    named = [w for w in entries if Path(w.url).name == Path(source).name]
+    sized = [w for w in entries if len(w.meta.get("categories") or []) == num_classes]
+    for w in named + sized:
+        cats = w.meta.get("categories") or []
+        if len(cats) == num_classes:
+            return list(cats)
+    return [str(i) for i in range(num_classes)]
+
+
+def verified_weights(p: params.TransferParams) -> tuple[bytes, dict]:
+    """Fetch and check published weights; returns the file's bytes and its description.
+
+    Raises:
+        DownloadError / IntegrityError: checksum. DataError: not a state dict, or keys/shapes that do
+        not fit ``transfer.model.arch``.
+    """
+    w, arch = p.pretrain.weights, p.model.arch
+    path = fetch_weights(w)
+    state = load_state_dict(path, w.sha256)
+    head = ARCHS[arch].head + "weight"
+    if head not in state:
+        raise DataError(f"{path}: weights do not fit the {arch} architecture; no {head} in the file")
+    num_classes = int(state[head].shape[0])
+    net = build({**p.model.model_dump(), "num_classes": num_classes})
+    load_pretrained(net, path, sha256=w.sha256)  # every key and shape, the head included
+    data = path.read_bytes()
+    source = w.url if w.source == "url" else str(path)
+    return data, {"origin": w.source, "from": source, "num_classes": num_classes,
+                  "classes": category_names(arch, source, num_classes), "tensors": len(state)}
+
+
+def main(stage: Declared) -> None:
+    p, common = params.load(), load_common()
+    arch = p.model.arch
+    if p.pretrain.weights.source != "none":
+        data, info = verified_weights(p)
+        meta = {"arch": arch, "head": ARCHS[arch].head, **info}
+        metrics = {"origin": info["origin"], "num_classes": info["num_classes"], "tensors": info["tensors"], "epochs": 0}
+        history, trainer = "epoch\n", None
+    else:
+        device = setup_torch(common.seed, common.device)
+        classes, train, val = source_digits(p, common.seed)
+        args = model_args(p.model, classes)
+
+        def make(key, resume):
+            net = build(args)
+            groups = param_groups(net, arch, {"features": p.pretrain.lr, "hidden": p.pretrain.lr, "head": p.pretrain.lr})
+            return make_trainer(net, groups, args, p.pretrain.model_dump(mode="json"), p.pretrain, seed=common.seed,
+                                device=device, key=key, resume=resume, desc=stage.name)
+
+        section = p.model_dump(mode="json", include={"model", "transform", "pretrain"})
+        trainer = fit_resumable(stage.name, make, train, val=val, params=section, seed=common.seed, device=device,
+                                inputs={"digits": ",".join(classes)})
+        data = state_bytes(trainer.models["net"].state_dict())
+        meta = {"arch": arch, "head": ARCHS[arch].head, "origin": "none", "from": "sklearn.datasets.load_digits",
+                "num_classes": len(classes), "classes": classes, "model_args": args}
+        metrics = {"origin": "none", "n_train": len(train), "n_val": len(val), **train_summary(trainer.history)}
+        history = history_csv(trainer.history)
+    with stage.outputs() as out:
+        target = out.path(stage.out("backbone.pth"))
+        target.write_bytes(data)
+        out.json(stage.out("backbone.json"), {**meta, "sha256": sha256_file(target)})
+        out.text(stage.out("history.csv"), history)
+        out.json(stage.out("metrics.json"), metrics)
+    if trainer is not None:
+        write_run_record(stage.name, trainer.run_record(), outputs=[stage.out("backbone.pth")])
+        trainer.discard_resume()
+    log.info("backbone %s (%s): %s", arch, meta["origin"], ", ".join(f"{k} {v}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    run_stage(main)

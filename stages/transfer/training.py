@@ -1,0 +1,168 @@
+"""What the transfer pipeline's training stages share: the target data, the backbone, the trainer.
+
+The three target runs — from scratch, transfer learning (frozen backbone, new head) and fine-tuning
+(every layer, one learning rate per group) — differ only in their initial weights and their
+parameter groups; the split, the epochs, the batches and the seed are the same
+(``transfer.train``), so their validation accuracies compare the initialisations alone.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from stages.core.checkpoint import load_models
+from stages.core.errors import DataError
+from stages.core.io import read_json, sha256_file
+from stages.core.params import load_common
+from stages.core.stage import Declared
+from stages.core.training import Trainer, TensorData, finish_training, fit_resumable, setup_torch
+from stages.core.weights import load_pretrained
+from stages.transfer import params
+from stages.transfer.images import ImageSet, load_split, make_transforms, stack
+from stages.transfer.nets import ARCHS, build, param_groups
+from stages.transfer.params import ModelParams, TransformParams
+
+log = logging.getLogger(__name__)
+
+KIND = "transfer"  # checkpoint kind of every trained classifier here
+VARIANTS = ("scratch", "transfer", "finetune")
+
+
+class Classify:
+    """Cross-entropy of a classifier on ``(images, labels)`` batches: one update step, ``sgd``."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+
+    def steps(self):
+        return [("sgd", self.loss)]
+
+    def loss(self, batch) -> torch.Tensor:
+        x, y = batch  # (B, 3, H, W), (B,)
+        return F.cross_entropy(self.net(x), y)
+
+
+def val_metrics(net: torch.nn.Module):
+    """The trainer's ``val_step``: mean loss and accuracy of a batch."""
+
+    def step(batch) -> dict[str, torch.Tensor]:
+        x, y = batch
+        logits = net(x)  # (B, classes)
+        return {"val_loss": F.cross_entropy(logits, y), "val_acc": (logits.argmax(1) == y).float().mean()}
+
+    return step
+
+
+def model_args(m: ModelParams, classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The config a network is rebuilt from (stored in checkpoints)."""
+    return {"arch": m.arch, "num_classes": len(classes), "width": m.width, "hidden": m.hidden, "classes": list(classes)}
+
+
+def load_target(root: Path, t: TransformParams):
+    """The target's training set (randomly transformed per access) and validation tensors.
+
+    Returns:
+        (classes, train ImageSet, val TensorData of (images (N, 3, S, S), labels (N,)), val file names)
+    """
+    train_tf, val_tf = make_transforms(t)
+    images, labels, _, classes = load_split(root, "train")
+    val_images, val_labels, names, _ = load_split(root, "val")
+    val = TensorData(stack(val_images, val_tf), torch.tensor(val_labels))  # deterministic: transformed once
+    return classes, ImageSet(images, labels, train_tf), val, names
+
+
+def load_backbone(net: torch.nn.Module, arch: str, weights: Path, meta: Path) -> torch.nn.Module:
+    """Load the pretrained backbone (``transfer-pretrain``'s output) into ``net``, head left out.
+
+    The file's sha256 (recorded beside it) is checked before it is read, its keys and shapes before
+    anything is loaded (:func:`stages.core.weights.load_pretrained`).
+
+    Raises:
+        DataError: the backbone is of another architecture. IntegrityError: its checksum differs.
+    """
+    info = read_json(meta)
+    if info.get("arch") != arch:
+        raise DataError(f"{meta}: the backbone is a {info.get('arch')!r}, transfer.model.arch is {arch!r}; rerun transfer-pretrain")
+    return load_pretrained(net, weights, sha256=info["sha256"], skip=(ARCHS[arch].head,))
+
+
+def lrs_of(variant: str, p: params.TransferParams) -> dict[str, float]:
+    """Learning rate per parameter group; groups left out are frozen."""
+    if variant == "scratch":
+        return {g: p.train.lr_scratch for g in ("features", "hidden", "head")}
+    if variant == "transfer":  # the backbone's convolutions frozen; the course trains classifier.6 alone
+        return {g: p.train.lr_transfer for g in p.train.transfer_trains}
+    return {"features": p.finetune.lr_features, "hidden": p.finetune.lr_hidden, "head": p.finetune.lr_head}
+
+
+def make_trainer(net: torch.nn.Module, groups: list[dict], args: dict, section: dict, tp, *, seed: int, device,
+                 key: str = "", resume: Path | None = None, desc: str = KIND) -> Trainer:
+    """A :class:`Trainer` with one SGD (momentum, weight decay) over ``groups``, validating every ``validate_every`` epochs."""
+    net = net.to(device)
+    return Trainer(
+        models={"net": net},
+        optimizers={"sgd": torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=tp.momentum, weight_decay=tp.weight_decay)},
+        objective=lambda nets: Classify(nets["net"]), kind=KIND, model_args=args, params=section,
+        epochs=tp.epochs, batch_size=tp.batch_size, device=device, seed=seed, key=key, resume=resume,
+        checkpoint_every=tp.checkpoint_every, desc=desc, val_step=val_metrics(net),
+        validate_every=getattr(tp, "validate_every", 1),
+    )
+
+
+def train_target(stage: Declared, variant: str) -> None:
+    """The whole of a target stage (``transfer-scratch``, ``-train``, ``-finetune``): build, load, train, write."""
+    assert variant in VARIANTS, variant
+    p, common = params.load(), load_common()
+    device = setup_torch(common.seed, common.device)
+    root = stage.dep("target")
+    classes, train, val, _ = load_target(root, p.transform)
+    args = {**model_args(p.model, classes), "variant": variant}
+    inputs = {"target": _folder_hash(root)}
+    if variant != "scratch":
+        inputs["backbone"] = sha256_file(stage.dep("backbone.pth"))
+
+    def make(key: str, resume: Path) -> Trainer:
+        net = build(args)  # seeded by setup_torch: the same head init for the three variants
+        if variant != "scratch":
+            load_backbone(net, p.model.arch, stage.dep("backbone.pth"), stage.dep("backbone.json"))
+        groups = param_groups(net, p.model.arch, lrs_of(variant, p))
+        section = {"variant": variant, "model": p.model.model_dump(mode="json"), "transform": p.transform.model_dump(mode="json"),
+                   "train": p.train.model_dump(mode="json"), "lrs": {g["name"]: g["lr"] for g in groups}}
+        return make_trainer(net, groups, args, section, p.train, seed=common.seed, device=device, key=key, resume=resume,
+                            desc=stage.name)
+
+    read = {"model", "transform", "train"} | ({"finetune"} if variant == "finetune" else set())  # the keys dvc.yaml lists
+    section_key = {"variant": variant, **p.model_dump(mode="json", include=read)}
+    trainer = fit_resumable(stage.name, make, train, val=val, params=section_key, seed=common.seed, device=device, inputs=inputs)
+    trainable = sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)
+    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
+                    metrics=stage.out("metrics.json"),
+                    extra={"variant": variant, "n_train": len(train), "n_val": len(val), "classes": list(classes),
+                           "trainable_parameters": trainable, "device": device.type})
+
+
+def _folder_hash(root: Path) -> str:
+    """One hash over a folder's files (names and bytes), for the resume key."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def load_classifier(path: Path, device) -> tuple[torch.nn.Module, dict]:
+    """A trained target classifier (eval mode, frozen) and its checkpoint, on ``device`` (``map_location``)."""
+    (net,), ckpt = load_models(path, KIND, lambda a: [build(a)], ("net",), device)
+    return net, ckpt
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, x: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
+    """Softmax probabilities (N, classes) of ``x`` (N, 3, S, S), in batches."""
+    out = [F.softmax(net(x[i:i + batch].to(device)), 1).cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out)
