@@ -22,6 +22,12 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS/OpenMP (and so torch) thread per process, set before anything imports numpy or torch and
+# inherited by every dvc/stage subprocess: `make test` runs two pytest workers on two cores, and tiny
+# smoke models on two threads each were measured at several times the CPU time of one thread on a
+# busy 2-core host. `OMP_NUM_THREADS=2 make test` overrides it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 # real public data for tests; REPROLAB_SHARED_DATA points elsewhere (a git worktree has no ../shared)
 SHARED_DATA = Path(os.environ.get("REPROLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))

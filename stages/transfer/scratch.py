@@ -12,7 +12,8 @@ from stages.transfer.training import train_target
 
 
 def main(stage: Declared) -> None:
-    train_target(stage, "scratch")
+    train_target(stage, "scratch", target=stage.dep("target"), backbone=None,
+                 model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from stages.transfer.training import train_target
 
 
 def main(stage: Declared) -> None:
-    train_target(stage, "transfer")
+    train_target(stage, "transfer", target=stage.dep("target"), backbone=(stage.dep("backbone.pth"), stage.dep("backbone.json")),
+                 model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"))
 
 
 if __name__ == "__main__":

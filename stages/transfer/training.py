@@ -113,22 +113,31 @@ def make_trainer(net: torch.nn.Module, groups: list[dict], args: dict, section: 
     )
 
 
-def train_target(stage: Declared, variant: str) -> None:
-    """The whole of a target stage (``transfer-scratch``, ``-train``, ``-finetune``): build, load, train, write."""
-    assert variant in VARIANTS, variant
+def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple[Path, Path] | None,
+                 model: Path, history: Path, metrics: Path) -> None:
+    """The whole of a target stage (``transfer-scratch``, ``-train``, ``-finetune``): build, load, train, write.
+
+    Args:
+        stage: the stage's declaration (its name and outputs).
+        variant: ``scratch``, ``transfer`` or ``finetune``.
+        target: the target ImageFolder (``transfer-data``'s output).
+        backbone: the pretrained ``backbone.pth`` and its ``backbone.json``; None for scratch.
+        model, history, metrics: the declared outputs.
+    """
+    assert variant in VARIANTS and (backbone is None) == (variant == "scratch"), variant
     p, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
-    root = stage.dep("target")
+    root = target
     classes, train, val, _ = load_target(root, p.transform)
     args = {**model_args(p.model, classes), "variant": variant}
     inputs = {"target": _folder_hash(root)}
     if variant != "scratch":
-        inputs["backbone"] = sha256_file(stage.dep("backbone.pth"))
+        inputs["backbone"] = sha256_file(backbone[0])
 
     def make(key: str, resume: Path) -> Trainer:
         net = build(args)  # seeded by setup_torch: the same head init for the three variants
         if variant != "scratch":
-            load_backbone(net, p.model.arch, stage.dep("backbone.pth"), stage.dep("backbone.json"))
+            load_backbone(net, p.model.arch, *backbone)
         groups = param_groups(net, p.model.arch, lrs_of(variant, p))
         section = {"variant": variant, "model": p.model.model_dump(mode="json"), "transform": p.transform.model_dump(mode="json"),
                    "train": p.train.model_dump(mode="json"), "lrs": {g["name"]: g["lr"] for g in groups}}
@@ -139,8 +148,7 @@ def train_target(stage: Declared, variant: str) -> None:
     section_key = {"variant": variant, **p.model_dump(mode="json", include=read)}
     trainer = fit_resumable(stage.name, make, train, val=val, params=section_key, seed=common.seed, device=device, inputs=inputs)
     trainable = sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)
-    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
-                    metrics=stage.out("metrics.json"),
+    finish_training(stage.name, trainer, outputs=stage.outputs, model=model, history=history, metrics=metrics,
                     extra={"variant": variant, "n_train": len(train), "n_val": len(val), "classes": list(classes),
                            "trainable_parameters": trainable, "device": device.type})
 
