@@ -38,7 +38,7 @@ from stages.nlp.nets import TransformerConfig  # noqa: E402
 from stages.nlp.params import NlpParams  # noqa: E402
 from stages.nlp.text import JapaneseTokenizer  # noqa: E402
 from stages.nlp.tokenize import tokenize_all  # noqa: E402
-from stages.nlp.train import make_trainer  # noqa: E402
+from stages.nlp.train import cpu_threads, make_trainer  # noqa: E402
 from stages.nlp.vocabulary import PAD_ID  # noqa: E402
 
 SEED = 42
@@ -122,6 +122,7 @@ def training(repeats: int) -> dict:
     y = torch.randint(0, 2, (n,), generator=gen)
     vectors = torch.randn(vocab, d, generator=gen)
     cfg = TransformerConfig(vocab=vocab, d_model=d, max_len=p.vocab.max_len, blocks=tp.blocks, ffn=tp.ffn, dropout=tp.dropout)
+    cpu_threads(tp.threads)  # as the stage runs (nlp.train.threads)
     device = setup_torch(SEED, "auto")
     seen = EPOCHS * (n // tp.batch_size) * tp.batch_size
 

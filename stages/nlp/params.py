@@ -72,6 +72,7 @@ class VectorsParams(Params):
 class TrainParams(Params):
     """The Transformer classifier (single-head attention, pre-LayerNorm) and its optimisation."""
 
+    freeze_embedding: bool  # the book freezes the word vectors; false fine-tunes them with the rest
     blocks: int = Field(ge=1, le=24)
     ffn: int = Field(ge=1, le=16384)  # hidden units of each block's feed-forward network
     dropout: float = Field(ge=0, lt=1)
@@ -81,6 +82,7 @@ class TrainParams(Params):
     betas: Betas
     amp: bool  # float16 on CUDA only
     checkpoint_every: int = Field(ge=1)
+    threads: int = Field(ge=0, le=256)  # PyTorch CPU threads; 0: PyTorch's default (one per core)
 
 
 class EvaluateParams(Params):

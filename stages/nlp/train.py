@@ -1,6 +1,7 @@
 """Stage `nlp-train`: the Transformer classifier on the train split, validated every epoch.
 
-The embedding is the word vectors of `nlp-vectors`, frozen; the rest (attention, FFN, LayerNorms,
+The embedding is the word vectors of `nlp-vectors`, frozen as in the book (or fine-tuned with
+``nlp.train.freeze_embedding: false``); the rest (attention, FFN, LayerNorms,
 head) is trained with Adam on the core Trainer. Outputs: the self-describing checkpoint (the
 vectors are in it, so evaluation needs nothing else), per-epoch loss and validation accuracy for
 `dvc plots`, and training metrics. Reviews per second go to the run record
@@ -38,12 +39,25 @@ def load_arrays(ids_path, embedding_path) -> tuple[dict[str, torch.Tensor], torc
     return arrays, vectors
 
 
+def cpu_threads(threads: int) -> int:
+    """Set PyTorch's CPU threads (``0`` leaves its default, one per core) and return the number in use.
+
+    A model as small as the default gains nothing from a second thread, and on a busy host the
+    threads' waiting for each other costs far more than the arithmetic (docs/nlp.md: 10-40x slower
+    steps with two threads on a loaded 2-core host). Results do not depend on it.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, p: TrainParams, *, seed: int, device, key: str = "",
                  resume=None, desc: str = "nlp-train"):
     """A trainer with a freshly initialised classifier (call after seeding) whose embedding is ``vectors``."""
     net = TransformerClassifier(cfg)
     with torch.no_grad():
         net.embed.weight.copy_(vectors)
+    net.embed.weight.requires_grad_(not p.freeze_embedding)  # Adam skips a parameter that never gets a gradient
     return adam_trainer(kind=KIND, nets={"net": net}, lrs={"net": p.lr}, objective=lambda nets: Classification(nets["net"]),
                         model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=desc,
                         val_step=val_step(net))
@@ -51,6 +65,7 @@ def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, p: TrainParams, 
 
 def main(stage: Declared) -> None:
     p, common = params.load().train, load_common()
+    cpu_threads(p.threads)
     device = setup_torch(common.seed, common.device)
     arrays, vectors = load_arrays(stage.dep("ids.npz"), stage.dep("embedding.npz"))
     cfg = TransformerConfig(vocab=len(vectors), d_model=vectors.shape[1], max_len=arrays["train_ids"].shape[1],

@@ -8,9 +8,12 @@ import torch
 from stages.core.errors import DataError
 from stages.nlp.download import embedded_reviews, limit_per_class, stratified_split
 from stages.nlp.evaluate import bootstrap_accuracy, cls_attention, id_documents
+from stages.core.training import TensorData
 from stages.nlp.nets import Attention, TransformerClassifier, TransformerConfig, positional_encoding
 from stages.nlp.text import (JapaneseTokenizer, preprocess_japanese, read_aclimdb_folder, read_tsv, tokenize_english,
                              tokenize_japanese_lines)
+from stages.nlp.params import TrainParams
+from stages.nlp.train import cpu_threads, make_trainer
 from stages.nlp.vocabulary import CLS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, val_split
 
 
@@ -152,6 +155,35 @@ def test_embedding_is_frozen_and_positional_encoding_is_the_books():
     pe = positional_encoding(4, 6)
     assert pe[1, 0] == pytest.approx(np.sin(1.0)) and pe[1, 1] == pytest.approx(np.cos(1 / 10000 ** (2 * 1 / 6)))
     assert pe[2, 2] == pytest.approx(np.sin(2 / 10000 ** (2 * 2 / 6)))
+
+
+def _train_params(**kw) -> TrainParams:
+    base = dict(freeze_embedding=True, blocks=1, ffn=16, dropout=0.0, epochs=1, batch_size=4, lr=1e-2, betas=[0.9, 0.999],
+                amp=False, checkpoint_every=1, threads=1)
+    return TrainParams(**{**base, **kw})
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_embedding_keeps_or_trains_the_word_vectors(freeze):
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab=30, d_model=8, max_len=12, blocks=1, ffn=16, dropout=0.0)
+    vectors = torch.randn(30, 8)
+    trainer = make_trainer(cfg, vectors, _train_params(freeze_embedding=freeze), seed=0, device=torch.device("cpu"))
+    ids = torch.randint(4, 30, (8, 12))
+    ids[:, 0] = CLS_ID
+    trainer.fit(TensorData(ids, torch.tensor([0, 1] * 4)))
+    weight = trainer.models["net"].embed.weight
+    assert weight.requires_grad is not freeze
+    assert torch.equal(weight.detach(), vectors) is freeze
+
+
+def test_cpu_threads_sets_torch_and_zero_keeps_its_default():
+    before = torch.get_num_threads()
+    try:
+        assert cpu_threads(1) == 1 == torch.get_num_threads()
+        assert cpu_threads(0) == 1  # 0: left as it is
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---- evaluation helpers ---------------------------------------------------------------------------
