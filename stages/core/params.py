@@ -37,6 +37,7 @@ SECTIONS: dict[str, str] = {
     "audio": "stages.audio.params:AudioParams",
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
+    "diffusion": "stages.diffusion.params:DiffusionParams",
     "retrain": "pipelines.retrain:RetrainParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
