@@ -22,8 +22,10 @@ from stages.core.errors import DataError
 from stages.core.io import require_file
 
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-# What an ndarray's pickle names (numpy 1 wrote numpy.core, numpy 2 writes numpy._core).
+# What an ndarray's pickle names (numpy 1 wrote numpy.core, numpy 2 writes numpy._core); protocol-2
+# pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1") (torch's weights_only allows it too).
 ALLOWED_GLOBALS = {
+    ("_codecs", "encode"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
 }

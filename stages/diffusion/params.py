@@ -115,6 +115,7 @@ class SampleParams(Params):
     n_samples: int = Field(ge=2, le=100000)  # images per sampler (all samplers start from the same x_T)
     batch_size: int = Field(ge=1, le=100000)
     variance: Literal["fixed_small", "fixed_large"]  # σ_t² = β̃_t or β_t in Algorithm 2
+    clip_x0: bool  # clip the predicted x̂_0 to [-1, 1] at every step (Ho et al.'s code, diffusers' default)
     ddpm: bool  # run Algorithm 2 over all T steps (slow: T evaluations per image)
     ddim: list[DdimSetting] = Field(max_length=32)
     strip_steps: int = Field(ge=2, le=32)  # columns of the forward and reverse strips

@@ -83,22 +83,23 @@ def load_unet(path, p: DiffusionParams, in_channels: int, device) -> UNet:
 
 
 def run_sampler(net, s: Schedule, setting: dict, x_T: torch.Tensor, batch: int, seed: int, variance: str,
-                keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+                keep: tuple[int, ...] = (), clip: bool = True) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """One sampler over all of ``x_T`` in batches; its per-step noise from its own seeded generator.
 
     Returns:
-        (samples (N, C, S, S) on the CPU, the first batch's x_t at ``keep`` (DDPM only)).
+        (samples (N, C, S, S) on the CPU, clamped to the data range [-1, 1] as the DDIM code does when it
+        saves them; the first batch's x_t at ``keep`` (DDPM only)).
     """
     gen = torch.Generator(device=x_T.device).manual_seed(seed)
     out, kept = [], {}
     for i in range(0, len(x_T), batch):
         chunk = x_T[i:i + batch]
         if setting["sampler"] == "ddpm":
-            x, k = ddpm_sample(net, s, chunk, gen, variance, keep=keep if i == 0 else ())
+            x, k = ddpm_sample(net, s, chunk, gen, variance, keep=keep if i == 0 else (), clip=clip)
             kept = kept or k
         else:
-            x = ddim_sample(net, s, chunk, step_sequence(s.T, setting["steps"], setting["skip"]), setting["eta"], gen)
-        out.append(x.cpu())
+            x = ddim_sample(net, s, chunk, step_sequence(s.T, setting["steps"], setting["skip"]), setting["eta"], gen, clip)
+        out.append(x.clamp(-1, 1).cpu())
     return torch.cat(out), kept
 
 
@@ -123,7 +124,8 @@ def main(stage: Declared) -> None:
     for k, setting in enumerate(settings):
         start = time.perf_counter()
         keep = tuple(ts) if setting["sampler"] == "ddpm" else ()
-        x, kept = run_sampler(net, s, setting, x_T, p.sample.batch_size, common.seed + 1 + k, p.sample.variance, keep)
+        x, kept = run_sampler(net, s, setting, x_T, p.sample.batch_size, common.seed + 1 + k, p.sample.variance, keep,
+                               p.sample.clip_x0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start

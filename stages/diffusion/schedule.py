@@ -9,8 +9,12 @@ authors' code; ``alpha_bar[t]`` is the paper's ᾱ_{t+1}.
 - Algorithm 1: t ~ U{0..T-1}, ε ~ N(0, I), loss ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖².
 - Algorithm 2: x_{t-1} = (x_t − β_t/√(1−ᾱ_t) ε_θ) / √α_t + σ_t z, σ_t² = β̃_t = β_t (1−ᾱ_{t-1})/(1−ᾱ_t)
   (``fixed_small``, the DDIM code's and diffusers' default) or β_t (``fixed_large``); no noise at t = 0.
+  With ``clip``, as Ho et al.'s code samples (``clip_denoised=True``) and diffusers by default, the mean
+  is the posterior q(x_{t-1} | x_t, x̂_0) of the predicted x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t clipped to
+  [-1, 1]; unclipped, that posterior mean equals the ε form above.
 - DDIM (Song et al. 2020, eq. 12): x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t; c1 = η √((1−ᾱ_t/ᾱ_next)(1−ᾱ_next)/(1−ᾱ_t));
   c2 = √(1 − ᾱ_next − c1²); x_next = √ᾱ_next x̂_0 + c1 z + c2 ε, with ᾱ_next = 1 after the last step.
+  With ``clip``, x̂_0 is clipped to [-1, 1] and ε kept (diffusers' ``clip_sample``).
 """
 from __future__ import annotations
 
@@ -77,16 +81,26 @@ def posterior_variance(s: Schedule, t: int, variance: Variance = "fixed_small") 
     return float(s.betas[t]) * (1 - prev) / (1 - float(s.alpha_bar[t]))
 
 
-def ddpm_mean(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int) -> torch.Tensor:
-    """Algorithm 2's mean μ_θ(x_t, t) = (x_t − β_t/√(1−ᾱ_t) ε) / √α_t."""
+def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, ab_t: float, clip: bool = False) -> torch.Tensor:
+    """x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t, clipped to the data range [-1, 1] with ``clip``."""
+    x0 = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t ** 0.5
+    return x0.clamp(-1, 1) if clip else x0
+
+
+def ddpm_mean(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, clip: bool = False) -> torch.Tensor:
+    """Algorithm 2's mean μ_θ(x_t, t) = (x_t − β_t/√(1−ᾱ_t) ε) / √α_t; with ``clip``, the posterior mean
+    √ᾱ_{t−1} β_t/(1−ᾱ_t) x̂_0 + √α_t (1−ᾱ_{t−1})/(1−ᾱ_t) x_t of the clipped x̂_0."""
     beta, alpha, ab = float(s.betas[t]), float(s.alphas[t]), float(s.alpha_bar[t])
-    return (x_t - beta / (1 - ab) ** 0.5 * eps) / alpha ** 0.5
+    if not clip:
+        return (x_t - beta / (1 - ab) ** 0.5 * eps) / alpha ** 0.5
+    prev = float(s.alpha_bar[t - 1]) if t > 0 else 1.0
+    return prev ** 0.5 * beta / (1 - ab) * predict_x0(x_t, eps, ab, clip) + alpha ** 0.5 * (1 - prev) / (1 - ab) * x_t
 
 
 def ddpm_step(s: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, noise: torch.Tensor | None,
-              variance: Variance = "fixed_small") -> torch.Tensor:
+              variance: Variance = "fixed_small", clip: bool = False) -> torch.Tensor:
     """One step of Algorithm 2: x_{t−1} = μ_θ(x_t, t) + σ_t z (z = 0 at the last step, t = 0)."""
-    mean = ddpm_mean(s, x_t, eps, t)
+    mean = ddpm_mean(s, x_t, eps, t, clip)
     if t == 0 or noise is None:
         return mean
     return mean + posterior_variance(s, t, variance) ** 0.5 * noise
@@ -99,9 +113,9 @@ def ddim_coefficients(ab_t: float, ab_next: float, eta: float) -> tuple[float, f
 
 
 def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, ab_t: float, ab_next: float, eta: float,
-              noise: torch.Tensor | None) -> torch.Tensor:
+              noise: torch.Tensor | None, clip: bool = False) -> torch.Tensor:
     """One DDIM update x_t → x_next given ε_θ(x_t, t); ``noise`` is only used when η > 0."""
-    x0 = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t ** 0.5
+    x0 = predict_x0(x_t, eps, ab_t, clip)
     c1, c2 = ddim_coefficients(ab_t, ab_next, eta)
     out = ab_next ** 0.5 * x0 + c2 * eps
     return out + c1 * noise if c1 > 0 and noise is not None else out
@@ -132,7 +146,7 @@ def step_sequence(T: int, steps: int, skip: Skip) -> list[int]:
 
 @torch.no_grad()
 def ddpm_sample(net: Callable, s: Schedule, x_T: torch.Tensor, generator: torch.Generator,
-                variance: Variance = "fixed_small", keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+                variance: Variance = "fixed_small", keep: tuple[int, ...] = (), clip: bool = False) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Algorithm 2 from ``x_T`` over all T steps: T network evaluations per image.
 
     Args:
@@ -150,13 +164,13 @@ def ddpm_sample(net: Callable, s: Schedule, x_T: torch.Tensor, generator: torch.
             kept[t] = x.cpu()
         eps = net(x, torch.full((len(x),), t, device=x.device, dtype=torch.long))
         noise = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator) if t > 0 else None
-        x = ddpm_step(s, x, eps, t, noise, variance)
+        x = ddpm_step(s, x, eps, t, noise, variance, clip)
     return x, kept
 
 
 @torch.no_grad()
 def ddim_sample(net: Callable, s: Schedule, x_T: torch.Tensor, seq: list[int], eta: float,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, clip: bool = False) -> torch.Tensor:
     """DDIM's generalised sampler over the timesteps ``seq`` (increasing): len(seq) network evaluations.
 
     With η = 0 it is deterministic given ``x_T`` (no noise is drawn); η = 1 is DDPM-like.
@@ -168,5 +182,5 @@ def ddim_sample(net: Callable, s: Schedule, x_T: torch.Tensor, seq: list[int], e
         ab_next = ab[seq[i - 1]] if i > 0 else 1.0
         eps = net(x, torch.full((len(x),), t, device=x.device, dtype=torch.long))
         noise = torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator) if eta > 0 else None
-        x = ddim_step(x, eps, ab[t], ab_next, eta, noise)
+        x = ddim_step(x, eps, ab[t], ab_next, eta, noise, clip)
     return x
