@@ -137,7 +137,7 @@ def main(stage: Declared) -> None:
                  seconds / len(x))
     spread = np.linspace(0, len(train_images) - 1, N_STRIP_ROWS).astype(int)
     fwd = forward_strip(s, torch.from_numpy(train_images[spread]), ts, common.seed)
-    figs = {"grids.png": sample_grids([(n, a[:32]) for n, a in samples.items()]),
+    figs = {"grids.png": sample_grids([(n, a[:24]) for n, a in samples.items()]),
             "forward.png": strip(fwd, [f"t={t + 1}" for t in ts], "forward process q(x_t | x_0)")}
     if reverse is None:  # no DDPM run: the strip shows the first sampler's x_0 only
         reverse = next(iter(samples.values()))[:N_STRIP_ROWS, None]

@@ -127,3 +127,23 @@ def test_ddim_coefficients_limits():
     assert c1 == 0 and c2 == pytest.approx(0.1 ** 0.5)
     c1, c2 = ddim_coefficients(0.5, 0.9, 1.0)  # η = 1: c1 is DDPM's posterior std
     assert c1 ** 2 == pytest.approx((1 - 0.5 / 0.9) * (1 - 0.9) / (1 - 0.5))
+
+
+def test_samplers_recover_the_data_point_under_the_exact_noise_predictor():
+    """With one training image x*, the optimal ε_θ(x_t, t) = (x_t − √ᾱ_t x*)/√(1−ᾱ_t) is known: DDIM
+    (η = 0, any S) and DDPM must both end at x* from any x_T (a sign error or an off-by-one step would not)."""
+    s = linear_schedule(1e-4, 0.02, 200)
+    target = torch.linspace(-1, 1, 64).reshape(1, 1, 8, 8)
+    ab = s.alpha_bar
+
+    def oracle(x, t):
+        a = ab[t].to(x.dtype).reshape(-1, 1, 1, 1)
+        return (x - a.sqrt() * target) / (1 - a).sqrt()
+
+    x_T = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    target = target.double()
+    for steps in (10, 50):
+        out = ddim_sample(oracle, s, x_T, step_sequence(200, steps, "uniform"), 0.0)
+        assert torch.allclose(out, target.expand_as(out), atol=1e-6)
+    out, _ = ddpm_sample(oracle, s, x_T, torch.Generator().manual_seed(1))
+    assert torch.allclose(out, target.expand_as(out), atol=1e-3)
