@@ -37,8 +37,8 @@ SECTIONS: dict[str, str] = {
     "audio": "stages.audio.params:AudioParams",
     "gan": "stages.gan.params:GanParams",
     "anomaly": "stages.anomaly.params:AnomalyParams",
-    "diffusion": "stages.diffusion.params:DiffusionParams",
     "retrain": "pipelines.retrain:RetrainParams",
+    "diffusion": "stages.diffusion.params:DiffusionParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 

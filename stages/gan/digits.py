@@ -29,7 +29,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.sources import fetch_url
 from stages.gan import params
-from stages.gan.data import load_embedded, load_idx_pair, read_idx, resize  # noqa: F401 (read_idx: this module's API)
+from stages.gan.data import IDX_IMAGES, IDX_LABELS, load_embedded, load_idx_pair, read_idx, resize  # noqa: F401 (kept importable from here)
 from stages.gan.params import DigitsParams
 
 log = logging.getLogger(__name__)

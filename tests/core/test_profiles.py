@@ -87,10 +87,11 @@ def test_a_pipeline_limits_the_profile_to_its_section():
 
 def test_smoke_settings_come_from_the_profile():
     from tests.audio.test_e2e import SMOKE as AUDIO_SMOKE
+    from tests.diffusion.smoke import SMOKE as DIFFUSION_SMOKE
     from tests.gan.smoke import SMOKE as GAN_SMOKE
 
     smoke = profiles.overrides("smoke", root=ROOT)
-    assert {**GAN_SMOKE, **AUDIO_SMOKE} == smoke
+    assert {**GAN_SMOKE, **AUDIO_SMOKE, **DIFFUSION_SMOKE} == smoke
 
 
 def test_apply_and_show_through_the_cli(tmp_path, monkeypatch, capsys):

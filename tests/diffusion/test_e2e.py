@@ -24,7 +24,7 @@ def test_dvc_repro_diffusion_then_a_sampler_change_reruns_sampling_only(temp_rep
     assert set(repo.ran_stages(first)) == STAGES
     settings = json.loads((repo.path / "artifacts/diffusion/sample/settings.json").read_text())
     n, T = SMOKE["diffusion.sample.n_samples"], SMOKE["diffusion.train.timesteps"]
-    assert [s["evaluations"] for s in settings] == [T] + [d["steps"] for d in SMOKE["diffusion.sample.ddim"]]
+    assert [s["evaluations"] for s in settings] == [T, 10, 20, 50, 100, 50]  # DDPM, then params.yaml's DDIM list
     with np.load(repo.path / "artifacts/diffusion/sample/samples.npz") as z:
         assert sorted(z.files) == sorted(s["name"] for s in settings)
         assert all(z[k].shape == (n, 1, 8, 8) and np.abs(z[k]).max() <= 1 for k in z.files)
@@ -38,11 +38,11 @@ def test_dvc_repro_diffusion_then_a_sampler_change_reruns_sampling_only(temp_rep
     assert "seconds" not in json.dumps(metrics)
     model = (repo.path / "artifacts/diffusion/train/model.pt").read_bytes()
 
-    repo.set_param("diffusion.sample.ddim", [{"steps": 20, "eta": 0.5, "skip": "uniform"}])
+    repo.set_param("diffusion.sample.ddim", [{"steps": 10, "eta": 0.5, "skip": "uniform"}])
     again = repo.dvc("repro", "diffusion-evaluate")
     assert set(repo.ran_stages(again)) == {"diffusion-sample", "diffusion-evaluate"}
     assert (repo.path / "artifacts/diffusion/train/model.pt").read_bytes() == model
-    assert "ddim_s20_eta0.5_uniform" in json.loads((repo.path / "artifacts/diffusion/evaluate/metrics.json").read_text())
+    assert "ddim_s10_eta0.5_uniform" in json.loads((repo.path / "artifacts/diffusion/evaluate/metrics.json").read_text())
 
     # the trained network's T is 100; a sampler told T = 50 refuses it (exit 2, one line naming the key)
     repo.set_param("diffusion.train.timesteps", 50)
