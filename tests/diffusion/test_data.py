@@ -1,6 +1,7 @@
 """diffusion-data: the digits through the gan loaders, CIFAR-10 read with a numpy-only unpickler, bad params."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -128,7 +129,10 @@ def test_cifar10_url_source_checks_the_md5(tmp_path, monkeypatch):
                                        "cifar10": {"url": f"{url}/cifar-10-python.tar.gz", "md5": md5}})
         images, labels, _ = load_source(p)
         assert images.shape == (24, 32, 32, 3)
-        bad = p.model_copy(update={"cifar10": p.cifar10.model_copy(update={"md5": "0" * 32})})
+        bad = p.model_copy(update={"cifar10": p.cifar10.model_copy(update={"md5": "0" * 32,
+                                                                            "url": f"{url}/cifar-10-python.tar.gz?again"})})
+        monkeypatch.setattr("stages.diffusion.data.fetch_url",
+                            functools.partial(__import__("stages.core.sources", fromlist=["x"]).fetch_url, retries=0))
         with pytest.raises(DownloadError):
             load_source(bad)
 
@@ -137,3 +141,31 @@ def test_load_images_npz_refuses_missing_arrays(tmp_path):
     np.savez(tmp_path / "x.npz", images=np.zeros((2, 1, 8, 8), np.float32))
     with pytest.raises(DataError, match="labels"):
         load_images_npz(tmp_path / "x.npz")
+
+
+def test_sampler_refuses_a_checkpoint_trained_with_other_params(tmp_path):
+    """A network trained with T = 1000 is not sampled with T = 500 or at another image size: one line naming the key."""
+    import torch
+
+    from stages.core.checkpoint import save_checkpoint
+    from stages.diffusion.sample import KIND, load_unet
+    from stages.diffusion.train import unet_config
+
+    p = validate(section())
+    cfg = unet_config(p.train.model_copy(update={"ch": 4}), 1, p.data.image_px)
+    from stages.diffusion.unet import UNet
+
+    net = UNet(cfg)
+    ckpt = {"kind": KIND, "model_args": cfg.as_dict(), "params": p.train.model_dump(mode="json"), "epoch": 1,
+            "models": {"unet": net.state_dict()}, "ema": {"unet": net.state_dict()}}
+    save_checkpoint(tmp_path / "model.pt", ckpt)
+    assert isinstance(load_unet(tmp_path / "model.pt", p, 1, torch.device("cpu")), UNet)
+    other = p.model_copy(update={"train": p.train.model_copy(update={"timesteps": 500})})
+    with pytest.raises(DataError, match=r"model.pt: trained with diffusion.train.timesteps = 1000 but params.yaml has 500"):
+        load_unet(tmp_path / "model.pt", other, 1, torch.device("cpu"))
+    with pytest.raises(DataError, match=r"network built for in_channels = 1 but the data has 3"):
+        load_unet(tmp_path / "model.pt", p, 3, torch.device("cpu"))
+    broken = {**ckpt, "model_args": {**cfg.as_dict(), "ch": 8}}
+    save_checkpoint(tmp_path / "broken.pt", broken)
+    with pytest.raises(DataError, match="weights do not fit the network config"):
+        load_unet(tmp_path / "broken.pt", p, 1, torch.device("cpu"))

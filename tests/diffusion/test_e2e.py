@@ -1,5 +1,4 @@
-"""End to end: `dvc repro` of the diffusion pipeline on smoke params; a sampler change never retrains;
-a checkpoint that disagrees with the sampler's params is refused with the key named."""
+"""End to end: `dvc repro` of the diffusion pipeline on smoke params; a sampler change never retrains."""
 from __future__ import annotations
 
 import json
@@ -7,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_env
 from tests.diffusion.smoke import SMOKE
 
 STAGES = {"diffusion-data", "diffusion-judge", "diffusion-train", "diffusion-sample", "diffusion-evaluate"}
@@ -44,9 +42,3 @@ def test_dvc_repro_diffusion_then_a_sampler_change_reruns_sampling_only(temp_rep
     assert (repo.path / "artifacts/diffusion/train/model.pt").read_bytes() == model
     assert "ddim_s10_eta0.5_uniform" in json.loads((repo.path / "artifacts/diffusion/evaluate/metrics.json").read_text())
 
-    # the trained network's T is 100; a sampler told T = 50 refuses it (exit 2, one line naming the key)
-    repo.set_param("diffusion.train.timesteps", 50)
-    bad = repo.python("-m", "stages.diffusion.sample", check=False, env=run_env())
-    assert bad.returncode == 2
-    assert "model.pt: trained with diffusion.train.timesteps = 100 but params.yaml has 50" in bad.stderr
-    assert "Traceback" not in bad.stderr
