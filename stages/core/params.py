@@ -41,6 +41,7 @@ SECTIONS: dict[str, str] = {
     "nlp": "stages.nlp.params:NlpParams",
     "vit": "stages.vit.params:VitParams",
     "transfer": "stages.transfer.params:TransferParams",
+    "diffusion": "stages.diffusion.params:DiffusionParams",
 }
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 

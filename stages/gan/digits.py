@@ -19,7 +19,6 @@ test set of 320 images (160 normal, 160 anomalous), which leaves 90 training ima
 """
 from __future__ import annotations
 
-import gzip
 import logging
 from pathlib import Path
 
@@ -30,57 +29,10 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.sources import fetch_url
 from stages.gan import params
+from stages.gan.data import IDX_IMAGES, IDX_LABELS, load_embedded, load_idx_pair, read_idx, resize  # noqa: F401 (kept importable from here)
 from stages.gan.params import DigitsParams
 
 log = logging.getLogger(__name__)
-
-IDX_IMAGES, IDX_LABELS = 0x00000803, 0x00000801  # idx magic numbers: ubyte, 3 resp. 1 dimensions
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an idx file (MNIST's format; gzip or raw) into a uint8 array.
-
-    Raises:
-        DataError: not gzip/idx, an unknown magic number, or a size that does not match the header.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable idx file ({exc})") from None
-    if len(raw) < 8:
-        raise DataError(f"{path}: too short to be an idx file ({len(raw)} bytes)")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic not in (IDX_IMAGES, IDX_LABELS):
-        raise DataError(f"{path}: idx magic number is {magic:#010x}, expected {IDX_IMAGES:#010x} (images) or {IDX_LABELS:#010x} (labels)")
-    ndim = magic & 0xFF
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    body = raw[4 + 4 * ndim:]
-    if len(body) != int(np.prod(shape)):
-        raise DataError(f"{path}: header says {shape} = {int(np.prod(shape))} bytes of data, found {len(body)}")
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
-
-
-def load_embedded() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's digits as (N, 8, 8) float32 in [0, 1] and (N,) int64 labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
-
-
-def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, H, W) float32 in [0, 1] and labels (N,) from an idx pair; counts must agree."""
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3:
-        raise DataError(f"{images_path}: expected idx images (N, H, W), got shape {images.shape}")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected idx labels (N,), got shape {labels.shape}")
-    if len(images) != len(labels):
-        raise DataError(f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels")
-    return (images / 255.0).astype(np.float32), labels.astype(np.int64)
 
 
 def load_source(p: DigitsParams) -> tuple[np.ndarray, np.ndarray, str]:
@@ -94,17 +46,6 @@ def load_source(p: DigitsParams) -> tuple[np.ndarray, np.ndarray, str]:
         if not f.is_file():
             raise DataError(f"{f}: no such file (gan.digits.path)")
     return *load_idx_pair(images, labels), str(images)
-
-
-def resize(images: np.ndarray, size: int) -> np.ndarray:
-    """(N, H, W) in [0, 1] → (N, 1, size, size) float32 in [-1, 1], bilinear (antialiased when shrinking)."""
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]  # (N, 1, H, W)
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
-    return (x.clamp(0, 1) * 2 - 1).numpy()
 
 
 def split_digits(labels: np.ndarray, p: DigitsParams, source: str) -> tuple[np.ndarray, np.ndarray]:

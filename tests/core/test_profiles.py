@@ -87,13 +87,14 @@ def test_a_pipeline_limits_the_profile_to_its_section():
 
 def test_smoke_settings_come_from_the_profile():
     from tests.audio.test_e2e import SMOKE as AUDIO_SMOKE
+    from tests.diffusion.smoke import SMOKE as DIFFUSION_SMOKE
     from tests.gan.smoke import SMOKE as GAN_SMOKE
     from tests.nlp.smoke import SMOKE as NLP_SMOKE
     from tests.transfer.smoke import SMOKE as TRANSFER_SMOKE
     from tests.vit.test_e2e import SMOKE as VIT_SMOKE
 
     smoke = profiles.overrides("smoke", root=ROOT)
-    assert {**GAN_SMOKE, **AUDIO_SMOKE, **NLP_SMOKE, **VIT_SMOKE, **TRANSFER_SMOKE} == smoke
+    assert {**GAN_SMOKE, **AUDIO_SMOKE, **NLP_SMOKE, **VIT_SMOKE, **TRANSFER_SMOKE, **DIFFUSION_SMOKE} == smoke
 
 
 def test_apply_and_show_through_the_cli(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,187 @@
+"""Benchmark of the diffusion pipeline: the quality/speed table over seeds, and sampler throughput.
+
+1. The table of `diffusion-evaluate` (DDPM over T steps; each DDIM setting of params.yaml) over
+   ``--seeds`` training seeds: FID (judge features), validity, network evaluations and seconds per
+   sample, mean and spread over the seeds, plus the goal line (DDIM S = 50, η = 0: FID within 1.25x of
+   DDPM's with 20x fewer evaluations). Each seed trains the U-Net from scratch with the stage's code
+   (:func:`stages.diffusion.train.make_trainer`) on the embedded default data; the judge is trained once.
+   Seconds are wall clock of this run, measured on this host (not comparable across hosts).
+2. Sampler throughput: network evaluations per second of :func:`ddim_sample` (S = 100, η = 0) vs a
+   plain loop calling the same network on the same inputs S times. Goal: >= 0.95 of the plain loop.
+   Best of ``--repeats`` for both, interleaved, so a busy spell on a shared machine hits both alike.
+
+Also draws the time-vs-steps figure (wall clock, so it is made here and not by a DVC stage):
+docs/figures/diffusion-time-vs-steps.png. Usage: python benchmarks/bench_diffusion.py [--seeds 3]
+[--epochs N (default: params.yaml's)] [--repeats 5]; results in benchmarks/results/diffusion.json.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages.core.figures import new_figure, save  # noqa: E402
+from stages.core.params import parse_params, validate_section  # noqa: E402
+from stages.core.training import TensorData, adam_trainer, setup_torch  # noqa: E402
+from stages.diffusion.data import load_source, split  # noqa: E402
+from stages.diffusion.evaluate import score  # noqa: E402
+from stages.diffusion.images import to_model_range  # noqa: E402
+from stages.diffusion.judge import Classification  # noqa: E402
+from stages.diffusion.params import DiffusionParams  # noqa: E402
+from stages.diffusion.quality import Judge, JudgeConfig  # noqa: E402
+from stages.diffusion.sample import run_sampler, samplers  # noqa: E402
+from stages.diffusion.schedule import ddim_sample, linear_schedule, step_sequence  # noqa: E402
+from stages.diffusion.train import make_trainer, unet_config  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import write_result  # noqa: E402
+
+
+def load_params(epochs: int | None) -> DiffusionParams:
+    data = parse_params((ROOT / "params.yaml").read_text())
+    p = validate_section(data, "diffusion", DiffusionParams)
+    if epochs:
+        p = p.model_copy(update={"train": p.train.model_copy(update={"epochs": epochs})})
+    return p
+
+
+def train_judge(p: DiffusionParams, train, labels, seed: int) -> Judge:
+    device = setup_torch(seed, "cpu")
+    cfg = JudgeConfig(in_channels=train.shape[1], image_px=train.shape[-1], channels=p.judge.channels,
+                      features=p.judge.features, classes=int(labels.max()) + 1)
+    net = Judge(cfg)
+    trainer = adam_trainer(kind="diffusion-judge", nets={"judge": net}, lrs={"judge": p.judge.lr},
+                           objective=lambda nets: Classification(nets["judge"]), model_args=cfg.as_dict(), p=p.judge,
+                           seed=seed, device=device, desc="judge")
+    trainer.fit(TensorData(train, labels))
+    return net.eval().requires_grad_(False)
+
+
+def one_seed(p: DiffusionParams, seed: int, train, heldout, judge) -> tuple[list[dict], dict, torch.nn.Module]:
+    """Train the U-Net with ``seed``, run every sampler (timed), score them."""
+    device = setup_torch(seed, "cpu")
+    trainer = make_trainer(p.train, unet_config(p.train, train.shape[1], train.shape[-1]), seed=seed, device=device,
+                           desc=f"ddpm seed {seed}")
+    start = time.perf_counter()
+    trainer.fit(train)
+    train_s = time.perf_counter() - start
+    net = trainer.ema_model("unet").eval().requires_grad_(False)
+    s = linear_schedule(p.train.beta_1, p.train.beta_T, p.train.timesteps)
+    settings = samplers(p)
+    x_T = torch.randn((p.sample.n_samples, *train.shape[1:]), generator=torch.Generator().manual_seed(seed))
+    samples, seconds = {}, {}
+    for k, setting in enumerate(settings):
+        t0 = time.perf_counter()
+        x, _ = run_sampler(net, s, setting, x_T, p.sample.batch_size, seed + 1 + k, p.sample.variance, (), p.sample.clip_x0)
+        seconds[setting["name"]] = (time.perf_counter() - t0) / len(x)
+        samples[setting["name"]] = x.numpy()
+    metrics, rows, _ = score(judge, train, heldout, samples, settings, p.evaluate.confidence)
+    for r in rows:
+        r["seconds_per_sample"] = seconds[r["name"]]
+    return rows, {"floor_fid": metrics["floor_fid"], "train_seconds": train_s, **metrics.get("goal_ddim50", {})}, net
+
+
+def throughput(net, p: DiffusionParams, shape, repeats: int, steps: int = 100) -> dict:
+    """Evaluations/s of the DDIM sampler vs a plain loop over the same network (best of ``repeats``)."""
+    s = linear_schedule(p.train.beta_1, p.train.beta_T, p.train.timesteps)
+    seq = step_sequence(s.T, steps, "uniform")
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+    @torch.no_grad()
+    def plain():
+        x = x_T
+        for t in reversed(seq):
+            net(x, torch.full((len(x),), t, dtype=torch.long))
+        return x
+
+    sampler_t, plain_t = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ddim_sample(net, s, x_T, seq, 0.0, clip=p.sample.clip_x0)
+        sampler_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        plain()
+        plain_t.append(time.perf_counter() - t0)
+    evals = steps * shape[0]
+    return {"steps": steps, "batch": shape[0], "sampler_evals_per_s": evals / min(sampler_t),
+            "plain_evals_per_s": evals / min(plain_t), "ratio": min(plain_t) / min(sampler_t), "goal": 0.95}
+
+
+def summarise(per_seed: list[list[dict]]) -> list[dict]:
+    out = []
+    for i, row in enumerate(per_seed[0]):
+        vals = {k: [rows[i][k] for rows in per_seed] for k in ("fid", "validity", "seconds_per_sample")}
+        out.append({**{k: row[k] for k in ("name", "sampler", "steps", "eta", "evaluations")},
+                    **{f"{k}_mean": statistics.mean(v) for k, v in vals.items()},
+                    **{f"{k}_sd": statistics.stdev(v) if len(v) > 1 else 0.0 for k, v in vals.items()}})
+    return out
+
+
+def time_figure(table: list[dict], path: Path) -> None:
+    fig, ax = new_figure(1, 1, figsize=(4.5, 3.2))
+    ddim = sorted((r for r in table if r["sampler"] == "ddim" and r["eta"] == 0), key=lambda r: r["evaluations"])
+    ax.plot([r["evaluations"] for r in ddim], [r["seconds_per_sample_mean"] for r in ddim], "o-", label="DDIM η=0")
+    for r in table:
+        if r["sampler"] == "ddpm":
+            ax.plot(r["evaluations"], r["seconds_per_sample_mean"], "s", color="C3", label="DDPM")
+        elif r["eta"] != 0:
+            ax.plot(r["evaluations"], r["seconds_per_sample_mean"], "^", color="C2", label=f"DDIM η={r['eta']:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("network evaluations per sample")
+    ax.set_ylabel("seconds per sample (CPU, wall)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="U-Net epochs (default: params.yaml's)")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    p = load_params(args.epochs)
+    images, labels, source = load_source(p.data)
+    tr_idx, held_idx = split(labels, p.data.heldout_per_class, p.data.train_per_class, source)
+    train = torch.from_numpy(to_model_range(images[tr_idx], p.data.image_px))
+    heldout = torch.from_numpy(to_model_range(images[held_idx], p.data.image_px))
+    judge = train_judge(p, train, torch.from_numpy(labels[tr_idx]), 0)
+    per_seed, extras, net = [], [], None
+    for seed in range(args.seeds):
+        rows, extra, net = one_seed(p, seed, train, heldout, judge)
+        per_seed.append(rows)
+        extras.append(extra)
+        print(f"seed {seed}: " + ", ".join(f"{r['name']} FID {r['fid']:.2f} valid {r['validity']:.2f}" for r in rows), flush=True)
+    table = summarise(per_seed)
+    thr = throughput(net, p, (p.sample.batch_size, *train.shape[1:]), args.repeats)
+    ratios = [e["fid_ratio"] for e in extras if "fid_ratio" in e]
+    result = {
+        "setting": {"seeds": args.seeds, "epochs": p.train.epochs, "timesteps": p.train.timesteps, "ch": p.train.ch,
+                    "n_samples": p.sample.n_samples, "threads": torch.get_num_threads()},
+        "table": table, "floor_fid": [e["floor_fid"] for e in extras],
+        "goal_ddim50": {"fid_ratio_per_seed": ratios, "fid_ratio_mean": statistics.mean(ratios) if ratios else None,
+                        "evaluation_ratio": extras[0].get("evaluation_ratio"), "goal_fid_ratio": 1.25, "goal_evaluation_ratio": 20},
+        "train_seconds": [e["train_seconds"] for e in extras],
+        "throughput": thr,
+    }
+    path = write_result("diffusion", result)
+    time_figure(table, ROOT / "docs" / "figures" / "diffusion-time-vs-steps.png")
+    for r in table:
+        print(f"{r['name']:26s} evals {r['evaluations']:5d}  FID {r['fid_mean']:7.2f} ± {r['fid_sd']:.2f}  "
+              f"validity {r['validity_mean']:.3f} ± {r['validity_sd']:.3f}  s/sample {r['seconds_per_sample_mean']:.4f}")
+    print(f"floor FID {result['floor_fid'][0]:.3f}; DDIM50/DDPM FID ratio {result['goal_ddim50']}")
+    print(f"throughput: sampler {thr['sampler_evals_per_s']:.0f} evals/s, plain {thr['plain_evals_per_s']:.0f}, ratio {thr['ratio']:.3f}")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

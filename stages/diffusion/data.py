@@ -1,0 +1,83 @@
+"""Stage `diffusion-data`: the real images DDPM learns, and the held-out images that set the FID floor.
+
+Sources (``diffusion.data``): ``dataset: digits`` loads the digits through the gan pipeline's loaders
+(embedded: scikit-learn's 1,797 real 8x8 scans; url: MNIST's idx files with their sha256; path: your
+idx pair); ``dataset: cifar10`` loads CIFAR-10's python archive (url with its md5, or path), read with
+a numpy-only unpickler. Per class, the last ``heldout_per_class`` images (file order) are held out;
+of the rest, the first ``train_per_class`` train (0: all). Pixels in [-1, 1], (N, C, S, S).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from stages.core.errors import DataError
+from stages.core.runtime import run_stage
+from stages.core.sources import fetch_url
+from stages.core.stage import Declared
+from stages.diffusion import params
+from stages.diffusion.images import read_cifar10, to_model_range
+from stages.diffusion.params import DataParams
+from stages.gan.data import load_embedded, load_idx_pair
+
+log = logging.getLogger(__name__)
+
+
+def load_source(p: DataParams) -> tuple[np.ndarray, np.ndarray, str]:
+    """Images ((N, H, W) or (N, H, W, C) in [0, 1]), labels and the source's name."""
+    if p.dataset == "digits":
+        if p.source == "embedded":
+            return *load_embedded(), "sklearn.datasets.load_digits"
+        if p.source == "url":
+            return (*load_idx_pair(fetch_url(p.mnist_images.url, p.mnist_images.sha256),
+                                   fetch_url(p.mnist_labels.url, p.mnist_labels.sha256)), p.mnist_images.url)
+        files = [Path(x).expanduser() for x in p.path]
+    else:
+        if p.source == "url":
+            return *read_cifar10(fetch_url(p.cifar10.url, f"md5:{p.cifar10.md5}")), p.cifar10.url
+        files = [Path(p.path[0]).expanduser()]
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"{f}: no such file (diffusion.data.path)")
+    if p.dataset == "digits":
+        return *load_idx_pair(*files), str(files[0])
+    return *read_cifar10(files[0]), str(files[0])
+
+
+def split(labels: np.ndarray, heldout_per_class: int, train_per_class: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and held-out images, class by class (file order within a class).
+
+    Raises:
+        DataError: a class has too few images for the held-out count plus at least one training image.
+    """
+    train, held = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) <= heldout_per_class:
+            raise DataError(f"{source}: class {c} has {len(idx)} images, diffusion.data.heldout_per_class is "
+                            f"{heldout_per_class}; lower it")
+        rest = idx[:-heldout_per_class]
+        train.append(rest[:train_per_class] if train_per_class else rest)
+        held.append(idx[-heldout_per_class:])
+    return np.concatenate(train), np.concatenate(held)
+
+
+def main(stage: Declared) -> None:
+    p = params.load().data
+    images, labels, source = load_source(p)
+    train_idx, held_idx = split(labels, p.heldout_per_class, p.train_per_class, source)
+    with stage.outputs() as out:
+        out.npz(stage.out("train.npz"), images=to_model_range(images[train_idx], p.image_px), labels=labels[train_idx])
+        out.npz(stage.out("heldout.npz"), images=to_model_range(images[held_idx], p.image_px), labels=labels[held_idx])
+        out.json(stage.out("summary.json"), {
+            "source": source, "dataset": p.dataset, "image_px": p.image_px, "source_shape": list(images.shape[1:]),
+            "train": len(train_idx), "heldout": len(held_idx), "classes": int(len(np.unique(labels))),
+        })
+    log.info("%d training and %d held-out images at %dx%d from %s", len(train_idx), len(held_idx), p.image_px,
+             p.image_px, source)
+
+
+if __name__ == "__main__":
+    run_stage(main)

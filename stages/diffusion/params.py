@@ -1,0 +1,155 @@
+"""Schema of the ``diffusion:`` section of params.yaml (data, judge, DDPM training, samplers, evaluation).
+
+No defaults here on purpose: params.yaml is the one place values live. Checks that span sub-sections
+(a DDIM step count against the trained T) live on :class:`DiffusionParams` and name the full key path.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from stages.core.params import AsTuple, Betas, Params, load_section
+from stages.gan.params import RemoteFile
+
+
+class Cifar10File(Params):
+    """CIFAR-10's python archive (its site publishes an md5 only)."""
+
+    url: str
+    md5: str
+
+    @field_validator("md5")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", v):
+            raise ValueError(f"not a 32-digit hex md5 digest (got {v!r})")
+        return v
+
+
+class DataParams(Params):
+    """Which images, from where, at what size, and how many per class are held out.
+
+    ``dataset: digits`` reads the digits as the gan pipeline does (embedded: scikit-learn's 8x8 scans;
+    url: MNIST idx files; path: your idx pair); ``dataset: cifar10`` reads CIFAR-10's python archive
+    (url, or path to the downloaded ``cifar-10-python.tar.gz``).
+    """
+
+    dataset: Literal["digits", "cifar10"]
+    source: Literal["embedded", "url", "path"]
+    mnist_images: RemoteFile
+    mnist_labels: RemoteFile
+    cifar10: Cifar10File
+    path: list[str]
+    image_px: int  # side of the square images (not `size`: DVC's run-cache ignores params named so)
+    heldout_per_class: int = Field(ge=2, le=10000)  # real images per class kept out of training: the FID floor
+    train_per_class: int = Field(ge=0, le=100000)  # 0: every image not held out
+
+    @field_validator("image_px")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v < 8 or v > 64 or v & (v - 1):
+            raise ValueError(f"must be a power of two from 8 to 64 (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataParams":
+        if self.dataset == "cifar10" and self.source == "embedded":
+            raise ValueError("dataset cifar10 has no embedded source: use source url (or path to the archive)")
+        if self.source == "path" and len(self.path) != (2 if self.dataset == "digits" else 1):
+            raise ValueError("source is 'path' but path is not [images idx, labels idx] (digits) or [archive] (cifar10)")
+        return self
+
+
+class JudgeParams(Params):
+    """The digits (or CIFAR-10) classifier whose features are FID's feature space."""
+
+    channels: int = Field(ge=4, le=256)  # width of the first convolution (doubles twice)
+    features: int = Field(ge=2, le=512)  # width of the penultimate layer: the FID features
+    epochs: int = Field(ge=1, le=10000)
+    batch_size: int = Field(ge=2, le=4096)
+    lr: float = Field(gt=0, le=1)
+    betas: Betas
+    amp: bool
+    checkpoint_every: int = Field(ge=1)
+
+
+class TrainParams(Params):
+    """DDPM: the β schedule, the U-Net (as in the DDIM code's config) and its training."""
+
+    timesteps: int = Field(ge=2, le=10000)  # T
+    beta_1: float = Field(gt=0, lt=1)
+    beta_T: float = Field(gt=0, lt=1)
+    ch: int = Field(ge=4, le=512)
+    ch_mult: Annotated[tuple[Annotated[int, Field(ge=1, le=16)], ...], AsTuple] = Field(min_length=1, max_length=6)
+    num_res_blocks: int = Field(ge=1, le=8)
+    attn_resolutions: Annotated[tuple[Annotated[int, Field(ge=1, le=64)], ...], AsTuple] = Field(max_length=6)
+    dropout: float = Field(ge=0, lt=1)
+    ema_decay: float = Field(gt=0, lt=1)
+    lr: float = Field(gt=0, le=1)
+    warmup_steps: int = Field(ge=0)  # linear LR warm-up (the DDIM code warms up over 5,000 steps)
+    grad_clip: float = Field(gt=0)
+    betas: Betas  # Adam's (not the diffusion β)
+    epochs: int = Field(ge=1, le=100000)
+    batch_size: int = Field(ge=2, le=4096)
+    amp: bool
+    checkpoint_every: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> "TrainParams":
+        if not self.beta_1 < self.beta_T:
+            raise ValueError(f"the β schedule must increase: beta_1 {self.beta_1} must be below beta_T {self.beta_T}")
+        return self
+
+
+class DdimSetting(Params):
+    steps: int = Field(ge=1)  # S
+    eta: float = Field(ge=0)  # η: 0 deterministic, 1 DDPM-like
+    skip: Literal["uniform", "quadratic"]
+
+
+class SampleParams(Params):
+    """The samplers run from one trained network: DDPM over all T steps, and each DDIM setting."""
+
+    n_samples: int = Field(ge=2, le=100000)  # images per sampler (all samplers start from the same x_T)
+    batch_size: int = Field(ge=1, le=100000)
+    variance: Literal["fixed_small", "fixed_large"]  # σ_t² = β̃_t or β_t in Algorithm 2
+    clip_x0: bool  # clip the predicted x̂_0 to [-1, 1] at every step (Ho et al.'s code, diffusers' default)
+    ddpm: bool  # run Algorithm 2 over all T steps (slow: T evaluations per image)
+    ddim: list[DdimSetting] = Field(max_length=32)
+    strip_steps: int = Field(ge=2, le=32)  # columns of the forward and reverse strips
+
+
+class EvaluateParams(Params):
+    confidence: float = Field(gt=0, lt=1)  # a sample is "valid" when the judge's top probability reaches this
+
+
+class DiffusionParams(Params):
+    data: DataParams
+    judge: JudgeParams
+    train: TrainParams
+    sample: SampleParams
+    evaluate: EvaluateParams
+
+    @model_validator(mode="after")
+    def _fits(self) -> "DiffusionParams":
+        tr, px = self.train, self.data.image_px
+        if px % 2 ** (len(tr.ch_mult) - 1):
+            raise ValueError(f"diffusion.train.ch_mult: {len(tr.ch_mult)} levels halve data.image_px {px} too often")
+        levels = {px // 2 ** i for i in range(len(tr.ch_mult))}
+        if any(r not in levels for r in tr.attn_resolutions):
+            raise ValueError(f"diffusion.train.attn_resolutions: {list(tr.attn_resolutions)} not among the U-Net's "
+                             f"resolutions {sorted(levels, reverse=True)}")
+        from stages.diffusion.schedule import step_sequence
+
+        for i, d in enumerate(self.sample.ddim):
+            try:
+                step_sequence(tr.timesteps, d.steps, d.skip)
+            except ValueError as exc:
+                raise ValueError(f"diffusion.sample.ddim.{i}.steps: {exc} (diffusion.train.timesteps)") from None
+        return self
+
+
+def load() -> DiffusionParams:
+    return load_section("diffusion", DiffusionParams)
