@@ -33,6 +33,7 @@ repro: setup  ## run every pipeline on the embedded default data (only what chan
 	$(BIN)/dvc repro
 	@echo; echo "Headline metrics (every pipeline's: python -m pipelines metrics; DVC's table: dvc metrics show):"
 	@$(BIN)/python -m pipelines metrics tabular gan anomaly
+	@echo; echo "transfer, nlp, vit, diffusion (each pipeline's full metrics): python -m pipelines metrics transfer nlp vit diffusion"
 	@echo; echo "Results are in artifacts/<pipeline>/<stage>/; figures are the *.png files there."
 
 test: setup  ## run the whole test suite, end-to-end tests included (what CI runs), on two workers
