@@ -147,3 +147,25 @@ def test_samplers_recover_the_data_point_under_the_exact_noise_predictor():
         assert torch.allclose(out, target.expand_as(out), atol=1e-6)
     out, _ = ddpm_sample(oracle, s, x_T, torch.Generator().manual_seed(1))
     assert torch.allclose(out, target.expand_as(out), atol=1e-3)
+
+
+@pytest.mark.parametrize("steps,clip", [(10, True), (50, True), (50, False)])
+def test_ddim_eta0_whole_trajectory_matches_diffusers_with_a_network(sched, steps, clip):
+    """The whole η = 0 sampler (step sequence, ᾱ_next = 1 at the end, clipping) against diffusers' loop,
+    with a real U-Net in the loop so that each step's error feeds the next network call."""
+    from stages.diffusion.unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(image_px=8, in_channels=1, ch=8, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[4],
+                          dropout=0.0)).eval()
+    peer = DDIMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
+                         clip_sample=clip, set_alpha_to_one=True, steps_offset=0, timestep_spacing="leading")
+    peer.set_timesteps(steps)
+    x_T = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    x = x_T.clone()
+    with torch.no_grad():
+        for t in peer.timesteps:  # T − T/S, …, 0: diffusers' own order
+            x = peer.step(net(x, torch.full((len(x),), int(t))), t, x, eta=0.0).prev_sample
+    ours = ddim_sample(net, sched, x_T, step_sequence(T, steps, "uniform"), 0.0, None, clip)
+    # diffusers keeps ᾱ in float32, ours float64: a few 1e-4 after S network calls on outputs of order 1
+    assert torch.allclose(ours, x, rtol=1e-3, atol=1e-3), (ours - x).abs().max()
