@@ -149,10 +149,11 @@ def test_samplers_recover_the_data_point_under_the_exact_noise_predictor():
     assert torch.allclose(out, target.expand_as(out), atol=1e-3)
 
 
-@pytest.mark.parametrize("steps,clip", [(10, True), (50, True), (50, False)])
+@pytest.mark.parametrize("steps,clip", [(10, True), (50, False), (100, False)])
 def test_ddim_eta0_whole_trajectory_matches_diffusers_with_a_network(sched, steps, clip):
     """The whole η = 0 sampler (step sequence, ᾱ_next = 1 at the end, clipping) against diffusers' loop,
-    with a real U-Net in the loop so that each step's error feeds the next network call."""
+    with a real U-Net in the loop so that each step's error feeds the next network call. (With clipping and an
+    untrained network, x̂_0 sits at the ±1 boundary early on, where float32 vs float64 flips a sign: S = 10 only.)"""
     from stages.diffusion.unet import UNet, UNetConfig
 
     torch.manual_seed(0)
