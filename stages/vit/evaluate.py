@@ -1,7 +1,8 @@
-"""Stage `vit-evaluate`: the ViT and the CNN on the held-out test split.
+"""Stage `vit-evaluate`: the ViT from scratch, the CNN and (when `vit-finetune` fine-tuned one) the
+pretrained ViT on the held-out test split.
 
-Test accuracy of both with a bootstrap 95% interval (the test set resampled with replacement,
-seeded), the ViT's per-class accuracy and confusion matrix, and both training curves side by side.
+Test accuracy of each with a bootstrap 95% interval (the test set resampled with replacement,
+seeded), each ViT's per-class accuracy and confusion matrix, and the training curves side by side.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from stages.core.checkpoint import load_models
 from stages.core.figures import new_figure
+from stages.core.io import read_json
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
@@ -51,8 +53,7 @@ def scores(labels: np.ndarray, predicted: np.ndarray, seed: int) -> dict[str, fl
     return {"test_accuracy": round(float(correct.mean()), 6), "test_accuracy_low": round(low, 6), "test_accuracy_high": round(high, 6)}
 
 
-def confusion_figure(m: np.ndarray, classes: list[str], title: str):
-    fig, ax = new_figure(figsize=(5, 4.4))
+def draw_confusion(ax, m: np.ndarray, classes: list[str], title: str) -> None:
     im = ax.imshow(m, cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true", title=title)
     ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=7)
@@ -60,7 +61,14 @@ def confusion_figure(m: np.ndarray, classes: list[str], title: str):
     for (i, j), v in np.ndenumerate(m):
         if v:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > m.max() / 2 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+
+
+def confusion_figure(panels: dict[str, np.ndarray], classes: list[str], n_test: int):
+    """One confusion matrix per network, side by side."""
+    fig, axes = new_figure(1, len(panels), figsize=(5 * len(panels), 4.4), squeeze=False)
+    for ax, (name, m) in zip(axes[0], panels.items()):
+        draw_confusion(ax, m, classes, f"{name} on {n_test} test images")
     fig.tight_layout()
     return fig
 
@@ -71,31 +79,35 @@ def main(stage: Declared) -> None:
     summary = load_summary(stage.dep("summary.json"))
     classes = summary["classes"]
     images, labels = load_split(stage.dep("test.npz"))
-    (vit,), vit_ckpt = load_models(stage.dep("train/model.pt"), "vit", build_vit, ("net",), device)
-    (cnn,), cnn_ckpt = load_models(stage.dep("cnn/model.pt"), "cnn", build_cnn, ("net",), device)
-    vit_pred = predict(vit, images, vit_ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
-    cnn_pred = predict(cnn, images, cnn_ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
-    m = confusion(labels, vit_pred, len(classes))
-    per_class = {c: round(float(m[i, i] / max(m[i].sum(), 1)), 6) for i, c in enumerate(classes)}
-    metrics = {
-        "n_test": int(len(labels)),
-        "vit": {**scores(labels, vit_pred, common.seed), "parameters": count_parameters(vit)},
-        "cnn": {**scores(labels, cnn_pred, common.seed), "parameters": count_parameters(cnn)},
-        "vit_per_class": per_class,
-    }
-    frame = pd.DataFrame({"actual": [classes[i] for i in labels], "predicted": [classes[i] for i in vit_pred]})
-    v, c = metrics["vit"], metrics["cnn"]
-    curves = curves_figure({"ViT": vit_ckpt["history"], "CNN": cnn_ckpt["history"]})
-    curves.suptitle(f"test accuracy: ViT {v['test_accuracy']:.3f} [{v['test_accuracy_low']:.3f}, {v['test_accuracy_high']:.3f}] "
-                    f"({v['parameters']:,} params), CNN {c['test_accuracy']:.3f} [{c['test_accuracy_low']:.3f}, "
-                    f"{c['test_accuracy_high']:.3f}] ({c['parameters']:,} params)", fontsize=8, y=1.02)
+    nets = {"vit": ("ViT", stage.dep("train/model.pt"), "vit", build_vit), "cnn": ("CNN", stage.dep("cnn/model.pt"), "cnn", build_cnn)}
+    finetuned = stage.dep("finetune") / "model.pt"
+    if finetuned.exists():
+        nets["finetune"] = ("ViT fine-tuned", finetuned, "vit", build_vit)
+    else:
+        log.info("no fine-tuned ViT (%s: %s)", stage.dep("finetune") / "source.json",
+                 read_json(stage.dep("finetune") / "source.json").get("skipped", "no model.pt"))
+    metrics: dict = {"n_test": int(len(labels))}
+    histories, panels = {}, {}
+    for key, (name, path, kind, build) in nets.items():
+        (net,), ckpt = load_models(path, kind, build, ("net",), device)
+        predicted = predict(net, images, ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
+        metrics[key] = {**scores(labels, predicted, common.seed), "parameters": count_parameters(net)}
+        histories[name] = ckpt["history"]
+        if kind == "vit":
+            m = panels[name] = confusion(labels, predicted, len(classes))
+            metrics[f"{key}_per_class"] = {c: round(float(m[i, i] / max(m[i].sum(), 1)), 6) for i, c in enumerate(classes)}
+        if key == "vit":
+            frame = pd.DataFrame({"actual": [classes[i] for i in labels], "predicted": [classes[i] for i in predicted]})
+    curves = curves_figure(histories)
+    summary_line = ", ".join(f"{nets[k][0]} {metrics[k]['test_accuracy']:.3f} [{metrics[k]['test_accuracy_low']:.3f}, "
+                             f"{metrics[k]['test_accuracy_high']:.3f}] ({metrics[k]['parameters']:,} params)" for k in nets)
+    curves.suptitle(f"test accuracy: {summary_line}", fontsize=8, y=1.02)
     with stage.outputs() as out:
         out.json(stage.out("metrics.json"), metrics)
         out.text(stage.out("confusion.csv"), frame.to_csv(index=False))
-        out.figure(stage.out("confusion.png"), confusion_figure(m, classes, f"ViT on {len(labels)} test images"))
+        out.figure(stage.out("confusion.png"), confusion_figure(panels, classes, len(labels)))
         out.figure(stage.out("curves.png"), curves)
-    log.info("test accuracy: ViT %.4f [%.4f, %.4f], CNN %.4f [%.4f, %.4f] on %d images", v["test_accuracy"], v["test_accuracy_low"],
-             v["test_accuracy_high"], c["test_accuracy"], c["test_accuracy_low"], c["test_accuracy_high"], len(labels))
+    log.info("test accuracy on %d images: %s", len(labels), summary_line)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Schema of the ``vit:`` section of params.yaml (images, the ViT, its training, the CNN baseline,
-the explanation figures).
+"""Schema of the ``vit:`` section of params.yaml (images, the ViT trained from scratch, the
+pretrained ViT fine-tuned, the CNN baseline, the explanation figures).
 
-Values live in params.yaml only: a key missing there is an error naming it. Two shape rules of the
-ViT are checked here so that they fail with their key path before any stage starts:
-``vit.model.num_patch_row`` must divide ``vit.model.image_size`` (the patches tile the image), and
-``vit.model.head`` must divide ``vit.model.emb_dim`` (each head gets D / head dimensions).
+Values live in params.yaml only: a key missing there is an error naming it. Two shape rules of a
+ViT (``vit.model`` and ``vit.finetune.model`` alike) are checked here so that they fail with their
+key path before any stage starts: ``num_patch_row`` must divide ``image_size`` (the patches tile
+the image), and ``head`` must divide ``emb_dim`` (each head gets D / head dimensions).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class DataParams(SourceParams):
 
 
 class ModelParams(Params):
-    """The ViT (the book's names). ``in_channels`` and ``num_classes`` come from the data."""
+    """A ViT's shape (the book's names). ``in_channels`` and ``num_classes`` come from the data."""
 
     image_size: int = Field(ge=4, le=1024)  # the network's input side; batches are resized to it when the data differ
     num_patch_row: int = Field(ge=1, le=64)  # patches per side: patch size = image_size / num_patch_row
@@ -41,14 +41,13 @@ class ModelParams(Params):
     dropout: float = Field(ge=0, lt=1)
     qkv_bias: bool  # false in the book; true for torchvision's weights
     ln_eps: float = Field(gt=0, le=1e-2)  # 1e-5 (PyTorch's default, the book); 1e-6 for torchvision's weights
-    weights: WeightsParams  # none: from scratch; url/path: pretrained (torchvision ViT or this model's keys)
 
     @field_validator("num_patch_row")
     @classmethod
     def _divides_image(cls, v: int, info: ValidationInfo) -> int:
         side = info.data.get("image_size")
         if side is not None and side % v:
-            raise ValueError(f"must divide vit.model.image_size {side} (patch size = image_size / num_patch_row); "
+            raise ValueError(f"must divide image_size {side} (patch size = image_size / num_patch_row); "
                              f"got {v}, which leaves a remainder of {side % v} pixels")
         return v
 
@@ -57,7 +56,7 @@ class ModelParams(Params):
     def _divides_emb(cls, v: int, info: ValidationInfo) -> int:
         emb = info.data.get("emb_dim")
         if emb is not None and emb % v:
-            raise ValueError(f"must divide vit.model.emb_dim {emb} (each head gets emb_dim / head dimensions); got {v}")
+            raise ValueError(f"must divide emb_dim {emb} (each head gets emb_dim / head dimensions); got {v}")
         return v
 
 
@@ -81,8 +80,19 @@ class OptimParams(Params):
         return self
 
 
-class TrainParams(OptimParams):
-    backbone_lr_scale: float = Field(gt=0, le=1)  # pretrained weights: the backbone trains at lr x this, the new head at lr
+class FinetuneTrainParams(OptimParams):
+    backbone_lr_scale: float = Field(gt=0, le=1)  # the backbone trains at lr x this, the new head at lr
+
+
+class FinetuneParams(Params):
+    """``vit-finetune``: pretrained weights of the architecture ``model`` (torchvision's ViT-B/16 in
+    the course), a new head for the data's classes, trained by ``train``. ``weights.source: none``
+    (the offline default: no weights can be fetched) leaves the stage with nothing to fine-tune: it
+    records that and writes no model, and ``vit-evaluate`` reports the from-scratch ViT and the CNN."""
+
+    model: ModelParams
+    weights: WeightsParams
+    train: FinetuneTrainParams
 
 
 class CnnParams(OptimParams):
@@ -96,8 +106,9 @@ class ExplainParams(Params):
 
 class VitParams(Params):
     data: DataParams
-    model: ModelParams
-    train: TrainParams
+    model: ModelParams  # vit-train: the ViT from scratch
+    train: OptimParams
+    finetune: FinetuneParams
     cnn: CnnParams
     explain: ExplainParams
 

@@ -154,18 +154,23 @@ def test_image_folder_resized_with_a_warning_and_bad_file_named(tmp_path, caplog
         load_image_folder([str(root)], 8)
 
 
-def params_with(**model) -> dict:
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data = copy.deepcopy(data)
-    data["vit"]["model"].update(model)
+def params_with(section: str, **model) -> dict:
+    data = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    node = data["vit"]
+    for key in section.split("."):
+        node = node[key]
+    node.update(model)
     return data
 
 
-@pytest.mark.parametrize("change, key", [({"num_patch_row": 3}, "vit.model.num_patch_row: Value error, must divide vit.model.image_size 16"),
-                                         ({"head": 5}, "vit.model.head: Value error, must divide vit.model.emb_dim 64")])
-def test_shapes_that_do_not_fit_are_params_errors_with_the_key(change, key):
+@pytest.mark.parametrize("section, change, key", [
+    ("model", {"num_patch_row": 3}, "vit.model.num_patch_row: Value error, must divide image_size 16"),
+    ("model", {"head": 5}, "vit.model.head: Value error, must divide emb_dim 64"),
+    ("finetune.model", {"head": 7}, "vit.finetune.model.head: Value error, must divide emb_dim 768"),
+    ("finetune.model", {"num_patch_row": 15}, "vit.finetune.model.num_patch_row: Value error, must divide image_size 224")])
+def test_shapes_that_do_not_fit_are_params_errors_with_the_key(section, change, key):
     with pytest.raises(ParamsError, match=key):
-        validate_section(params_with(**change), "vit", VitParams)
+        validate_section(params_with(section, **change), "vit", VitParams)
 
 
 def test_committed_params_validate():

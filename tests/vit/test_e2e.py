@@ -1,6 +1,8 @@
-"""End to end: `dvc repro` of the vit pipeline on the smoke profile in a temporary repo, a rerun that
-runs nothing, then fine-tuning from a tiny torchvision ViT served on 127.0.0.1 (a file that does not
-fit the architecture, or has another checksum, is refused: tests/vit/test_pretrained.py)."""
+"""End to end: `dvc repro` of the vit pipeline on the smoke profile in a temporary repo (no pretrained
+weights: `vit-finetune` says so and trains nothing), a rerun that runs nothing, then `vit-finetune`
+from a tiny torchvision ViT served on 127.0.0.1, which reruns neither the data nor the from-scratch
+ViT (a file that does not fit the architecture, or has another checksum, is refused:
+tests/vit/test_pretrained.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +19,7 @@ from pipelines.profiles import overrides
 from tests.conftest import ROOT, serve_directory
 
 SMOKE = overrides("smoke", ["vit"], ROOT)
-STAGES = {"vit-data", "vit-train", "vit-cnn-train", "vit-evaluate", "vit-explain"}
+STAGES = {"vit-data", "vit-train", "vit-finetune", "vit-cnn-train", "vit-evaluate", "vit-explain"}
 
 
 @pytest.mark.e2e
@@ -38,7 +40,9 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
     with np.load(repo.path / "artifacts/vit/explain/rollout.npz") as z:
         assert z["rollout"].shape == (SMOKE["vit.explain.images"], 4, 4) and np.allclose(z["rollout"].max(axis=(1, 2)), 1)
         assert z["position_similarity"].shape == (16, 16)
-    assert json.loads((repo.path / "artifacts/vit/train/pretrained/source.json").read_text())["source"] == "none"
+    finetune = repo.path / "artifacts/vit/finetune"
+    assert json.loads((finetune / "source.json").read_text())["source"] == "none"
+    assert sorted(p.name for p in finetune.iterdir()) == ["source.json"] and "finetune" not in metrics
     assert not list((repo.path / ".reprolab/checkpoints").glob("*/last.pt"))
     assert repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain")) == []
 
@@ -48,16 +52,22 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
     site.mkdir()
     torch.manual_seed(0)
     buf = io.BytesIO()
-    torch.save(VisionTransformer(image_size=16, patch_size=4, num_layers=SMOKE["vit.model.num_blocks"], num_heads=SMOKE["vit.model.head"],
-                                 hidden_dim=SMOKE["vit.model.emb_dim"], mlp_dim=SMOKE["vit.model.hidden_dim"]).state_dict(), buf)
+    shape = {k: SMOKE[f"vit.finetune.model.{k}"] for k in ("image_size", "num_patch_row", "num_blocks", "head", "emb_dim", "hidden_dim")}
+    torch.save(VisionTransformer(image_size=shape["image_size"], patch_size=shape["image_size"] // shape["num_patch_row"],
+                                 num_layers=shape["num_blocks"], num_heads=shape["head"], hidden_dim=shape["emb_dim"],
+                                 mlp_dim=shape["hidden_dim"]).state_dict(), buf)
     (site / "tiny_vit-0000.pth").write_bytes(buf.getvalue())
     digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    scratch_model = (repo.path / "artifacts/vit/train/model.pt").read_bytes()
     with serve_directory(site) as url:
-        repo.set_param("vit.model.qkv_bias", True)
-        repo.set_param("vit.model.ln_eps", 1e-6)
-        repo.set_param("vit.model.weights", {"source": "url", "url": f"{url}/tiny_vit-0000.pth", "sha256": digest[:8]})
-        assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate"))) == {"vit-train", "vit-evaluate"}
-        train = json.loads((repo.path / "artifacts/vit/train/metrics.json").read_text())
-        assert train["pretrained"] == "url"
-        copied = repo.path / "artifacts/vit/train/pretrained/tiny_vit-0000.pth"
-        assert hashlib.sha256(copied.read_bytes()).hexdigest() == digest
+        repo.set_param("vit.finetune.weights", {"source": "url", "url": f"{url}/tiny_vit-0000.pth", "sha256": digest[:8]})
+        assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain"))) == {"vit-finetune", "vit-evaluate"}
+    tuned = json.loads((finetune / "metrics.json").read_text())
+    assert tuned["pretrained"] == "url" and tuned["weights_sha256"] == digest
+    assert hashlib.sha256((finetune / "pretrained/tiny_vit-0000.pth").read_bytes()).hexdigest() == digest
+    assert json.loads((finetune / "source.json").read_text())["sha256"] == digest
+    assert (repo.path / "artifacts/vit/train/model.pt").read_bytes() == scratch_model
+    metrics = json.loads((repo.path / "artifacts/vit/evaluate/metrics.json").read_text())
+    m = metrics["finetune"]
+    assert 0 <= m["test_accuracy_low"] <= m["test_accuracy"] <= m["test_accuracy_high"] <= 1
+    assert m["parameters"] == tuned["parameters"] and set(metrics["finetune_per_class"]) == set(metrics["vit_per_class"])

@@ -66,22 +66,42 @@ def test_weights_for_another_architecture_are_refused_with_the_keys(served, kw, 
         load_backbone(Vit(tiny_config(**kw)), load_state_dict(path), str(path))
 
 
-def test_the_course_profile_describes_torchvisions_vit_b_16():
-    """The course's model params fit torchvision's vit_b_16 key for key and shape for shape (its
-    ImageNet head left out), so the real weights file would load; no download needed to check."""
+def course_vit() -> dict:
+    """params.yaml's ``vit:`` section with the course profile applied."""
     import yaml
+
+    from pipelines.profiles import apply_overrides, overrides
+    from tests.conftest import ROOT
+
+    return apply_overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), overrides("course", ["vit"], ROOT))["vit"]
+
+
+def test_the_course_profile_fine_tunes_torchvisions_vit_b_16():
+    """The course's fine-tune params fit torchvision's vit_b_16 key for key and shape for shape (its
+    ImageNet head left out), so the real weights file would load; no download needed to check."""
     from torchvision.models import vit_b_16
 
     from stages.core.weights import match_state_dict
     from stages.vit.model import HEAD_PREFIX, from_torchvision
-    from tests.conftest import ROOT
 
-    course = yaml.safe_load((ROOT / "profiles/course.yaml").read_text())["vit"]["model"]
-    assert course["weights"]["url"].endswith("vit_b_16-c867db91.pth") and course["weights"]["sha256"] == "c867db91"
-    cfg = VitConfig(in_channels=3, num_classes=10, dropout=course["dropout"],
-                    **{k: course[k] for k in ("emb_dim", "num_patch_row", "image_size", "num_blocks", "head", "hidden_dim",
-                                              "qkv_bias", "ln_eps")})
+    course = course_vit()["finetune"]
+    model, weights = course["model"], course["weights"]
+    assert weights["source"] == "url" and weights["url"].endswith("vit_b_16-c867db91.pth") and weights["sha256"] == "c867db91"
+    cfg = VitConfig(in_channels=3, num_classes=10, dropout=model["dropout"],
+                    **{k: model[k] for k in ("emb_dim", "num_patch_row", "image_size", "num_blocks", "head", "hidden_dim",
+                                             "qkv_bias", "ln_eps")})
     tv = vit_b_16(weights=None)
     assert tv.encoder.layers[0].ln_1.eps == cfg.ln_eps
     matched = match_state_dict(Vit(cfg), from_torchvision(tv.state_dict()), "vit_b_16", skip=(HEAD_PREFIX,))
     assert len(matched) == len(tv.state_dict()) - 2 + 2 * 2 * 12  # in_proj weight and bias split in three, per block
+
+
+def test_the_course_profile_trains_the_books_vit_from_scratch_on_cifar10():
+    """In the same step the course profile sets vit.model to the book's configuration (VitConfig's
+    defaults, ghmagazine/vit_book ch2/vit.py) and the data to CIFAR-10."""
+    import dataclasses
+
+    course = course_vit()
+    book = {f.name: f.default for f in dataclasses.fields(VitConfig) if f.name not in ("in_channels", "num_classes")}
+    assert {k: course["model"][k] for k in book} == book
+    assert course["data"]["source"] == "url" and course["data"]["url"].endswith("cifar-10-python.tar.gz")
