@@ -105,3 +105,15 @@ def test_the_course_profile_trains_the_books_vit_from_scratch_on_cifar10():
     book = {f.name: f.default for f in dataclasses.fields(VitConfig) if f.name not in ("in_channels", "num_classes")}
     assert {k: course["model"][k] for k in book} == book
     assert course["data"]["source"] == "url" and course["data"]["url"].endswith("cifar-10-python.tar.gz")
+
+
+def test_fine_tuning_trains_the_backbone_at_a_fraction_of_the_heads_lr():
+    from stages.vit.train import param_groups
+
+    net = Vit(tiny_config())
+    body, head = param_groups(net, 1e-3, 0.03)
+    assert head["lr"] == 1e-3 and body["lr"] == 1e-3 * 0.03
+    assert [p.shape for p in head["params"]] == [(10, 16), (10,)]
+    assert len(body["params"]) + 2 == len(list(net.parameters()))
+    (scratch,) = param_groups(net, 1e-3, None)
+    assert scratch["lr"] == 1e-3 and len(scratch["params"]) == len(list(net.parameters()))
