@@ -12,13 +12,12 @@
 - ``none`` (the offline default: no weights can be fetched here): nothing to fine-tune. The stage
   writes only ``source.json``, saying so; ``vit-evaluate`` then reports the from-scratch ViT and the CNN.
 
-Training is `vit-train`'s (:func:`stages.vit.train.train_vit`): AdamW, warm-up + cosine, clipping,
+Training is `vit-train`'s (:func:`stages.vit.training.train_vit`): AdamW, warm-up + cosine, clipping,
 resume after a kill.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 
@@ -28,7 +27,7 @@ from stages.core.stage import Declared
 from stages.core.weights import fetch_weights, load_state_dict
 from stages.vit import params
 from stages.vit.model import load_backbone
-from stages.vit.train import train_vit
+from stages.vit.training import train_vit
 
 log = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ def test_the_course_profile_trains_the_books_vit_from_scratch_on_cifar10():
 
 
 def test_fine_tuning_trains_the_backbone_at_a_fraction_of_the_heads_lr():
-    from stages.vit.train import param_groups
+    from stages.vit.training import param_groups
 
     net = Vit(tiny_config())
     body, head = param_groups(net, 1e-3, 0.03)
