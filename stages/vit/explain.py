@@ -4,7 +4,8 @@
   attention (heads averaged, plus the identity for the skip connection, rows renormalised)
   multiplied through the blocks; the class token's row, over the patches, is the map drawn on
   the image. The attention comes from the model's explicit attention path (the same weights as
-  the fused one used in training).
+  the fused one used in training). When `vit-finetune` fine-tuned a pretrained ViT (the course's
+  experiment), its rollout over the same images is a third row of the figure.
 - The position-embedding similarity map of the book (and the ViT paper): for each patch position,
   the cosine similarity of its learned embedding to every other position's, laid out on the grid.
 """
@@ -53,20 +54,29 @@ def show(img: np.ndarray) -> np.ndarray:
     return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
 
 
-def rollout_figure(images: np.ndarray, labels, predicted, maps: torch.Tensor, classes: list[str]):
+def rollout_figure(images: np.ndarray, labels, rows: dict[str, tuple[np.ndarray, torch.Tensor]], classes: list[str]):
+    """The images, then one row per network: its rollout over each image, titled with its prediction.
+
+    Args:
+        rows: row label → (predicted classes (B,), rollout maps (B, r, r)).
+    """
     n, side = len(images), images.shape[-1]
-    heat = F.interpolate(maps[:, None], size=(side, side), mode="bilinear", align_corners=False)[:, 0].numpy()
-    fig, axes = new_figure(2, n, figsize=(1.3 * n, 3.0), squeeze=False)
+    fig, axes = new_figure(1 + len(rows), n, figsize=(1.3 * n, 0.6 + 1.35 * (1 + len(rows))), squeeze=False)
     for i in range(n):
         axes[0][i].imshow(show(images[i]), cmap="gray")
-        axes[0][i].set_title(f"{classes[labels[i]]}→{classes[predicted[i]]}", fontsize=7,
-                             color="black" if labels[i] == predicted[i] else "red")
-        axes[1][i].imshow(show(images[i]), cmap="gray")
-        axes[1][i].imshow(heat[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        for ax in (axes[0][i], axes[1][i]):
+        axes[0][i].set_title(classes[labels[i]], fontsize=7)
+        axes[0][i].axis("off")
+    axes[0][0].text(-0.1, 0.5, "true", transform=axes[0][0].transAxes, rotation=90, va="center", ha="right", fontsize=7)
+    for r, (name, (predicted, maps)) in enumerate(rows.items(), start=1):
+        heat = F.interpolate(maps[:, None], size=(side, side), mode="bilinear", align_corners=False)[:, 0].numpy()
+        for i in range(n):
+            ax = axes[r][i]
+            ax.imshow(show(images[i]), cmap="gray")
+            ax.imshow(heat[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            ax.set_title(f"→{classes[predicted[i]]}", fontsize=7, color="black" if labels[i] == predicted[i] else "red")
             ax.axis("off")
-    axes[0][0].text(-0.1, 0.5, "true→pred", transform=axes[0][0].transAxes, rotation=90, va="center", ha="right", fontsize=7)
-    axes[1][0].text(-0.1, 0.5, "rollout", transform=axes[1][0].transAxes, rotation=90, va="center", ha="right", fontsize=7)
+        axes[r][0].text(-0.1, 0.5, f"{name} rollout", transform=axes[r][0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -93,13 +103,21 @@ def main(stage: Declared) -> None:
     (net,), ckpt = load_models(stage.dep("model.pt"), "vit", build_vit, ("net",), device)
     pick = pick_images(labels, p.images)
     predicted, maps = rollout_maps(net, images[pick], ckpt["model_args"]["preprocess"], p.residual, device)
+    rows = {"ViT": (predicted.numpy(), maps)}
+    arrays = {"index": pick, "labels": labels[pick], "predicted": predicted.numpy(), "rollout": maps.numpy()}
+    finetuned = stage.dep("finetune") / "model.pt"
+    if finetuned.exists():
+        (tuned,), tuned_ckpt = load_models(finetuned, "vit", build_vit, ("net",), device)
+        tuned_pred, tuned_maps = rollout_maps(tuned, images[pick], tuned_ckpt["model_args"]["preprocess"], p.residual, device)
+        rows["fine-tuned"] = (tuned_pred.numpy(), tuned_maps)
+        arrays.update(finetune_predicted=tuned_pred.numpy(), finetune_rollout=tuned_maps.numpy())
     sim = position_similarity(net.input_layer.pos_emb).cpu()
     with stage.outputs() as out:
-        out.npz(stage.out("rollout.npz"), index=pick, labels=labels[pick], predicted=predicted.numpy(),
-                rollout=maps.numpy(), position_similarity=sim.numpy())
-        out.figure(stage.out("rollout.png"), rollout_figure(images[pick], labels[pick], predicted.numpy(), maps, summary["classes"]))
+        out.npz(stage.out("rollout.npz"), **arrays, position_similarity=sim.numpy())
+        out.figure(stage.out("rollout.png"), rollout_figure(images[pick], labels[pick], rows, summary["classes"]))
         out.figure(stage.out("position_similarity.png"), similarity_figure(sim, net.cfg.num_patch_row))
-    log.info("attention rollout of %d test images; position similarity of %d positions", len(pick), sim.shape[0])
+    log.info("attention rollout of %d test images by %s; position similarity of %d positions", len(pick),
+             " and ".join(rows), sim.shape[0])
 
 
 if __name__ == "__main__":

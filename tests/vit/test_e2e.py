@@ -1,7 +1,7 @@
 """End to end: `dvc repro` of the vit pipeline on the smoke profile in a temporary repo (no pretrained
 weights: `vit-finetune` says so and trains nothing), a rerun that runs nothing, then `vit-finetune`
 from a tiny torchvision ViT served on 127.0.0.1, which reruns neither the data nor the from-scratch
-ViT (a file that does not fit the architecture, or has another checksum, is refused:
+ViT, and whose model `vit-evaluate` and `vit-explain` then show too (a file that does not fit the architecture, or has another checksum, is refused:
 tests/vit/test_pretrained.py)."""
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
         assert 0 <= m["test_accuracy_low"] <= m["test_accuracy"] <= m["test_accuracy_high"] <= 1 and m["parameters"] > 0
     with np.load(repo.path / "artifacts/vit/explain/rollout.npz") as z:
         assert z["rollout"].shape == (SMOKE["vit.explain.images"], 4, 4) and np.allclose(z["rollout"].max(axis=(1, 2)), 1)
+        assert "finetune_rollout" not in z.files
         assert z["position_similarity"].shape == (16, 16)
     finetune = repo.path / "artifacts/vit/finetune"
     assert json.loads((finetune / "source.json").read_text())["source"] == "none"
@@ -61,7 +62,7 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
     scratch_model = (repo.path / "artifacts/vit/train/model.pt").read_bytes()
     with serve_directory(site) as url:
         repo.set_param("vit.finetune.weights", {"source": "url", "url": f"{url}/tiny_vit-0000.pth", "sha256": digest[:8]})
-        assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain"))) == {"vit-finetune", "vit-evaluate"}
+        assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain"))) == {"vit-finetune", "vit-evaluate", "vit-explain"}
     tuned = json.loads((finetune / "metrics.json").read_text())
     assert tuned["pretrained"] == "url" and tuned["weights_sha256"] == digest
     assert hashlib.sha256((finetune / "pretrained/tiny_vit-0000.pth").read_bytes()).hexdigest() == digest
@@ -71,3 +72,5 @@ def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_p
     m = metrics["finetune"]
     assert 0 <= m["test_accuracy_low"] <= m["test_accuracy"] <= m["test_accuracy_high"] <= 1
     assert m["parameters"] == tuned["parameters"] and set(metrics["finetune_per_class"]) == set(metrics["vit_per_class"])
+    with np.load(repo.path / "artifacts/vit/explain/rollout.npz") as z:
+        assert z["finetune_rollout"].shape == z["rollout"].shape and np.allclose(z["finetune_rollout"].max(axis=(1, 2)), 1)
