@@ -87,17 +87,16 @@ def main(stage: Declared) -> None:
         log.info("no fine-tuned ViT (%s: %s)", stage.dep("finetune") / "source.json",
                  read_json(stage.dep("finetune") / "source.json").get("skipped", "no model.pt"))
     metrics: dict = {"n_test": int(len(labels))}
-    histories, panels = {}, {}
+    histories, panels, predicted = {}, {}, {}
     for key, (name, path, kind, build) in nets.items():
         (net,), ckpt = load_models(path, kind, build, ("net",), device)
-        predicted = predict(net, images, ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
-        metrics[key] = {**scores(labels, predicted, common.seed), "parameters": count_parameters(net)}
+        predicted[key] = predict(net, images, ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
+        metrics[key] = {**scores(labels, predicted[key], common.seed), "parameters": count_parameters(net)}
         histories[name] = ckpt["history"]
         if kind == "vit":
-            m = panels[name] = confusion(labels, predicted, len(classes))
+            m = panels[name] = confusion(labels, predicted[key], len(classes))
             metrics[f"{key}_per_class"] = {c: round(float(m[i, i] / max(m[i].sum(), 1)), 6) for i, c in enumerate(classes)}
-        if key == "vit":
-            frame = pd.DataFrame({"actual": [classes[i] for i in labels], "predicted": [classes[i] for i in predicted]})
+    frame = pd.DataFrame({"actual": [classes[i] for i in labels], "predicted": [classes[i] for i in predicted["vit"]]})
     curves = curves_figure(histories)
     summary_line = ", ".join(f"{nets[k][0]} {metrics[k]['test_accuracy']:.3f} [{metrics[k]['test_accuracy_low']:.3f}, "
                              f"{metrics[k]['test_accuracy_high']:.3f}] ({metrics[k]['parameters']:,} params)" for k in nets)

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import shutil
 
-from stages.core.io import sha256_file
+from stages.core.io import dumps_json, sha256_file
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.weights import fetch_weights, load_state_dict
@@ -40,8 +40,8 @@ def main(stage: Declared) -> None:
     folder = stage.out("finetune")
     w = f.weights
     if w.source == "none":
-        with stage.outputs() as out:
-            out.json(folder / "source.json", {"source": "none", "skipped": SKIPPED})
+        with stage.outputs() as out:  # the whole folder is replaced: no model of an earlier run stays beside it
+            (out.dir(folder) / "source.json").write_text(dumps_json({"source": "none", "skipped": SKIPPED}))
         log.info("%s", SKIPPED)
         return
     weights_path = fetch_weights(w)
@@ -58,7 +58,7 @@ def main(stage: Declared) -> None:
             out.json(folder / "source.json", {"source": w.source, "url": w.url if w.source == "url" else None,
                                               "path": str(w.path) if w.source == "path" else None,
                                               "sha256": digest, "file": weights_path.name})
-            shutil.copyfile(weights_path, out.path(folder / "pretrained" / weights_path.name))
+            shutil.copyfile(weights_path, out.dir(folder / "pretrained") / weights_path.name)  # replaced whole
             yield out
 
     train_vit(stage, f.model, f.train, init=init, backbone_scale=f.train.backbone_lr_scale, key={"weights": digest},
