@@ -32,6 +32,7 @@ EPILOG = """examples:
   python -m pipelines history tabular       tabular's params and metrics per commit and experiment
   python -m pipelines plots tabular         tabular's curves in dvc_plots/index.html (works offline)
   python -m pipelines runs tabular          recent stage runs: wall/CPU time, peak memory, host, commit
+  python -m pipelines course-check transfer  the course profile end to end offline: real formats, book sizes
   python -m pipelines sweep tabular -S tabular.train.C=0.1,1,10 -j 2
                                             a parameter sweep on DVC's experiment queue, best marked
 
@@ -376,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines import sweep
     sweep.add_parser(sub)
+
+    from pipelines import course_check
+    course_check.add_parser(sub)
     return ap
 
 

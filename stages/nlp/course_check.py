@@ -1,0 +1,28 @@
+"""The course check's stand-ins for nlp (``python -m pipelines course-check nlp``).
+
+The course downloads IMDb (``aclImdb_v1.tar.gz``, md5-checked) and fastText's English vectors
+(``wiki-news-300d-1M.vec.zip``); offline, files of the same layouts are served from 127.0.0.1: an
+``aclImdb`` tarball of gensim's labelled sentences (50 reviews per split and label) and a ``.vec.zip``
+of random 300-d vectors for their words. The book's Transformer (300-d frozen vectors, 256 tokens,
+its optimiser and batch size) stays; only the epochs shrink.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PER_SPLIT_LABEL = 50
+
+CAPS: dict[str, Any] = {
+    "nlp.train.epochs": 1,
+}
+
+
+def standins(kit) -> dict[str, Any]:
+    from stages.core.standins import aclimdb_tarball, polarity_sentences, vec_zip
+
+    imdb = kit.put("aclImdb_v1.tar.gz", aclimdb_tarball(PER_SPLIT_LABEL))
+    words = sorted({w for text, _ in polarity_sentences() for w in re.findall(r"[\w']+|[^\w\s]", text.lower())})
+    vec = kit.put("wiki-news-300d-1M.vec.zip", vec_zip("wiki-news-300d-1M.vec", words, 300, kit.seed))
+    return {"nlp.download.url": imdb.url, "nlp.download.md5": imdb.md5,
+            "nlp.vectors.url": vec.url, "nlp.vectors.sha256": vec.sha256}

@@ -1,0 +1,34 @@
+"""The course check as a test: one pipeline's course profile, run end to end offline in a temporary copy."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipelines.course_check import check_module, format_results, run
+from pipelines.profiles import flatten, load_profile
+from tests.conftest import ROOT
+
+
+def assert_course_check_passes(pipeline: str, tmp_path: Path) -> dict:
+    """Run ``course-check <pipeline>`` and check what it promises; returns the copy's params.
+
+    Beyond pass/fail: every stage of the pipeline (and upstream) ran, and every value the course
+    profile sets is still the course's in the copy, except the keys the pipeline's check declares
+    (its caps and stand-ins): the book's architecture, sizes and optimiser are what ran.
+    """
+    [result] = run([pipeline], ROOT, keep=str(tmp_path), timeout=1200)
+    assert result.ok, format_results([result]) + (tmp_path / pipeline / "course-check.log").read_text()[-4000:]
+    assert sorted(result.stages) == sorted(result.expected)
+    params = flatten(yaml.safe_load((tmp_path / pipeline / "params.yaml").read_text()))
+    course = flatten(load_profile("course", ROOT))
+    involved = {s.split("-", 1)[0] for s in result.expected}
+    declared = set()
+    for name in involved:
+        module = check_module(name)
+        declared |= set(getattr(module, "CAPS", {})) if module else set()
+    kept = {k: v for k, v in course.items() if k.split(".", 1)[0] in involved and not k.endswith((".url", ".sha256", ".md5"))
+            and k not in declared}
+    changed = {k: (v, params.get(k)) for k, v in kept.items() if params.get(k) != (list(v) if isinstance(v, tuple) else v)}
+    assert not changed, f"the check changed course values it does not declare: {changed}"
+    return params
