@@ -9,15 +9,11 @@ instead of reproducing from scratch. Tests whose point is a fresh repo (nothing 
 run-cache) keep :func:`make_repo` / ``temp_repo``."""
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +23,9 @@ import pytest
 # smoke models on two threads each were measured at several times the CPU time of one thread on a
 # busy 2-core host. `OMP_NUM_THREADS=2 make test` overrides it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pipelines.workspace import copy_project  # noqa: E402 - after the thread count is set
+from stages.core.standins import serve_directory  # noqa: E402,F401 - tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 # real public data for tests; REPROLAB_SHARED_DATA points elsewhere (a git worktree has no ../shared)
@@ -60,15 +59,6 @@ def run_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def project_files() -> list[str]:
-    """Tracked and untracked-but-not-ignored files of the working tree."""
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
-    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
 class Repo:
@@ -115,15 +105,9 @@ class Repo:
 
 def make_repo(dest: Path) -> Repo:
     """Copy the project into ``dest``, ``git init`` and commit it, with outputs and cache empty."""
-    for rel in project_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
-    repo = Repo(dest)
-    repo.run("git", "init", "-q")
+    repo = Repo(copy_project(ROOT, dest))
     repo.run("git", "config", "user.email", "test@example.invalid")
     repo.run("git", "config", "user.name", "test")
-    repo.commit("copy of the project")
     return repo
 
 
@@ -189,20 +173,3 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@contextlib.contextmanager
-def serve_directory(directory: Path) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on 127.0.0.1 (a free port); yields the base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - keep test output clean
-        pass
