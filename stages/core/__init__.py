@@ -6,6 +6,7 @@
 - :mod:`stages.core.figures`  matplotlib on Agg, ``new_figure`` and ``save`` (byte-stable PNGs), used by ``Outputs.figure``
 - :mod:`stages.core.numerics` numpy on its baseline kernels, for float data stages that must match on every x86-64 CPU
 - :mod:`stages.core.sources`  checksummed downloads (pooch) with a cache, retries, an overall deadline and clear errors
+- :mod:`stages.core.imagefiles` the user's image files opened with Pillow: size-checked, every failure naming the file
 - :mod:`stages.core.runtime`  run_stage (declaration, --help, error boundary), logging, seeding, device
 - :mod:`stages.core.errors`   the exceptions a stage raises for bad input
 - :mod:`stages.core.training` PyTorch set-up (device, seeds, AMP) and the Trainer (DataLoader batches,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,34 @@ from .io import HASH_SUFFIX, require_file
 
 FORMAT = "reprolab-checkpoint/1"
 REQUIRED = ("format", "kind", "model_args", "params", "epoch", "models")
+
+
+def load_failure(path: Path, exc: BaseException, what: str, remedy: str) -> str:
+    """One line saying why ``torch.load(weights_only=True)`` refused ``path``, ending with what to do.
+
+    torch's refusal of a pickle that asks for a Python object advises re-running with
+    ``weights_only=False``, which would run whatever the file holds. That advice is never passed on:
+    the message names the object the file asked for and ends with ``remedy``.
+
+    Args:
+        path: the file, named first.
+        exc: what ``torch.load`` raised.
+        what: what the file should have been ("PyTorch weights file").
+        remedy: the sentence the message ends with (what the user should do).
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch bolds part of its advice with ANSI codes
+    asked = re.search(r"GLOBAL ([\w.]+)", text)
+    if asked:
+        return (f"{path}: refused: holds a pickled Python object ({asked.group(1)}), not only tensors, and loading it "
+                f"could run code; nothing in it was run. {remedy}")
+    # torch's own lines about weights_only (its advice included) are left out; what is left says what is wrong
+    lines = [line.strip() for line in text.replace("WeightsUnpickler error:", "\n").splitlines()]
+    detail = next((line for line in lines if line and not any(w in line for w in _TORCH_ADVICE)), "").split(". ")[0]
+    return f"{path}: not a readable {what} ({type(exc).__name__}{': ' + detail[:200] if detail else ''}). {remedy}"
+
+
+_TORCH_ADVICE = ("weights_only", "Weights only load failed", "trusted source", "trust the source", "Check the documentation",
+                 "Please file an issue", "Alternatively", "safe_globals")
 
 
 def canonical(obj: Any) -> Any:
@@ -132,7 +161,8 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", kind: str | Non
     try:
         ckpt = torch.load(source, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise DataError(load_failure(path, exc, "PyTorch checkpoint",
+                                     "Point to a checkpoint this project's training stages wrote.")) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DataError(f"{path}: not a {FORMAT} checkpoint (got format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r})")
     missing = [k for k in REQUIRED if k not in ckpt]

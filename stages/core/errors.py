@@ -19,3 +19,7 @@ class DownloadError(StageError):
 
 class IntegrityError(StageError):
     """A stored artifact's content does not match the hash recorded when it was written."""
+
+
+class TrainingError(StageError):
+    """Training stopped because it cannot give a usable model: a loss became NaN or infinite."""

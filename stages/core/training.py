@@ -11,9 +11,15 @@ Resume: with ``resume=`` set, the trainer saves a full checkpoint (models, optim
 AMP scalers, EMA, every rank's RNG states, history) there after every ``checkpoint_every`` epochs,
 with a sha256 sidecar checked before it is loaded, and on start continues from it when its ``key``
 matches. The key is a hash of the stage's params and inputs (:func:`run_key`), so a changed param
-never resumes a stale run. On CPU the resumed run ends byte-identical to an uninterrupted one: the
+never resumes a stale run. A run killed before it finished leaves its checkpoint; when the
+stage next starts with other params, that stale folder is deleted (:meth:`Trainer._claim_resume_folder`).
+On CPU the resumed run ends byte-identical to an uninterrupted one: the
 shuffle order depends only on (seed, epoch) (``DistributedSampler``), and every other source of
 randomness (the global torch RNG for noise, the loader's generator) is saved and restored.
+
+Non-finite losses: a NaN or infinite loss in any step stops the run at the end of that epoch with a
+:class:`~stages.core.errors.TrainingError` naming the loss, the epoch and the first such step, before
+the epoch's checkpoint or any output is written (tracked on the device: no host sync per step).
 
 Wall-clock figures (``seconds``, ``images_per_s``) stay in :attr:`Trainer.history` for the run
 record (:mod:`stages.core.runs`) and are left out of every DVC-tracked output.
@@ -21,9 +27,12 @@ record (:mod:`stages.core.runs`) and are left out of every DVC-tracked output.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
+import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,7 +41,7 @@ from typing import Any, Literal, Protocol
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import Dist, all_gather_objects, barrier, from_env, init_distributed, shutdown
-from .errors import DataError, IntegrityError
+from .errors import DataError, IntegrityError, TrainingError
 from .io import Outputs, atomic_outputs, dumps_json
 from .runs import write_run_record
 from .runtime import resolve_device, seed_everything
@@ -41,6 +50,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS_ENV = "REPROLAB_CHECKPOINTS"
 WALL_CLOCK = ("seconds", "images_per_s")  # history columns that measure time, not the model
+NO_STEP = 2**62  # "no non-finite loss seen yet" in the per-epoch tracker (min-reduced over ranks)
 Precision = Literal["fp32", "fp16", "bf16"]
 
 
@@ -404,6 +414,46 @@ class Trainer:
         if self.is_main and self.resume is not None and self.resume.parent.exists():
             shutil.rmtree(self.resume.parent)
 
+    def _claim_resume_folder(self) -> int | None:
+        """Hold a lock on this run's resume folder and delete the stale ones of the same stage (rank 0).
+
+        The folder is ``<stage>-<key>``: a run killed (SIGKILL, power loss) before it finished leaves
+        its folder, and a run with other params has another key, so that folder would never be
+        resumed nor deleted. When a stage starts, every ``<stage>-<other key>`` folder beside its own
+        is deleted, unless another process holds its lock (a run of that stage in progress, e.g.
+        in another checkout sharing ``$REPROLAB_CHECKPOINTS``): at most one resume checkpoint per
+        stage stays on disk. A run that goes back to earlier params starts that run over.
+
+        Returns:
+            the descriptor holding the lock (closed at the end of :meth:`fit`), or None.
+        """
+        if self.resume is None or not self.is_main:
+            return None
+        folder = self.resume.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: another process is training with the same params and resume checkpoint", folder)
+        suffix = f"-{self.key}"
+        if not re.fullmatch(r"[0-9a-f]{16}", self.key) or not folder.name.endswith(suffix):
+            return fd  # not a run_key: no way to tell this stage's folders from another's
+        same_stage = re.compile(re.escape(folder.name[: -len(suffix)]) + r"-[0-9a-f]{16}")
+        for other in sorted(folder.parent.iterdir()):
+            if other == folder or not other.is_dir() or not same_stage.fullmatch(other.name):
+                continue
+            other_fd = os.open(other, os.O_RDONLY)
+            try:
+                fcntl.flock(other_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                log.info("%s: deleting the resume checkpoint of an earlier run with other params (it never finished)", other)
+                shutil.rmtree(other, ignore_errors=True)  # under its lock: no run can take it meanwhile
+            except BlockingIOError:
+                log.info("%s: kept, a run with those params is in progress", other)
+            finally:
+                os.close(other_fd)
+        return fd
+
     def _sync_buffers(self) -> None:
         """Rank 0's buffers (BatchNorm statistics, spectral-norm vectors) on every rank: DDP averages
         gradients, not buffers, so after an epoch every rank holds rank 0's complete state."""
@@ -437,8 +487,12 @@ class Trainer:
                 stack.enter_context(net.no_sync())
         return stack
 
-    def _update(self, group: list, steps, sums: dict) -> None:
-        """One iteration: each step's losses over the ``group`` of batches, then that optimizer's update."""
+    def _update(self, group: list, steps, sums: dict, first_bad: dict, step: int) -> None:
+        """One iteration: each step's losses over the ``group`` of batches, then that optimizer's update.
+
+        ``first_bad[name]`` (a device tensor) takes ``step`` at the first non-finite loss of the epoch,
+        without a host sync per step: :meth:`_stop_if_not_finite` reads it once per epoch.
+        """
         import torch
 
         for name, loss_fn in steps:
@@ -450,7 +504,10 @@ class Trainer:
                     with autocast(self.device, self.precision):
                         loss = loss_fn(batch)
                     scaler.scale(loss / len(group) if len(group) > 1 else loss).backward()
-                sums[name] += loss.detach().float()
+                value = loss.detach().float()
+                sums[name] += value
+                seen = first_bad[name]
+                seen.copy_(torch.where(torch.isfinite(value) | (seen != NO_STEP), seen, torch.full_like(seen, step)))
             if self.clip_grad_norm is not None:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], self.clip_grad_norm)
@@ -460,6 +517,34 @@ class Trainer:
                 self.schedulers[name].step()
         for n, e in self.ema.items():
             e.update_parameters(self.models[n])
+
+    def _stop_if_not_finite(self, sums: dict, first_bad: dict, per_epoch: int) -> None:
+        """Stop the run when a loss of this epoch was NaN or infinite (called before anything is saved).
+
+        ``sums`` are the epoch's loss sums, already reduced over the ranks, so every rank takes the
+        same decision; the step named is the first non-finite one on any rank.
+
+        Raises:
+            TrainingError: names the loss, the epoch and the step; no checkpoint or output is written.
+        """
+        import torch
+
+        bad = [n for n, v in sums.items() if not math.isfinite(float(v))]
+        if not bad:
+            return
+        name = bad[0]
+        step = first_bad[name].clone()
+        if self.dist.enabled:
+            import torch.distributed as tdist
+
+            tdist.all_reduce(step, op=tdist.ReduceOp.MIN)
+        step = int(step.item())
+        where = f"step {step} of {per_epoch}" if step != NO_STEP else "its summed loss overflowed"
+        raise TrainingError(
+            f"{self.desc}: loss_{name} is not finite (NaN or inf) at epoch {self.epoch + 1} of {self.epochs}, {where}; "
+            f"training stopped and nothing was written (the resume checkpoint holds epoch {self.epoch} at most). "
+            "Lower the learning rate, clip gradients, or check the inputs and pretrained weights for NaN."
+        )
 
     def _validate(self, loader) -> dict[str, float]:
         """Means of ``val_step``'s metrics over the whole validation set (all ranks together)."""
@@ -495,12 +580,24 @@ class Trainer:
             the per-epoch history: ``epoch``, ``loss_<step>`` (mean over the epoch's batches and
             ranks), ``lr_<optimizer>`` with schedulers, the validation metrics, ``seconds`` and
             ``images_per_s`` (over all ranks).
+
+        Raises:
+            TrainingError: a loss was NaN or infinite in an epoch (checked at the epoch's end, before
+                its checkpoint); the message names the loss, the epoch and the first such step.
         """
+        assert val is None or self.val_step is not None, "validation data given but no val_step"
+        lock = self._claim_resume_folder()
+        try:
+            return self._fit(data, val)
+        finally:
+            if lock is not None:
+                os.close(lock)
+
+    def _fit(self, data, val) -> list[dict[str, float]]:
         import torch
         import torch.distributed as tdist
         from tqdm.auto import tqdm
 
-        assert val is None or self.val_step is not None, "validation data given but no val_step"
         self._try_resume()
         barrier(self.dist)  # no rank starts (and rank 0 overwrites the checkpoint) before all have read it
         if self.dist.enabled and self.resumed_from == 0:
@@ -519,19 +616,22 @@ class Trainer:
             start = time.perf_counter()
             _set_epoch(train_loader, self.epoch)
             sums = {name: torch.zeros((), device=self.device) for name, _ in steps}
-            seen = batches = 0
+            first_bad = {name: torch.full((), NO_STEP, dtype=torch.long, device=self.device) for name, _ in steps}
+            seen = batches = updates = 0
             group: list = []
             for batch in train_loader:
                 group.append(to_device(batch, self.device, non_blocking=True))
                 if len(group) < self.accumulate:
                     continue
-                self._update(group, steps, sums)
+                updates += 1
+                self._update(group, steps, sums, first_bad, updates)
                 batches += len(group)
                 seen += sum(batch_len(b) for b in group)
                 group = []
                 bar.update()
             if group:  # an epoch's last, short accumulation
-                self._update(group, steps, sums)
+                updates += 1
+                self._update(group, steps, sums, first_bad, updates)
                 batches += len(group)
                 seen += sum(batch_len(b) for b in group)
             if self.schedule_every == "epoch":
@@ -543,6 +643,7 @@ class Trainer:
                 sums = {n: stacked[i] for i, (n, _) in enumerate(steps)}
                 batches = int(stacked[-1].item())
                 seen *= self.dist.world_size
+            self._stop_if_not_finite(sums, first_bad, updates)
             self.epoch += 1
             row: dict[str, float] = {"epoch": self.epoch, **{f"loss_{k}": float(v) / max(batches, 1) for k, v in sums.items()}}
             row.update({f"lr_{n}": float(s.get_last_lr()[0]) for n, s in self.schedulers.items()})

@@ -9,6 +9,8 @@ A pretrained network's weights are an input like any dataset, so they get the sa
 - ``source: path`` reads a local file, checked against ``sha256`` when one is given.
 - The bytes are hashed *before* ``torch.load`` reads them, and read with ``weights_only=True``:
   nothing in a weights file can run code.
+- every floating-point tensor must be finite (:func:`require_finite`): NaN or infinite weights would
+  train to NaN without an error, so they are refused naming the file and the tensor's key.
 - :func:`match_state_dict` compares the file's keys and shapes with the model's before anything is
   loaded, so a file for another architecture is one clear error that names the file and the keys,
   not a shape traceback from deep inside ``load_state_dict``.
@@ -28,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from .checkpoint import load_failure
 from .errors import DataError, IntegrityError
 from .io import require_file
 from .params import Params
@@ -111,12 +114,40 @@ def load_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, An
     try:
         obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise DataError(f"{path}: not a PyTorch weights file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise DataError(load_failure(path, exc, "PyTorch weights file",
+                                     "Use a state dict saved with torch.save(model.state_dict(), path), "
+                                     "from a source you trust.")) from None
     if isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
         obj = obj.get("state_dict", obj.get("model", obj))
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise DataError(f"{path}: holds no state dict (a mapping of parameter names to tensors)")
+    require_finite(obj, str(path))
     return obj
+
+
+def require_finite(state: dict[str, Any], source: str) -> None:
+    """Refuse a state dict with a NaN or an infinity in any floating-point tensor.
+
+    Such weights train to NaN without an error (every loss and gradient they touch is NaN); a file
+    of them is corrupt or came from a diverged run, so it is refused where it is read.
+
+    Raises:
+        DataError: names the file, the first tensor's key and how many values are not finite, and
+            how many other tensors hold some.
+    """
+    import torch
+
+    bad = []
+    for key, t in state.items():
+        if torch.is_floating_point(t) or torch.is_complex(t):
+            n = int((~torch.isfinite(t)).sum())
+            if n:
+                bad.append((key, n, t.numel()))
+    if bad:
+        key, n, total = bad[0]
+        more = f"; {len(bad) - 1} other tensor(s) too" if len(bad) > 1 else ""
+        raise DataError(f"{source}: tensor {key!r} holds {n:,} non-finite value(s) (NaN or inf) of {total:,}{more}; "
+                        "weights like these train to NaN. Use an intact copy of the weights file.")
 
 
 def match_state_dict(model, state: dict[str, Any], source: str, *, skip: Iterable[str] = ()) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.errors import DataError
+from stages.core.imagefiles import check_image, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -26,84 +27,90 @@ DIGIT_PX = 32  # embedded digits are rendered at 32x32 (their 8x8 scans hold no 
 
 @dataclass(frozen=True)
 class Folder:
-    """A checked ImageFolder tree: its classes and, per split, the (file, class index) pairs in sorted order."""
+    """A checked ImageFolder tree: its classes and, per split, the (file, class index) pairs in sorted order.
+
+    ``name`` and ``member_prefix`` say how its files are named in messages (:meth:`show`): a zip's
+    files by the URL, the cached archive and their member name, never by the temporary folder they
+    were extracted into.
+    """
 
     root: Path
     classes: tuple[str, ...]
     files: dict[str, list[tuple[Path, int]]]
+    name: str | None = None
+    member_prefix: str = ""
+
+    def show(self, path: str | Path = "") -> str:
+        """How a file or folder under ``root`` (or given relative to it) is named in messages."""
+        path = Path(path)
+        rel = (path.relative_to(self.root) if path.is_relative_to(self.root) else path).as_posix()
+        rel = "" if rel == "." else rel
+        if self.name is None:
+            return str(self.root / rel) if rel else str(self.root)
+        return f"{self.name}: {self.member_prefix}{rel}" if rel or self.member_prefix else self.name
 
 
 def _visible(entries) -> list[Path]:
     return sorted(e for e in entries if not e.name.startswith("."))
 
 
-def check_image(path: Path) -> None:
-    """Decode ``path`` fully.
-
-    Raises:
-        DataError: not an image, or a corrupt or truncated one (names the file).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.verify()  # structure and checksums
-        with Image.open(path) as im:
-            im.load()  # every pixel: a truncated file fails here
-            if im.width < 1 or im.height < 1:
-                raise DataError(f"{path}: image has no pixels ({im.width}x{im.height})")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {str(exc)[:120]})") from None
-
-
-def scan_folder(root: str | Path, name: str | None = None) -> Folder:
+def scan_folder(root: str | Path, name: str | None = None, member_prefix: str = "") -> Folder:
     """Check an ImageFolder tree and list its images (every image decoded once, before any training).
 
     Args:
         root: the folder holding ``train/`` and ``val/``.
-        name: how to name ``root`` in messages (e.g. the zip it came from); default ``root`` itself.
+        name: how to name ``root`` in messages (e.g. the URL and the cached zip it came from);
+            default ``root`` itself.
+        member_prefix: with ``name``, the folder inside the zip that ``root`` is (``hymenoptera_data/``).
 
     Raises:
         DataError: no ``train/``/``val/``, a split with no class subfolders, a file outside a class
-            folder, classes that differ between the splits, a class folder with no images, or a file
-            that is not a readable image. Each message names the folder or file.
+            folder, classes that differ between the splits, fewer than two classes (nothing to tell
+            apart: a classifier would score 1.0 without learning), a class folder with no images, a
+            file that is not a readable image or one too large to decode. Each message names the
+            folder or file.
     """
-    root = Path(root)
-    shown = Path(name) if name else root
+    folder = Folder(Path(root), (), {}, name, member_prefix)
+    root, show = folder.root, folder.show
     if not root.is_dir():
-        raise DataError(f"{shown}: no such folder (transfer.data.path)")
+        raise DataError(f"{show()}: no such folder (transfer.data.path)")
     missing = [s for s in SPLITS if not (root / s).is_dir()]
     if missing:
         found = ", ".join(e.name for e in _visible(root.iterdir())) or "nothing"
-        raise DataError(f"{shown}: no {' or '.join(m + '/' for m in missing)} folder (ImageFolder layout expected: "
+        raise DataError(f"{show()}: no {' or '.join(m + '/' for m in missing)} folder (ImageFolder layout expected: "
                         f"train/<class>/<image>, val/<class>/<image>; found: {found})")
     classes: dict[str, list[str]] = {}
     for split in SPLITS:
         entries = _visible((root / split).iterdir())
         stray = [e for e in entries if not e.is_dir()]
         if stray:
-            raise DataError(f"{shown / split / stray[0].name}: a file outside a class folder "
-                            f"(expected {split}/<class>/<image>)")
+            raise DataError(f"{show(stray[0])}: a file outside a class folder (expected {split}/<class>/<image>)")
         if not entries:
-            raise DataError(f"{shown / split}: no class subfolders (expected {split}/<class>/<image>)")
+            raise DataError(f"{show(split)}: no class subfolders (expected {split}/<class>/<image>)")
         classes[split] = [e.name for e in entries]
     if classes["train"] != classes["val"]:
-        raise DataError(f"{shown}: train/ and val/ hold different classes: {classes['train']} vs {classes['val']}")
+        raise DataError(f"{show()}: train/ and val/ hold different classes: {classes['train']} vs {classes['val']}")
+    if len(classes["train"]) < 2:
+        raise DataError(f"{show('train')}: {len(classes['train'])} class folder ({', '.join(classes['train'])}); "
+                        "a classifier needs at least two classes (one sub-folder per class in train/ and val/)")
     files: dict[str, list[tuple[Path, int]]] = {}
     for split in SPLITS:
         files[split] = []
         for index, cls in enumerate(classes[split]):
             images = _visible(p for p in (root / split / cls).rglob("*") if p.is_file())
             if not images:
-                raise DataError(f"{shown / split / cls}: class folder holds no images")
+                raise DataError(f"{show(f'{split}/{cls}')}: class folder holds no images")
             for path in images:
-                check_image(path)
+                check_image(path, show(path))
                 files[split].append((path, index))
-    return Folder(root, tuple(classes["train"]), files)
+    return Folder(root, tuple(classes["train"]), files, name, member_prefix)
 
 
-def take_per_class(files: list[tuple[Path, int]], n: int | None, what: str) -> list[tuple[Path, int]]:
+def take_per_class(files: list[tuple[Path, int]], n: int | None, what: str, show=str) -> list[tuple[Path, int]]:
     """The first ``n`` files of each class (sorted order); all with ``n`` None.
+
+    Args:
+        show: how a class folder is named in messages (:meth:`Folder.show`).
 
     Raises:
         DataError: a class has fewer than ``n`` files.
@@ -114,20 +121,12 @@ def take_per_class(files: list[tuple[Path, int]], n: int | None, what: str) -> l
     for cls in sorted({c for _, c in files}):
         mine = [f for f in files if f[1] == cls]
         if len(mine) < n:
-            raise DataError(f"{mine[0][0].parent}: {len(mine)} images, {what} asks for {n}")
+            raise DataError(f"{show(mine[0][0].parent)}: {len(mine)} images, {what} asks for {n}")
         out.extend(mine[:n])
     return out
 
 
 # ---- decoding and transforms ----------------------------------------------------------------------
-
-def read_rgb(path: Path):
-    """The image at ``path`` as a loaded RGB PIL image (grayscale, palette and RGBA converted)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.convert("RGB")
-
 
 def load_split(root: Path, split: str) -> tuple[list, list[int], list[str], tuple[str, ...]]:
     """Decode one split of a checked folder (written by `transfer-data`).

@@ -27,9 +27,10 @@ import numpy as np
 
 from stages.core.cifar import CIFAR_TEST, CIFAR_TRAIN, read_cifar_tarball, safe_unpickle  # noqa: F401 (re-exported)
 from stages.core.errors import DataError
+from stages.core.imagefiles import open_image
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
-from stages.core.sources import expand_paths, fetch_url
+from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.vit import params
 from stages.vit.params import DataParams
@@ -64,33 +65,42 @@ def load_embedded() -> tuple[np.ndarray, np.ndarray, list[str]]:
 def load_image_folder(entries: list[str], side: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """An ImageFolder (``root/<class>/<image>``) as (N, 3, side, side) uint8, labels, class names.
 
+    Folders and files whose names start with a dot (``.ipynb_checkpoints``, ``.DS_Store``) are skipped.
+
     Raises:
-        DataError: no class folders, a class with no image, or an unreadable image (named).
+        DataError: no class folders, fewer than two classes over all roots (a classifier would
+            score 1.0 without learning), a class with no image, or an unreadable image or one too
+            large to decode (:func:`stages.core.imagefiles.open_image`); each names the folder or file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     images, labels, classes, resized = [], [], [], 0
     for entry in entries:
         root = Path(entry).expanduser()
         if not root.is_dir():
             raise DataError(f"{root}: not a folder (vit.data.path lists ImageFolder roots: one sub-folder per class)")
-        folders = sorted(d for d in root.iterdir() if d.is_dir())
+        folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not folders:
             raise DataError(f"{root}: no class sub-folders (ImageFolder layout: {root}/<class>/<image>)")
         for folder in folders:
             if folder.name not in classes:
                 classes.append(folder.name)
-            for f in expand_paths([str(folder)], IMAGE_SUFFIXES):
-                try:
-                    with Image.open(f) as im:
-                        im = im.convert("RGB")
-                        if im.size != (side, side):
-                            resized += 1
-                            im = im.resize((side, side), Image.BILINEAR)
-                        images.append(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1))
-                except (UnidentifiedImageError, OSError, ValueError) as exc:
-                    raise DataError(f"{f}: not a readable image ({type(exc).__name__}: {exc})") from None
+            files = sorted(f for f in folder.rglob("*")
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+            if not files:
+                raise DataError(f"{folder}: class folder holds no images (no file ending in {', '.join(IMAGE_SUFFIXES)}; "
+                                "vit.data.path)")
+            for f in files:
+                with open_image(f) as im:
+                    im = im.convert("RGB")
+                    if im.size != (side, side):
+                        resized += 1
+                        im = im.resize((side, side), Image.BILINEAR)
+                    images.append(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1))
                 labels.append(classes.index(folder.name))
+    if len(classes) < 2:
+        raise DataError(f"{', '.join(entries)}: {len(classes)} class folder ({', '.join(classes)}); a classifier needs "
+                        "at least two classes (vit.data.path: one sub-folder per class)")
     if resized:
         log.warning("%d of %d images were not %dx%d and were resized to it (vit.data.image_px)", resized, len(images), side, side)
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes

@@ -3,6 +3,7 @@
     python -m tests.core.ddp_train WORK NPROC
 
 Re-runs itself under torchrun (``stages.core.distributed.launch``) when NPROC > 1, as a stage does.
+With ``DDP_NAN_AT=<rank>:<call>``, that rank's loss is NaN at that call (the run must stop on every rank).
 Rank 0 works in WORK; every other rank in WORK/rank<r>, which it must leave empty (rank 0 alone writes
 outputs, checkpoints and run records; all their paths are relative). Each rank saves its final weights
 to WORK/weights/rank<r>.pt for the test to compare.
@@ -25,14 +26,16 @@ from stages.core.training import TensorData, Trainer, finish_training, setup_tor
 class Classify:
     """Cross-entropy of a classifier on dict batches ``{"x": (B, 8), "y": (B,)}``."""
 
-    def __init__(self, net: nn.Module) -> None:
-        self.net = net
+    def __init__(self, net: nn.Module, nan_at: int | None = None) -> None:
+        self.net, self.nan_at, self.calls = net, nan_at, 0
 
     def steps(self):
         return [("net", self.loss)]
 
     def loss(self, batch):
-        return F.cross_entropy(self.net(batch["x"]), batch["y"])
+        self.calls += 1
+        loss = F.cross_entropy(self.net(batch["x"]), batch["y"])
+        return loss * float("nan") if self.calls == self.nan_at else loss
 
 
 def blobs(n: int, seed: int) -> TensorData:
@@ -55,12 +58,14 @@ def main() -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.2, momentum=0.9)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 5))  # warm-up
     model = net
+    nan_rank, _, nan_call = os.environ.get("DDP_NAN_AT", "-1:0").partition(":")
+    nan_at = int(nan_call) if int(nan_rank) == rank else None
 
     def val_step(batch):
         logits = model(batch["x"])
         return {"val_loss": F.cross_entropy(logits, batch["y"]), "val_accuracy": (logits.argmax(1) == batch["y"]).float().mean()}
 
-    trainer = Trainer(models={"net": net}, optimizers={"net": opt}, objective=lambda nets: Classify(nets["net"]),
+    trainer = Trainer(models={"net": net}, optimizers={"net": opt}, objective=lambda nets: Classify(nets["net"], nan_at),
                       kind="classifier", model_args={"hidden": 16}, params={"nproc": nproc}, epochs=4, batch_size=8,
                       device=device, precision="bf16", seed=0, key="ddp", resume=Path("ckpt/last.pt"), desc="ddp",
                       schedulers={"net": sched}, clip_grad_norm=1.0, accumulate=2, ema_decay=0.9, val_step=val_step)

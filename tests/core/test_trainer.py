@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from stages.core.checkpoint import save_checkpoint
-from stages.core.training import TensorData, Trainer, batch_len, precision_on, setup_torch, to_device, without_wall_clock
+from stages.core.checkpoint import load_checkpoint, save_checkpoint
+from stages.core.errors import TrainingError
+from stages.core.training import (TensorData, Trainer, batch_len, precision_on, resume_path, setup_torch, to_device,
+                                  without_wall_clock)
 
 
 class Regress:
@@ -162,3 +164,52 @@ def test_resume_with_schedule_and_ema_gives_the_bytes_of_an_uninterrupted_run(tm
     for name, t in (("whole", whole), ("resumed", resumed)):
         save_checkpoint(tmp_path / f"{name}.pt", {**t.checkpoint(), "history": without_wall_clock(t.history)})
     assert (tmp_path / "whole.pt").read_bytes() == (tmp_path / "resumed.pt").read_bytes()
+
+
+class Explodes(Regress):
+    """Regress whose loss is NaN (or inf) from the ``at``-th call on (1-based)."""
+
+    def __init__(self, net: nn.Module, at: int, value: float) -> None:
+        super().__init__(net)
+        self.at, self.value, self.calls = at, value, 0
+
+    def loss(self, batch):
+        self.calls += 1
+        loss = super().loss(batch)
+        return loss * self.value if self.calls >= self.at else loss
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_loss_stops_the_run_naming_epoch_and_step_with_nothing_written(tmp_path, value):
+    net = nn.Linear(4, 1)
+    t = trainer(net, epochs=3, objective=Explodes(net, at=7, value=value), key="k", resume=tmp_path / "run" / "last.pt")
+    with pytest.raises(TrainingError, match=r"^train: loss_net is not finite \(NaN or inf\) at epoch 2 of 3, step 3 of 4; "
+                                            r"training stopped and nothing was written .* check the inputs and pretrained weights for NaN\.$"):
+        t.fit(data())  # 4 updates an epoch: the 7th call is epoch 2's third step
+    assert t.epoch == 1 and len(t.history) == 1
+    saved = load_checkpoint(tmp_path / "run" / "last.pt", kind="regress", verify=True)
+    assert saved["epoch"] == 1  # the last good epoch's checkpoint; the bad epoch saved nothing
+
+
+def test_stale_resume_folders_of_the_stage_are_deleted_when_it_starts_with_other_params(tmp_path, monkeypatch):
+    import fcntl
+    import os
+
+    monkeypatch.setenv("REPROLAB_CHECKPOINTS", str(tmp_path))
+    killed = resume_path("gan-dcgan", "a" * 16)  # a run SIGKILLed mid-way, then params changed
+    in_use = resume_path("gan-dcgan", "b" * 16)  # a run of the stage still going (holds its lock)
+    others = [resume_path("gan-dcgan-x", "c" * 16), resume_path("gan-sagan", "d" * 16)]  # other stages
+    for path in (killed, in_use, *others):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"checkpoint")
+    fd = os.open(in_use.parent, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        net = nn.Linear(4, 1)
+        t = trainer(net, key="e" * 16, resume=resume_path("gan-dcgan", "e" * 16))
+        t.fit(data())
+    finally:
+        os.close(fd)
+    assert not killed.parent.exists()
+    assert in_use.exists() and all(p.exists() for p in others)
+    assert t.resume.exists()  # its own checkpoint, until finish_training discards it

@@ -14,8 +14,8 @@ from tests.conftest import ROOT, run_env
 pytestmark = pytest.mark.e2e  # training subprocesses, torchrun with two ranks
 
 
-def run(work, nproc: int) -> subprocess.CompletedProcess:
-    env = run_env(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+def run(work, nproc: int, **extra: str) -> subprocess.CompletedProcess:
+    env = run_env(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **extra)
     return subprocess.run([sys.executable, "-m", "tests.core.ddp_train", str(work), str(nproc)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -49,3 +49,10 @@ def test_one_process_runs_the_same_code_without_torchrun(tmp_path):
     assert "torch.distributed.run" not in proc.stderr
     ckpt = load_checkpoint(tmp_path / "out" / "model.pt", kind="classifier")
     assert ckpt["world_size"] == 1 and len(ckpt["rng"]) == 1
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank_naming_the_step_with_nothing_written(tmp_path):
+    proc = run(tmp_path, 2, DDP_NAN_AT="1:9")  # rank 1's 9th loss: epoch 2 (6 batches an epoch), its 2nd update
+    assert proc.returncode != 0
+    assert "ddp: loss_net is not finite (NaN or inf) at epoch 2 of 4, step 2 of 3" in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "weights").exists()

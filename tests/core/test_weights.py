@@ -60,7 +60,46 @@ def test_local_file_checked_and_architecture_mismatch_named(served, tmp_path):
 def test_not_a_weights_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "w.pth"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="w.pth: not a PyTorch weights file"):
+    with pytest.raises(DataError, match=r"w.pth: not a readable PyTorch weights file \(UnpicklingError: Unsupported operand 110\)\. Use a state dict"):
         load_state_dict(bad)
     with pytest.raises(ValueError, match="sha256"):
         WeightsParams(source="url", url="http://x/w.pth")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_file_and_the_key(tmp_path, bad):
+    state = net(3).state_dict()
+    state["3.weight"][0, :2] = bad
+    state["0.bias"][1] = bad
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(DataError, match=r"w.pth: tensor '0.bias' holds 1 non-finite value\(s\) \(NaN or inf\) of 4; "
+                                        r"1 other tensor\(s\) too; weights like these train to NaN"):
+        load_pretrained(net(3), tmp_path / "w.pth")
+    state = net(3).state_dict()
+    torch.save({**state, "num_batches_tracked": torch.tensor(3)}, tmp_path / "ok.pth")  # integer buffers are not checked
+    assert set(load_state_dict(tmp_path / "ok.pth")) == set(state) | {"num_batches_tracked"}
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+class Custom:
+    pass
+
+
+@pytest.mark.parametrize("payload, asked", [(RunsCode(), "print"), (Custom(), "tests.core.test_weights.Custom")])
+def test_a_pickle_with_objects_is_refused_ending_with_our_advice_never_torchs(tmp_path, capsys, payload, asked):
+    from stages.core.checkpoint import load_checkpoint
+
+    torch.save({"w": torch.zeros(2), "x": payload}, tmp_path / "evil.pt")
+    for load, ending in ((load_state_dict, "Use a state dict saved with torch.save(model.state_dict(), path), from a source you trust."),
+                         (load_checkpoint, "Point to a checkpoint this project's training stages wrote.")):
+        with pytest.raises(DataError) as err:
+            load(tmp_path / "evil.pt")
+        message = str(err.value)
+        assert message.startswith(f"{tmp_path / 'evil.pt'}: refused: holds a pickled Python object ({asked})")
+        assert message.endswith(ending) and "\n" not in message
+        assert "weights_only" not in message and "add_safe_globals" not in message
+    assert "this must never run" not in capsys.readouterr().out

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,10 +134,16 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     killed_at = load_checkpoint(next((work / "ckpt").glob("*/last.pt")))["epoch"]
     assert 1 <= killed_at < epochs
 
+    # and a run killed earlier with other params (another key) left its folder: the stage deletes it on start
+    killed_dir = next((work / "ckpt").glob("*/last.pt")).parent
+    stale = killed_dir.with_name("gan-dcgan-" + "0" * 16)
+    shutil.copytree(killed_dir, stale)
+
     rerun = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming from" in rerun.stderr
-    assert not list((work / "ckpt").glob("*/last.pt")), "the resume checkpoint is removed once the outputs are written"
+    assert f"{stale}: deleting the resume checkpoint of an earlier run with other params" in rerun.stderr
+    assert not list((work / "ckpt").iterdir()), "the resume checkpoints are removed once the outputs are written"
 
     whole_dir, whole_cmd, whole_env = stage_dir(tmp_path, "whole", epochs)
     subprocess.run(whole_cmd, cwd=whole_dir, env=whole_env, check=True, capture_output=True, timeout=300)

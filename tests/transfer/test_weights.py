@@ -81,3 +81,13 @@ def test_weights_of_another_architecture_are_named(tmp_path):
     vgg = TransferParams.model_validate({**p.model_dump(mode="json"), "model": {"arch": "vgg_small", "width": 8, "hidden": 8}})
     with pytest.raises(DataError, match=r"small.pth: weights do not fit the SmallVGG architecture; .*shape differs"):
         verified_weights(vgg)
+
+
+def test_nan_pretrained_weights_are_refused_naming_the_file_and_the_key(published, tmp_path):
+    state = torch.load(io.BytesIO(published[0]), weights_only=True)
+    state["features.0.0.weight"][0, 0, 0, 0] = float("nan")
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    (tmp_path / "nan.pth").write_bytes(buf.getvalue())
+    with pytest.raises(DataError, match=r"nan.pth: tensor 'features.0.0.weight' holds 1 non-finite value\(s\) \(NaN or inf\)"):
+        verified_weights(transfer_params(source="path", path=str(tmp_path / "nan.pth")))

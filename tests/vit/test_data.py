@@ -154,6 +154,36 @@ def test_image_folder_resized_with_a_warning_and_bad_file_named(tmp_path, caplog
         load_image_folder([str(root)], 8)
 
 
+def image_folder(root, classes=("cat", "dog"), n=3):
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), color=(40 * c, 10 * i, 0)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_refuses_a_decompression_bomb_naming_the_file_and_the_limit(tmp_path):
+    from tests.transfer.test_images import huge_png
+
+    root = image_folder(tmp_path / "images")
+    (root / "dog" / "huge.png").write_bytes(huge_png(20000, 20000))
+    with pytest.raises(DataError, match=r"images/dog/huge.png: image has 400,000,000 pixels, above the limit of 89,478,485"):
+        load_image_folder([str(root)], 8)
+
+
+def test_image_folder_refuses_one_class_and_an_empty_class_naming_the_folder(tmp_path):
+    root = image_folder(tmp_path / "one", classes=("cat",))
+    (root / ".ipynb_checkpoints").mkdir()  # hidden folders are not classes
+    with pytest.raises(DataError, match=r"one: 1 class folder \(cat\); a classifier needs at least two classes"):
+        load_image_folder([str(root)], 8)
+    (root / "dog").mkdir()
+    (root / "dog" / ".DS_Store").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"one/dog: class folder holds no images"):
+        load_image_folder([str(root)], 8)
+
+
 def params_with(section: str, **model) -> dict:
     data = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
     node = data["vit"]
