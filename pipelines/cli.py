@@ -41,6 +41,17 @@ See the README for the GPU-host handoff, scheduled retraining and auditing.
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``-n 0`` or ``-n -5`` would list nothing or a slice's tail)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     dag = read_dag(".")
     for name, stages in pipelines(dag).items():
@@ -355,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A readable `dvc exp show`: the workspace, every commit and the DVC experiments on it, with the "
         "pipeline's params (only those that differ between rows, unless --all) and its metrics as columns."))
     p.add_argument("pipeline", metavar="PIPELINE", help="pipeline name (see `list`)")
-    p.add_argument("-n", "--num", type=int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
+    p.add_argument("-n", "--num", type=positive_int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
     p.add_argument("--all", action="store_true", help="also the params that are the same in every row")
     p.set_defaults(func=cmd_history)
 
@@ -370,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reads .reprolab/runs/history.jsonl: one record per stage run on this host, whoever "
                        "started it (dvc repro, the Prefect flow, a queued DVC experiment).")
     p.add_argument("pipeline", nargs="?", metavar="PIPELINE", help="only this pipeline's stages")
-    p.add_argument("-n", "--num", type=int, default=20, metavar="N", help="how many recent runs (default 20)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="how many slowest stages (default 5)")
+    p.add_argument("-n", "--num", type=positive_int, default=20, metavar="N", help="how many recent runs (default 20)")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K", help="how many slowest stages (default 5)")
     p.set_defaults(func=cmd_runs)
 
     from pipelines import sweep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from stages.core.runs import format_runs, producing_run, read_history, record_root, slowest_stages
@@ -66,3 +67,19 @@ def test_runs_listing_and_slowest_stages():
     text = format_runs(records)
     assert "last 4 of 4" in text and "a-y failed" in text and "RuntimeError: boom" in text
     assert "no stage runs recorded" in format_runs([])
+
+
+@pytest.mark.parametrize("argv", [["runs", "-n", "-5"], ["runs", "-n", "0"], ["runs", "--top", "0"], ["runs", "-n", "x"],
+                                  ["history", "tabular", "-n", "0"]])
+def test_runs_refuses_a_count_below_one(argv, capsys):
+    from pipelines.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2 and ("at least 1" in capsys.readouterr().err)
+
+
+def test_runs_accepts_a_positive_count():
+    from pipelines.cli import build_parser
+
+    assert build_parser().parse_args(["runs", "-n", "3"]).num == 3
