@@ -390,7 +390,47 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# commands that never read the workspace's params.yaml (audit and diff read dvc.lock, at a revision too)
+NO_PARAMS_COMMANDS = frozenset({"audit", "diff", "deps"})
+
+
+def params_syntax_error(root: str | Path = ".") -> str | None:
+    """One line (``params.yaml:LINE:COL: not valid YAML: …``) when params.yaml is not a YAML mapping, else None.
+
+    Every other command reads params.yaml, most through DVC (which reads it to interpolate dvc.yaml):
+    checked first, a syntax error is one line instead of DVC's or ruamel's traceback.
+    """
+    from stages.core.errors import ParamsError
+    from stages.core.params import parse_params
+
+    path = Path(root) / "params.yaml"
+    if not path.is_file():
+        return None
+    try:
+        parse_params(path.read_text(), "params.yaml")
+    except ParamsError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.command not in NO_PARAMS_COMMANDS:
+        error = params_syntax_error(".")
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    try:
+        return args.func(args)
+    except Exception as exc:  # a YAML file DVC reads (dvc.yaml, dvc.lock) is broken: one line, not 40 frames
+        from dvc.utils.serialize import ParseError
+
+        if not isinstance(exc, ParseError):
+            raise
+        from stages.core.params import yaml_error_line
+
+        cause = exc.__cause__
+        path = getattr(exc, "path", None) or "a YAML file"
+        print(f"error: {yaml_error_line(path, cause) if cause is not None else exc}", file=sys.stderr)
+        return 2
