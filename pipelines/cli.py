@@ -53,7 +53,14 @@ def positive_int(text: str) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from pipelines.dag import GUARD_STAGES
+
     dag = read_dag(".")
+    guards = [s.name for s in dag if s.name in GUARD_STAGES]
+    if guards:
+        print("before every pipeline:")
+        for s in guards:
+            print(f"  {s}")
     for name, stages in pipelines(dag).items():
         print(f"{name}:")
         for s in stages:

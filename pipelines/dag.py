@@ -62,6 +62,16 @@ def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headli
     return Headline(stage, file, metric, higher)
 
 
+# Stages that belong to no pipeline and run before every one: params-check validates params.yaml whole
+# (stages/params/check.py); every pipeline's first stage depends on its output.
+GUARD_STAGES = ("params-check",)
+
+
+def is_source(stage: StageInfo) -> bool:
+    """A pipeline's first stage: it reads the outside world, nothing upstream but the guard stages."""
+    return stage.name not in GUARD_STAGES and set(stage.upstream) <= set(GUARD_STAGES)
+
+
 def pipeline_of(stage: str) -> str:
     """``tabular-train`` -> ``tabular`` (stages are named ``<pipeline>-<step>``)."""
     return stage.split("-", 1)[0]
@@ -91,10 +101,11 @@ def read_dag(root: str | Path = ".") -> list[StageInfo]:
 
 
 def pipelines(dag: list[StageInfo]) -> dict[str, list[str]]:
-    """Pipeline name -> its own stages, in order."""
+    """Pipeline name -> its own stages, in order (the guard stages are no pipeline's)."""
     out: dict[str, list[str]] = {}
     for s in dag:
-        out.setdefault(pipeline_of(s.name), []).append(s.name)
+        if s.name not in GUARD_STAGES:
+            out.setdefault(pipeline_of(s.name), []).append(s.name)
     return out
 
 
