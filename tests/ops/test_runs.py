@@ -16,7 +16,7 @@ TABULAR = ["tabular-download", "tabular-split", "tabular-encode", "tabular-imput
 def test_plain_dvc_repro_records_every_stage_run(reproduced_tabular):
     repo = reproduced_tabular  # its session `dvc repro tabular-evaluate` ran every tabular stage
     history = read_history(repo.path)
-    assert [r["stage"] for r in history] == TABULAR
+    assert [r["stage"] for r in history] == ["params-check", *TABULAR]   # params.yaml checked first
     head = repo.run("git", "rev-parse", "HEAD").stdout.strip()
     for r in history:
         assert r["status"] == "ok" and r["commit"] == head and r["host"] and r["device"] == "cpu"
@@ -43,6 +43,9 @@ def test_a_stage_stopped_by_bad_params_is_recorded_too(tabular_repo):
     repo = tabular_repo
     repo.set_param("tabular.train.C", "abc")
     assert repo.dvc("repro", "tabular-train", check=False).returncode != 0
+    last = read_history(repo.path)[-1]          # params-check stopped the run, before tabular-train
+    assert last["stage"] == "params-check" and last["status"] == "bad-input" and "tabular.train.C" in last["error"]
+    assert repo.dvc("repro", "--single-item", "tabular-train", check=False).returncode != 0
     last = read_history(repo.path)[-1]
     assert last["stage"] == "tabular-train" and last["status"] == "bad-input"
     assert "tabular.train.C" in last["error"] and last["outputs"] == {}

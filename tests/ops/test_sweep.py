@@ -159,6 +159,7 @@ def test_sweep_on_the_queue_with_two_workers(tabular_repo):
     assert [line.split("#")[0].replace(" ", "") for line in changed] == ["-C:1.0", "+C:10"]  # only the swept value changed
     # every stage the queued experiments ran left a run record here, named after its experiment (C=1 is the
     # committed value: its experiment reruns nothing)
-    queued = [r for r in read_history(repo.path) if r.get("experiment", "").startswith("sweep-tabular-")]
+    queued = [r for r in read_history(repo.path) if r.get("experiment", "").startswith("sweep-tabular-")
+              and r["stage"] != "params-check"]   # DVC rewrites params.yaml in every experiment: the check reruns
     ran = sorted((r["experiment"].rsplit("-", 1)[1], r["stage"]) for r in queued)
     assert ran == [("1", "tabular-evaluate"), ("1", "tabular-train"), ("3", "tabular-evaluate"), ("3", "tabular-train")]
