@@ -410,7 +410,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         grid = parse_sets(args.sets)
-        groups = pipelines(read_dag("."))
+        dag = read_dag(".")
+        groups = pipelines(dag)
         if args.pipeline not in groups:
             raise SweepError(f"unknown pipeline '{args.pipeline}' (known: {', '.join(groups)})")
         if args.sort:
@@ -419,7 +420,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             if args.lower_is_better:
                 raise SweepError("--lower-is-better goes with --sort (the headline metric declares its direction)")
-            declared = default_metric(read_dag("."), args.pipeline)
+            declared = default_metric(dag, args.pipeline)
             lower = not declared.higher_is_better
             print(f"ranking by {declared.name} ({'lower' if lower else 'higher'} is better; the headline metric "
                   f"{declared.stage} declares in dvc.yaml, --sort to choose another)", file=sys.stderr)

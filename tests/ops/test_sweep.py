@@ -93,6 +93,20 @@ def test_a_key_no_stage_of_the_pipeline_reads_is_refused(project_dag):
         check_keys(["anomaly.evaluate.resamples"], project_dag, "gan")
 
 
+def test_the_cli_names_its_metric_and_refuses_another_pipelines_key_before_queueing(monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.chdir(ROOT)   # refused before anything is queued: the working tree is only read
+    assert main(["sweep", "vit", "-S", "tabular.train.C=0.1,10"]) == 2
+    err = capsys.readouterr().err
+    assert "ranking by artifacts/vit/evaluate/metrics.json:vit.test_accuracy (higher is better" in err
+    assert "error: -S tabular.train.C: no stage of pipeline 'vit'" in err
+    assert main(["sweep", "gan", "-S", "gan.dcgan.epochs=1,2"]) == 2
+    assert "gan' declares no headline metric" in capsys.readouterr().err
+    assert main(["sweep", "tabular", "-S", "tabular.train.C=1", "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
 SLOW_DVC_YAML = """\
 stages:
   tabular-slow:
@@ -119,9 +133,9 @@ def test_sweep_timeout_stops_the_experiments(tmp_path):
     run("git", "add", "-A", check=True)
     run("git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "slow", check=True)
     start = time.monotonic()
-    proc = run(sys.executable, "-m", "pipelines", "sweep", "tabular", "-S", "tabular.train.C=1,2", "--timeout", "3",
+    proc = run(sys.executable, "-m", "pipelines", "sweep", "tabular", "-S", "tabular.train.C=2", "--timeout", "3",
                "--sort", "x", timeout=100)
-    assert proc.returncode != 0 and "--timeout 3 s reached: 0 of 2 experiment(s) finished" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and "--timeout 3 s reached: 0 of 1 experiment(s) finished" in proc.stderr, proc.stderr
     assert time.monotonic() - start < 90
     assert "ranking by --sort x (higher is better)" in proc.stderr
     status = run(str(BIN / "dvc"), "queue", "status").stdout
