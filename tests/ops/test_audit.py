@@ -109,7 +109,7 @@ def test_audit_each_commit_reports_its_param_and_commit(history):
     assert new["workspace"] == "matches dvc.lock"
     # lineage back to the raw data, each dependency with its hash
     stages = [s["stage"] for s in new["lineage"]]
-    assert stages[0] == "tabular-train" and stages[-1] == "tabular-download"
+    assert stages[0] == "tabular-train" and stages[-2:] == ["tabular-download", "params-check"]  # params.yaml checked first
     assert all(d["md5"] for s in new["lineage"] for d in s["deps"])
     metrics = new["metrics"]["artifacts/tabular/evaluate/metrics.json"]
     assert metrics["stage"] == "tabular-evaluate" and 0 < metrics["values"]["test_accuracy"] <= 1
