@@ -301,6 +301,16 @@ def repo_relative(root: str | Path, path: str) -> str:
         raise AuditError(f"{path}: not inside the repository {Path(root).resolve()}") from None
 
 
+def params_readers(lock: dict[str, dict], path: str) -> dict[str, list[str]]:
+    """Stage -> the keys of params file ``path`` it reads (its ``params:`` in dvc.lock); {} if it is none's."""
+    out: dict[str, list[str]] = {}
+    for name, entry in lock.items():
+        keys = (entry.get("params") or {}).get(path)
+        if keys:
+            out[name] = sorted(keys)
+    return out
+
+
 def not_produced_message(root: str | Path, path: str, lock: dict[str, dict], rev: str | None) -> str:
     """Why ``path`` has no producer: a dvc-add'ed file, a stage input, a git file, or nothing known."""
     where = f"dvc.lock at {rev[:10]}" if rev else "dvc.lock"
@@ -312,6 +322,11 @@ def not_produced_message(root: str | Path, path: str, lock: dict[str, dict], rev
         if text:
             outs = (yaml.load(text, Loader=SafeLoader) or {}).get("outs", [{}])
             return f"{head}; it is data added with `dvc add` ({tracked}, md5 {outs[0].get('md5')}), not a stage output"
+    readers = params_readers(lock, path)
+    if readers:
+        lines = [f"  {stage}: {', '.join(keys)}" for stage, keys in readers.items()]
+        return (f"{path}: a params file (configuration), not an artifact: `audit` takes a stage output, e.g. a model. "
+                f"The stages that read its keys (from {where}):\n" + "\n".join(lines))
     users = sorted(name for name, entry in lock.items() for d in entry.get("deps", []) if inside(path, d["path"]))
     if users:
         return f"{head}; it is a source file: an input (dependency) of {', '.join(users)}"

@@ -42,8 +42,26 @@ See the README for the GPU-host handoff, scheduled retraining and auditing.
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``-n 0`` or ``-n -5`` would list nothing or a slice's tail)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    from pipelines.dag import GUARD_STAGES
+
     dag = read_dag(".")
+    guards = [s.name for s in dag if s.name in GUARD_STAGES]
+    if guards:
+        print("before every pipeline:")
+        for s in guards:
+            print(f"  {s}")
     for name, stages in pipelines(dag).items():
         print(f"{name}:")
         for s in stages:
@@ -356,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A readable `dvc exp show`: the workspace, every commit and the DVC experiments on it, with the "
         "pipeline's params (only those that differ between rows, unless --all) and its metrics as columns."))
     p.add_argument("pipeline", metavar="PIPELINE", help="pipeline name (see `list`)")
-    p.add_argument("-n", "--num", type=int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
+    p.add_argument("-n", "--num", type=positive_int, metavar="N", help="only the last N commits of HEAD (default: all commits)")
     p.add_argument("--all", action="store_true", help="also the params that are the same in every row")
     p.set_defaults(func=cmd_history)
 
@@ -371,8 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reads .reprolab/runs/history.jsonl: one record per stage run on this host, whoever "
                        "started it (dvc repro, the Prefect flow, a queued DVC experiment).")
     p.add_argument("pipeline", nargs="?", metavar="PIPELINE", help="only this pipeline's stages")
-    p.add_argument("-n", "--num", type=int, default=20, metavar="N", help="how many recent runs (default 20)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="how many slowest stages (default 5)")
+    p.add_argument("-n", "--num", type=positive_int, default=20, metavar="N", help="how many recent runs (default 20)")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K", help="how many slowest stages (default 5)")
     p.set_defaults(func=cmd_runs)
 
     from pipelines import sweep
@@ -383,7 +401,47 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# commands that never read the workspace's params.yaml (audit and diff read dvc.lock, at a revision too)
+NO_PARAMS_COMMANDS = frozenset({"audit", "diff", "deps"})
+
+
+def params_syntax_error(root: str | Path = ".") -> str | None:
+    """One line (``params.yaml:LINE:COL: not valid YAML: …``) when params.yaml is not a YAML mapping, else None.
+
+    Every other command reads params.yaml, most through DVC (which reads it to interpolate dvc.yaml):
+    checked first, a syntax error is one line instead of DVC's or ruamel's traceback.
+    """
+    from stages.core.errors import ParamsError
+    from stages.core.params import parse_params
+
+    path = Path(root) / "params.yaml"
+    if not path.is_file():
+        return None
+    try:
+        parse_params(path.read_text(), "params.yaml")
+    except ParamsError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.command not in NO_PARAMS_COMMANDS:
+        error = params_syntax_error(".")
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    try:
+        return args.func(args)
+    except Exception as exc:  # a YAML file DVC reads (dvc.yaml, dvc.lock) is broken: one line, not 40 frames
+        from dvc.utils.serialize import ParseError
+
+        if not isinstance(exc, ParseError):
+            raise
+        from stages.core.params import yaml_error_line
+
+        cause = exc.__cause__
+        path = getattr(exc, "path", None) or "a YAML file"
+        print(f"error: {yaml_error_line(path, cause) if cause is not None else exc}", file=sys.stderr)
+        return 2

@@ -7,10 +7,69 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Headline:
+    """A pipeline's headline metric, declared in dvc.yaml on the stage that writes it::
+
+        tabular-evaluate:
+          meta:
+            headline: {metric: test_accuracy, higher_is_better: true}   # `file:` too if it has several
+
+    ``python -m pipelines sweep`` ranks experiments by it.
+    """
+    stage: str
+    file: str                           # the stage's metrics file holding it
+    metric: str                         # key inside it, nested keys joined by dots
+    higher_is_better: bool
+
+    @property
+    def name(self) -> str:
+        """``file:metric``, as the sweep's table names metrics."""
+        return f"{self.file}:{self.metric}"
+
+
+@dataclass(frozen=True)
 class StageInfo:
     name: str
     upstream: tuple[str, ...]           # stages this one directly depends on
     metrics: tuple[str, ...] = field(default=())  # declared metrics files (paths)
+    params: tuple[str, ...] = field(default=())   # declared params keys ("params.yaml" alone: the whole file)
+    headline: Headline | None = None    # meta.headline, when this stage declares one
+    headline_error: str = ""            # why its meta.headline is malformed (raised by headline(), only there)
+
+
+def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headline | None:
+    """``meta.headline`` of a dvc.yaml stage, checked; None when it declares none.
+
+    Raises:
+        ValueError: a malformed declaration (the message names the stage and what is wrong).
+    """
+    if not isinstance(meta, dict) or "headline" not in meta:
+        return None
+    where = f"dvc.yaml: {stage}: meta.headline"
+    decl = meta["headline"]
+    if not isinstance(decl, dict) or set(decl) - {"metric", "higher_is_better", "file"}:
+        raise ValueError(f"{where}: expected {{metric: KEY, higher_is_better: true|false[, file: PATH]}}, got {decl!r}")
+    metric, higher = decl.get("metric"), decl.get("higher_is_better")
+    if not isinstance(metric, str) or not metric or not isinstance(higher, bool):
+        raise ValueError(f"{where}: needs metric (a key of its metrics file) and higher_is_better (true|false), got {decl!r}")
+    file = decl.get("file")
+    if file is None:
+        if len(metrics) != 1:
+            raise ValueError(f"{where}: the stage declares {len(metrics)} metrics files; name one with file:")
+        file = metrics[0]
+    elif file not in metrics:
+        raise ValueError(f"{where}: file {file} is not one of the stage's metrics ({', '.join(metrics) or 'none'})")
+    return Headline(stage, file, metric, higher)
+
+
+# Stages that belong to no pipeline and run before every one: params-check validates params.yaml whole
+# (stages/params/check.py); every pipeline's first stage depends on its output.
+GUARD_STAGES = ("params-check",)
+
+
+def is_source(stage: StageInfo) -> bool:
+    """A pipeline's first stage: it reads the outside world, nothing upstream but the guard stages."""
+    return stage.name not in GUARD_STAGES and set(stage.upstream) <= set(GUARD_STAGES)
 
 
 def pipeline_of(stage: str) -> str:
@@ -21,26 +80,32 @@ def pipeline_of(stage: str) -> str:
 def read_dag(root: str | Path = ".") -> list[StageInfo]:
     """Every stage of dvc.yaml in a deterministic topological order (upstream first)."""
     import networkx as nx
+    from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
         order = nx.lexicographical_topological_sort(graph.reverse(copy=True), key=lambda s: s.addressing)
-        return [
-            StageInfo(
-                name=s.addressing,
-                upstream=tuple(sorted(d.addressing for d in graph.successors(s))),
-                metrics=tuple(o.def_path for o in s.outs if o.metric),
-            )
-            for s in order
-        ]
+        out = []
+        for s in order:
+            metrics = tuple(o.def_path for o in s.outs if o.metric)
+            params = tuple(key for d in s.deps if isinstance(d, ParamsDependency)
+                           for key in (d.params or [d.def_path]))
+            try:
+                head, error = parse_headline(s.addressing, s.meta, metrics), ""
+            except ValueError as exc:
+                head, error = None, str(exc)
+            out.append(StageInfo(name=s.addressing, upstream=tuple(sorted(d.addressing for d in graph.successors(s))),
+                                 metrics=metrics, params=params, headline=head, headline_error=error))
+        return out
 
 
 def pipelines(dag: list[StageInfo]) -> dict[str, list[str]]:
-    """Pipeline name -> its own stages, in order."""
+    """Pipeline name -> its own stages, in order (the guard stages are no pipeline's)."""
     out: dict[str, list[str]] = {}
     for s in dag:
-        out.setdefault(pipeline_of(s.name), []).append(s.name)
+        if s.name not in GUARD_STAGES:
+            out.setdefault(pipeline_of(s.name), []).append(s.name)
     return out
 
 
@@ -81,6 +146,23 @@ def flatten(metrics: dict, prefix: str = "") -> dict[str, float | int | str]:
         else:
             out[name] = value
     return out
+
+
+def headline(dag: list[StageInfo], pipeline: str) -> Headline | None:
+    """The headline metric ``pipeline`` declares (``meta.headline`` on one of its stages), or None.
+
+    Raises:
+        ValueError: more than one of its stages declares one, or a declaration is malformed.
+    """
+    own = set(pipelines(dag).get(pipeline, []))
+    errors = [s.headline_error for s in dag if s.name in own and s.headline_error]
+    if errors:
+        raise ValueError(errors[0])
+    found = [s.headline for s in dag if s.name in own and s.headline is not None]
+    if len(found) > 1:
+        raise ValueError(f"dvc.yaml: pipeline {pipeline} declares meta.headline on {len(found)} stages "
+                         f"({', '.join(h.stage for h in found)}): keep one")
+    return found[0] if found else None
 
 
 def read_metrics(stages: list[StageInfo], root: str | Path = ".") -> dict[str, dict]:

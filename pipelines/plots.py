@@ -1,6 +1,8 @@
 """``dvc plots show`` that renders without network: the page DVC writes loads Vega from a CDN and is
-blank offline, so this module hands DVC an HTML template with Vega, Vega-Lite and vega-embed inlined
-from ``pipelines/vega/`` (see SOURCES.md there), and limits the page to the plots of named pipelines.
+blank offline, so this module renders DVC's plots (through its API) into an HTML template with Vega,
+Vega-Lite and vega-embed inlined from ``pipelines/vega/`` (see SOURCES.md there), limits the page to
+the plots of named pipelines, and leaves out the rows whose CSV cell is empty (a validation accuracy
+on an epoch without validation) instead of drawing them as 0.
 
     python -m pipelines plots              # every plot of dvc.yaml -> dvc_plots/index.html
     python -m pipelines plots tabular      # only the tabular pipeline's plots
@@ -8,7 +10,6 @@ from ``pipelines/vega/`` (see SOURCES.md there), and limits the page to the plot
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -96,20 +97,50 @@ def plot_targets(root: str | Path, stages: list[str]) -> list[str]:
         return [o.def_path for s in repo.index.stages if s.addressing in wanted for o in s.outs if o.plot]
 
 
+def drop_missing(datapoints: list[dict], x: str | None, y: str | None) -> list[dict]:
+    """The datapoints that have a value for both axes.
+
+    A CSV cell left empty (``val_acc`` on an epoch without validation) reaches Vega as ``""``, which a
+    quantitative scale draws as 0: a spike to 0 on every such epoch. Those rows are dropped, so a
+    curve joins the epochs that have a value.
+    """
+    def has(row: dict, key: str | None) -> bool:
+        return key is None or key not in row or row[key] not in ("", None)
+
+    return [row for row in datapoints if has(row, x) and has(row, y)]
+
+
 def show(root: str | Path, targets: list[str] | None = None, out: str = DEFAULT_OUT) -> Path:
-    """``dvc plots show --html-template <offline> -o out [targets]``; returns the page's path.
+    """``dvc plots show --html-template <offline> -o out [targets]`` through DVC's API, with the rows
+    that lack a value dropped (:func:`drop_missing`); returns the page's path.
 
     Raises:
-        PlotsError: DVC exited non-zero (its last lines in the message).
+        PlotsError: DVC failed, or there is nothing to plot.
     """
-    from pipelines.remote import dvc_executable
+    from dvc.exceptions import DvcException
+    from dvc.render.match import match_defs_renderers
+    from dvc.repo import Repo
+    from dvc_render import render_html
 
-    with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "offline.html"
-        template.write_text(offline_template(), encoding="utf-8")
-        proc = subprocess.run([dvc_executable(), "plots", "show", "--html-template", str(template), "-o", out,
-                               *(targets or [])], cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-10:])
-        raise PlotsError(f"dvc plots show exited {proc.returncode}:\n{tail}")
-    return Path(root) / out / "index.html"
+    root = Path(root).resolve()
+    output = root / out / "index.html"
+    try:
+        with Repo(str(root)) as repo, tempfile.TemporaryDirectory() as tmp:
+            data = repo.plots.show(targets=targets or None)
+            matched = match_defs_renderers(data=data, out=str(root / out / "static"),
+                                           templates_dir=repo.plots.templates_dir)
+            renderers = [m.renderer for m in matched]
+            errors = [f"{source}: {exc}" for m in matched for per_rev in m.source_errors.values()
+                      for source, exc in per_rev.items()]
+            if not renderers:
+                raise PlotsError("no plots were loaded" + (": " + "; ".join(errors) if errors else ""))
+            for renderer in renderers:
+                if renderer.TYPE == "vega":
+                    props = renderer.properties
+                    renderer.datapoints = drop_missing(renderer.datapoints, props.get("x"), props.get("y"))
+            template = Path(tmp) / "offline.html"
+            template.write_text(offline_template(), encoding="utf-8")
+            render_html(renderers=renderers, output_file=output, html_template=str(template))
+    except DvcException as exc:
+        raise PlotsError(f"dvc plots show: {exc}") from None
+    return output

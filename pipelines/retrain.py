@@ -26,7 +26,7 @@ from pydantic import Field
 
 from pipelines import audit as audit_mod
 from pipelines import remote
-from pipelines.dag import flatten, read_dag, read_metrics, select
+from pipelines.dag import flatten, is_source, read_dag, read_metrics, select
 from pipelines.flows import OrchestrationParams, dvc_executable, publish_run_records, run_stages
 from stages.core.params import Params, validate_section
 
@@ -231,7 +231,7 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
         pull_task(root, [s.name for s in stages])
     if settings.refresh_sources:
         for s in stages:
-            if not s.upstream:  # a source stage: nothing upstream, it reads the outside world
+            if is_source(s):  # a source stage: it reads the outside world (upstream: params-check only)
                 refresh_task(s.name, root)
     outcomes = run_stages(stages, root, orchestration.retries, orchestration.retry_delay_seconds)
     publish_run_records(outcomes, root, key="runs-retrain")

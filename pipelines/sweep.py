@@ -8,7 +8,8 @@ combination (the cartesian product of the ``-S`` lists), ``dvc queue start -j N`
 workers, each in its own temporary copy of the repository (``.dvc/tmp/exps/``) sharing the DVC cache,
 so unchanged upstream stages are restored from the run-cache instead of rerun. This module only
 queues, waits for the queue, and reads the results back (``dvc exp show --json``) into one table: the
-swept params and the pipeline's metrics per experiment, sorted by one metric, the best marked.
+swept params and the pipeline's metrics per experiment, sorted by the pipeline's headline metric
+(``meta.headline`` in dvc.yaml, e.g. tabular-evaluate's test_accuracy) or ``--sort``, the best marked.
 ``--apply-best`` runs ``dvc exp apply`` on it, so the change shows in ``git diff``. An experiment that
 failed is listed with its error line from ``dvc queue logs``.
 """
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.dag import flatten, pipelines, read_dag
+from pipelines.dag import Headline, flatten, headline, pipelines, read_dag
 from pipelines.remote import dvc_executable
 
 log = logging.getLogger(__name__)
@@ -126,18 +127,49 @@ def check_params(params_text: str, combos: list[dict[str, str]], pipeline: str) 
             raise SweepError(f"{', '.join(f'{k}={v}' for k, v in combo.items())}: {exc}") from None
 
 
-def pick_metric(results: list[Result], wanted: str | None) -> str | None:
-    """The metric to sort by: ``wanted``, else the first one named like an accuracy, else the first."""
+def check_keys(keys: list[str], dag, pipeline: str) -> None:
+    """Every swept key must be a param that a stage the pipeline's experiments run reads (its ``params:``
+    in dvc.yaml): a key no such stage reads would make every experiment identical.
+
+    Raises:
+        SweepError: a key none of them reads (the message lists the keys they do read).
+    """
+    from pipelines.dag import select
+
+    read = sorted({k for s in select(dag, [pipeline]) for k in s.params})
+    for key in keys:
+        if not any(key == r or key.startswith(r + ".") or r.startswith(key + ".") for r in read):
+            raise SweepError(f"-S {key}: no stage of pipeline '{pipeline}' (or upstream of it) reads this param, so "
+                             f"every experiment would be the same; its stages read: {', '.join(read) or 'no params'}")
+
+
+def pick_metric(results: list[Result], wanted: str) -> str:
+    """The metric named by ``--sort``: a full ``file:key`` name or its key alone (``test_accuracy``).
+
+    Raises:
+        SweepError: no experiment reports such a metric.
+    """
     names = sorted({k for r in results for k in r.metrics})
-    if wanted:
-        hits = [n for n in names if n == wanted or n.endswith(":" + wanted) or n.endswith("." + wanted)]
-        if not hits:
-            raise SweepError(f"--sort {wanted}: no such metric (metrics: {', '.join(names) or 'none'})")
-        return hits[0]
-    # the top-level accuracy (test_accuracy) before nested ones (comparison.scaled.test_accuracy)
-    preferred = sorted((n for n in names if re.search(r"(^|[.:])(test_)?acc(uracy)?$", n)),
-                       key=lambda n: (n.split(":", 1)[-1].count("."), "test" not in n, n))
-    return (preferred or names or [None])[0]
+    hits = [n for n in names if n == wanted or n.endswith(":" + wanted) or n.endswith("." + wanted)]
+    if not hits:
+        raise SweepError(f"--sort {wanted}: no such metric (metrics: {', '.join(names) or 'none'})")
+    return hits[0]
+
+
+def default_metric(dag, pipeline: str) -> Headline:
+    """The pipeline's declared headline metric (``meta.headline`` in dvc.yaml), which the sweep ranks by.
+
+    Raises:
+        SweepError: it declares none (then ``--sort`` names one), or the declaration is malformed.
+    """
+    try:
+        found = headline(dag, pipeline)
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None
+    if found is None:
+        raise SweepError(f"pipeline '{pipeline}' declares no headline metric (meta.headline on a stage in dvc.yaml): "
+                         "name the metric to rank by with --sort METRIC [--lower-is-better]")
+    return found
 
 
 def rank(results: list[Result], metric: str | None, lower_is_better: bool = False) -> list[Result]:
@@ -152,7 +184,8 @@ def rank(results: list[Result], metric: str | None, lower_is_better: bool = Fals
     return ok + rest
 
 
-def format_table(results: list[Result], keys: list[str], metric: str | None, seconds: float | None = None) -> str:
+def format_table(results: list[Result], keys: list[str], metric: str | None, seconds: float | None = None,
+                 lower_is_better: bool = False) -> str:
     """One line per experiment: the swept params and every metric; ``*`` marks the best."""
     metric_names = sorted({k for r in results for k in r.metrics})
     # `file:key` is long: show the key alone where no two files share it
@@ -172,7 +205,8 @@ def format_table(results: list[Result], keys: list[str], metric: str | None, sec
     ok = sum(1 for r in results if not r.error)
     lines.append("")
     lines.append(f"{ok} of {len(results)} experiment(s) succeeded" + (f" in {seconds:.1f} s" if seconds is not None else "")
-                 + (f"; sorted by {metric}, * = best" if metric else ""))
+                 + (f"; sorted by {metric} ({'lower' if lower_is_better else 'higher'} is better), * = best"
+                    if metric else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +218,42 @@ def dvc(root: str | Path, *args: str, check: bool = True) -> subprocess.Complete
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
         raise SweepError(f"dvc {' '.join(args)} exited {proc.returncode}:\n{tail}")
     return proc
+
+
+def start_workers(root: str | Path, jobs: int) -> None:
+    """``dvc queue start --jobs N``, returning as soon as DVC has started the workers.
+
+    The workers are detached processes that inherit DVC's stdout and stderr: with those captured in
+    pipes, ``subprocess.run`` would wait for the pipes to close, that is until the queue is empty
+    (and no timeout could be enforced). Their output goes to a temporary file instead.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.run([dvc_executable(), "queue", "start", "--jobs", str(jobs)], cwd=root, stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            out.seek(0)
+            tail = "\n".join(out.read().strip().splitlines()[-10:])
+            raise SweepError(f"dvc queue start --jobs {jobs} exited {proc.returncode}:\n{tail}")
+
+
+def stop_experiments(root: str | Path, names: list[str], settle: float = 60.0, poll: float = 1.0) -> list[str]:
+    """Take the queued experiments of ``names`` off the queue, then interrupt the running ones (as Ctrl-C
+    does: DVC stops the stage's command); repeated until none is queued or running, since a worker may
+    start a queued one in between. Returns those still queued or running after ``settle`` seconds."""
+    deadline = time.monotonic() + settle
+    while True:
+        status = queue_status(root)
+        queued = [n for n in names if status.get(n) == "Queued"]
+        running = [n for n in names if status.get(n) == "Running"]
+        if not (queued or running) or time.monotonic() > deadline:
+            return queued + running
+        if queued:
+            dvc(root, "queue", "remove", *queued, check=False)
+        if running:
+            dvc(root, "queue", "kill", *running, check=False)
+        time.sleep(poll)
 
 
 def queue_status(root: str | Path) -> dict[str, str]:
@@ -202,7 +272,8 @@ def wait_for(root: str | Path, names: list[str], timeout: float, poll: float = 2
     """Poll ``dvc queue status`` until every experiment in ``names`` has finished.
 
     Raises:
-        SweepError: not all finished within ``timeout`` seconds (they keep running in the queue).
+        SweepError: not all finished within ``timeout`` seconds: the running ones are killed, the queued
+            ones removed from the queue, and the message says which had finished.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -211,7 +282,11 @@ def wait_for(root: str | Path, names: list[str], timeout: float, poll: float = 2
         if all(s in FINAL for s in mine.values()):
             return mine
         if time.monotonic() > deadline:
-            raise SweepError(f"not finished after {timeout:.0f} s: {mine} (`dvc queue status`; `dvc queue kill` to stop)")
+            left = stop_experiments(root, names)
+            done = [n for n, s in mine.items() if s in FINAL]
+            raise SweepError(f"--timeout {timeout:g} s reached: {len(done)} of {len(names)} experiment(s) finished "
+                             f"({', '.join(done) or 'none'}); the running ones were interrupted and the queued ones "
+                             "removed" + (f", but {', '.join(left)} still run(s): `dvc queue kill`" if left else ""))
         time.sleep(poll)
 
 
@@ -262,6 +337,7 @@ def run_sweep(root: str | Path, pipeline: str, grid: dict[str, list[str]], jobs:
     stages = groups[pipeline]
     metric_files = [m for s in dag if s.name in stages for m in s.metrics]
     combos = combinations(grid)
+    check_keys(list(grid), dag, pipeline)
     check_params((Path(root) / "params.yaml").read_text(), combos, pipeline)
     prefix = prefix or f"sweep-{pipeline}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
     names = [f"{prefix}-{i + 1}" for i in range(len(combos))]
@@ -270,7 +346,7 @@ def run_sweep(root: str | Path, pipeline: str, grid: dict[str, list[str]], jobs:
         sets = [a for k, v in combo.items() for a in ("--set-param", f"{k}={v}")]
         dvc(root, "exp", "run", "--queue", "--name", name, *sets, *stages)
         log.info("queued %s: %s", name, combo)
-    dvc(root, "queue", "start", "--jobs", str(jobs))
+    start_workers(root, jobs)
     status = wait_for(root, names, timeout)
     seconds = time.perf_counter() - start
     results = read_results(root, names, combos, metric_files)
@@ -315,10 +391,12 @@ def add_parser(sub) -> None:
     p.add_argument("-S", "--set-param", dest="sets", action="append", default=[], metavar="KEY=V1,V2,…",
                    help="a param and its values (repeat for a grid), e.g. -S tabular.train.C=0.1,1,10")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="queue workers running at once (default 1)")
-    p.add_argument("--sort", metavar="METRIC", help="metric to rank by (default: the pipeline's accuracy, else its first)")
+    p.add_argument("--sort", metavar="METRIC", help="metric to rank by (default: the pipeline's headline metric, "
+                   "meta.headline of one of its stages in dvc.yaml, with its direction)")
     p.add_argument("--lower-is-better", action="store_true", help="the smallest value of --sort wins (a loss)")
     p.add_argument("--apply-best", action="store_true", help="dvc exp apply the best experiment (shows in git diff)")
-    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS", help="give up waiting after this long")
+    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                   help="stop the sweep after this long: running experiments killed, queued ones removed (default 3600)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=main)
 
@@ -327,16 +405,36 @@ def main(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         print(f"error: -j must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
+    if not args.timeout > 0:
+        print(f"error: --timeout must be a positive number of seconds, got {args.timeout:g}", file=sys.stderr)
+        return 2
     try:
         grid = parse_sets(args.sets)
-        results, seconds = run_sweep(".", args.pipeline, grid, jobs=args.jobs, timeout=args.timeout)
-        metric = pick_metric(results, args.sort)
-        ranked = rank(results, metric, args.lower_is_better)
-        best = next((r for r in ranked if r.best), None)
-        if args.json:
-            print(json.dumps({"metric": metric, "seconds": seconds, "results": [r.__dict__ for r in ranked]}, indent=2))
+        dag = read_dag(".")
+        groups = pipelines(dag)
+        if args.pipeline not in groups:
+            raise SweepError(f"unknown pipeline '{args.pipeline}' (known: {', '.join(groups)})")
+        if args.sort:
+            declared, lower = None, args.lower_is_better
+            print(f"ranking by --sort {args.sort} ({'lower' if lower else 'higher'} is better)", file=sys.stderr)
         else:
-            print(format_table(ranked, list(grid), metric, seconds), end="")
+            if args.lower_is_better:
+                raise SweepError("--lower-is-better goes with --sort (the headline metric declares its direction)")
+            declared = default_metric(dag, args.pipeline)
+            lower = not declared.higher_is_better
+            print(f"ranking by {declared.name} ({'lower' if lower else 'higher'} is better; the headline metric "
+                  f"{declared.stage} declares in dvc.yaml, --sort to choose another)", file=sys.stderr)
+        results, seconds = run_sweep(".", args.pipeline, grid, jobs=args.jobs, timeout=args.timeout)
+        metric = pick_metric(results, args.sort) if args.sort else declared.name
+        ranked = rank(results, metric, lower)
+        best = next((r for r in ranked if r.best), None)
+        if best is None and any(not r.error for r in results):
+            print(f"warning: no experiment reports {metric}: none marked best", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"metric": metric, "lower_is_better": lower, "seconds": seconds,
+                              "results": [r.__dict__ for r in ranked]}, indent=2))
+        else:
+            print(format_table(ranked, list(grid), metric, seconds, lower), end="")
         if args.apply_best:
             if best is None:
                 print("error: no experiment succeeded: nothing to apply", file=sys.stderr)

@@ -82,8 +82,10 @@ class Repo:
         return self.run(sys.executable, *args, check=check, env=env)
 
     def ran_stages(self, proc: subprocess.CompletedProcess) -> list[str]:
-        """Stages that `dvc repro` executed (not skipped, not restored), from its output."""
-        return [line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage '")]
+        """Stages that `dvc repro` executed (not skipped, not restored), from its output; params-check,
+        which reruns on every edit of params.yaml and belongs to no pipeline, is left out."""
+        return [line.split("'")[1] for line in proc.stdout.splitlines()
+                if line.startswith("Running stage '") and not line.startswith("Running stage 'params-check'")]
 
     def set_param(self, dotted: str, value) -> None:
         import yaml

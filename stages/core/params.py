@@ -121,6 +121,14 @@ class SourceParams(Params):
 M = TypeVar("M", bound=BaseModel)
 
 
+def yaml_error_line(path: Path | str, exc: Exception) -> str:
+    """One line for a YAML syntax error: ``params.yaml:21:84: not valid YAML: <the problem>``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    return f"{where}: not valid YAML: {' '.join(str(problem).split())}"
+
+
 def parse_params(text: str, path: Path | str = PARAMS_FILE) -> dict:
     """Parse params.yaml text as DVC does (ruamel.yaml's safe loader, YAML 1.2).
 
@@ -133,7 +141,7 @@ def parse_params(text: str, path: Path | str = PARAMS_FILE) -> dict:
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ParamsError(yaml_error_line(path, exc)) from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data

@@ -49,6 +49,14 @@ def test_declared_metrics_and_flat_params():
         "p.train.lr": 0.1, "other.yaml:k": 1}
 
 
+def test_a_params_file_is_named_config_with_the_stages_that_read_it(tmp_path):
+    message = audit.not_produced_message(tmp_path, "params.yaml", LOCK, None)
+    assert message.startswith("params.yaml: a params file (configuration), not an artifact")
+    assert "  p-download: p.download" in message and "  p-train: p.train" in message
+    assert "not a dependency" not in message and "p-prep" not in message
+    assert audit.params_readers(LOCK, "other.yaml") == {}
+
+
 def test_resolve_rev_rejects_unknown_names(tmp_path):
     repo = Repo(tmp_path)
     repo.run("git", "init", "-q")
@@ -101,7 +109,7 @@ def test_audit_each_commit_reports_its_param_and_commit(history):
     assert new["workspace"] == "matches dvc.lock"
     # lineage back to the raw data, each dependency with its hash
     stages = [s["stage"] for s in new["lineage"]]
-    assert stages[0] == "tabular-train" and stages[-1] == "tabular-download"
+    assert stages[0] == "tabular-train" and stages[-2:] == ["tabular-download", "params-check"]  # params.yaml checked first
     assert all(d["md5"] for s in new["lineage"] for d in s["deps"])
     metrics = new["metrics"]["artifacts/tabular/evaluate/metrics.json"]
     assert metrics["stage"] == "tabular-evaluate" and 0 < metrics["values"]["test_accuracy"] <= 1

@@ -20,6 +20,12 @@ stages:
       - demo.csv:
           x: step
           y: loss
+  gappy-curve:
+    cmd: python -c "open('gappy.csv','w').write('epoch,val_acc\\\\n1,\\\\n2,0.654321\\\\n3,\\\\n')"
+    plots:
+      - gappy.csv:
+          x: epoch
+          y: val_acc
   other-curve:
     cmd: python -c "open('other.csv','w').write('step,loss\\\\n0,7.654321\\\\n')"
     plots:
@@ -64,12 +70,23 @@ def test_plots_page_works_offline_and_shows_one_pipeline(tmp_path):
     assert "cdn.jsdelivr" not in page and "vegaEmbed('#" in page
     assert "0.123456" in page and "7.654321" not in page            # demo's curve only
 
+    run(sys.executable, "-m", "pipelines", "plots", "gappy")        # epochs without a value: no point at 0
+    page = (tmp_path / "dvc_plots" / "index.html").read_text()
+    assert "0.654321" in page and '"val_acc": ""' not in page
+
     run(sys.executable, "-m", "pipelines", "plots")                 # no name: every plot
     assert "7.654321" in (tmp_path / "dvc_plots" / "index.html").read_text()
 
     bad = subprocess.run([sys.executable, "-m", "pipelines", "plots", "nope"], cwd=tmp_path, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown pipeline or stage 'nope'" in bad.stderr
+
+
+def test_rows_without_a_value_are_dropped_not_drawn_as_zero():
+    rows = [{"epoch": "1", "val_acc": ""}, {"epoch": "2", "val_acc": "0.6"}, {"epoch": "3", "val_acc": None},
+            {"epoch": "", "val_acc": "0.7"}, {"epoch": "5", "loss": "0.1"}]
+    assert plots.drop_missing(rows, "epoch", "val_acc") == [rows[1], rows[4]]
+    assert plots.drop_missing(rows, None, None) == rows
 
 
 def test_plots_output_folder_is_git_ignored():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from pipelines.dag import read_dag
+from pipelines.dag import is_source, read_dag
 from tests.conftest import BIN, ROOT
 
 
@@ -12,7 +12,7 @@ def test_readme_source_stages_are_the_dags_source_stages():
     match = re.search(r"dvc repro --force --single-item <source stage> && dvc repro` \(source stages: ([^)]*)\)", text)
     assert match, "README lost the command for re-reading `path` sources"
     named = re.findall(r"`([a-z]+-[a-z]+)`", match.group(1))
-    sources = [s.name for s in read_dag(ROOT) if not s.upstream]
+    sources = [s.name for s in read_dag(ROOT) if is_source(s)]
     assert sorted(named) == sorted(sources)
 
 

@@ -41,15 +41,16 @@ def test_push_named_pipeline_sends_only_its_outputs_and_run_cache(tmp_path):
     repo.python("-m", "pipelines", "remote", "setup", "shared", str(remote_dir))
     repo.dvc("repro", "tabular-download", "image-decode")      # run-cache entries of two pipelines
     entries = local_entries(repo)
-    assert set(entries) == {"tabular-download", "image-decode"}
+    assert set(entries) == {"params-check", "tabular-download", "image-decode"}
 
     out = repo.python("-m", "pipelines", "remote", "push", "tabular").stdout
-    assert remote_entries(remote_dir) == entries["tabular-download"]
+    # the pipeline's stages and what is upstream of them: params-check, which every pipeline starts from
+    assert remote_entries(remote_dir) == entries["params-check"] | entries["tabular-download"]
     pushed = remote_files(remote_dir)
     assert out_md5s(repo, "tabular-download") <= pushed
     assert not out_md5s(repo, "image-decode") & pushed           # nothing of the image pipeline
-    assert "1 run-cache entries" in out, out
+    assert "2 run-cache entries" in out, out
 
     repo.python("-m", "pipelines", "remote", "push")              # no name: everything
-    assert remote_entries(remote_dir) == entries["tabular-download"] | entries["image-decode"]
+    assert remote_entries(remote_dir) == entries["params-check"] | entries["tabular-download"] | entries["image-decode"]
     assert out_md5s(repo, "image-decode") <= remote_files(remote_dir)

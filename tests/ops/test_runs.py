@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from stages.core.runs import format_runs, producing_run, read_history, record_root, slowest_stages
@@ -15,7 +16,7 @@ TABULAR = ["tabular-download", "tabular-split", "tabular-encode", "tabular-imput
 def test_plain_dvc_repro_records_every_stage_run(reproduced_tabular):
     repo = reproduced_tabular  # its session `dvc repro tabular-evaluate` ran every tabular stage
     history = read_history(repo.path)
-    assert [r["stage"] for r in history] == TABULAR
+    assert [r["stage"] for r in history] == ["params-check", *TABULAR]   # params.yaml checked first
     head = repo.run("git", "rev-parse", "HEAD").stdout.strip()
     for r in history:
         assert r["status"] == "ok" and r["commit"] == head and r["host"] and r["device"] == "cpu"
@@ -42,6 +43,9 @@ def test_a_stage_stopped_by_bad_params_is_recorded_too(tabular_repo):
     repo = tabular_repo
     repo.set_param("tabular.train.C", "abc")
     assert repo.dvc("repro", "tabular-train", check=False).returncode != 0
+    last = read_history(repo.path)[-1]          # params-check stopped the run, before tabular-train
+    assert last["stage"] == "params-check" and last["status"] == "bad-input" and "tabular.train.C" in last["error"]
+    assert repo.dvc("repro", "--single-item", "tabular-train", check=False).returncode != 0
     last = read_history(repo.path)[-1]
     assert last["stage"] == "tabular-train" and last["status"] == "bad-input"
     assert "tabular.train.C" in last["error"] and last["outputs"] == {}
@@ -66,3 +70,19 @@ def test_runs_listing_and_slowest_stages():
     text = format_runs(records)
     assert "last 4 of 4" in text and "a-y failed" in text and "RuntimeError: boom" in text
     assert "no stage runs recorded" in format_runs([])
+
+
+@pytest.mark.parametrize("argv", [["runs", "-n", "-5"], ["runs", "-n", "0"], ["runs", "--top", "0"], ["runs", "-n", "x"],
+                                  ["history", "tabular", "-n", "0"]])
+def test_runs_refuses_a_count_below_one(argv, capsys):
+    from pipelines.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2 and ("at least 1" in capsys.readouterr().err)
+
+
+def test_runs_accepts_a_positive_count():
+    from pipelines.cli import build_parser
+
+    assert build_parser().parse_args(["runs", "-n", "3"]).num == 3

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipelines.sweep import (Result, SweepError, check_params, combinations, error_line, format_table, parse_sets,
-                             pick_metric, rank)
+from pipelines.dag import Headline, StageInfo, headline, parse_headline, read_dag
+from pipelines.sweep import (Result, SweepError, check_keys, check_params, combinations, default_metric, error_line,
+                             format_table, parse_sets, pick_metric, rank)
 from stages.core.runs import read_history
-from tests.conftest import ROOT
+from tests.conftest import BIN, ROOT, run_env
 
 ACC = "artifacts/tabular/evaluate/metrics.json:test_accuracy"
 
@@ -35,8 +36,8 @@ def test_ranking_marks_the_best_and_lists_failures():
     results = [Result("e1", {"C": 0.1}, {ACC: 0.7, "m.json:comparison.scaled.test_accuracy": 0.7}),
                Result("e2", {"C": 1}, {ACC: 0.9}), Result("e3", {"C": 5}, error="params.yaml: boom"),
                Result("e4", {"C": 9}, {ACC: 0.8})]
-    metric = pick_metric(results, None)
-    assert metric == ACC and pick_metric(results, "test_accuracy") == ACC
+    metric = pick_metric(results, "test_accuracy")
+    assert metric == ACC and pick_metric(results, ACC) == ACC
     with pytest.raises(SweepError, match="no such metric"):
         pick_metric(results, "f1")
     ranked = rank(results, metric)
@@ -44,6 +45,102 @@ def test_ranking_marks_the_best_and_lists_failures():
     assert [r.name for r in rank(results, metric, lower_is_better=True)][0] == "e1"
     table = format_table(rank(results, metric), ["C"], metric).splitlines()
     assert table[1].startswith("*  e2") and "FAILED: params.yaml: boom" in table[4] and "3 of 4" in table[-1]
+
+
+@pytest.fixture(scope="module")
+def project_dag():
+    return read_dag(ROOT)
+
+
+def test_each_pipeline_ranks_by_its_declared_headline_metric(project_dag):
+    expected = {"tabular": ("tabular/evaluate/metrics.json:test_accuracy", True),
+                "vit": ("vit/evaluate/metrics.json:vit.test_accuracy", True),           # not cnn.test_accuracy
+                "nlp": ("nlp/evaluate/metrics.json:transformer.accuracy", True),        # not the TF-IDF baseline
+                "transfer": ("transfer/evaluate/metrics.json:val_accuracy", True),      # not a per-class value
+                "anomaly": ("anomaly/evaluate/metrics.json:efficientgan.roc_auc", True),
+                "diffusion": ("diffusion/evaluate/metrics.json:ddpm.fid", False)}        # an FID: lower wins
+    for pipeline, (name, higher) in expected.items():
+        found = default_metric(project_dag, pipeline)
+        assert (found.name, found.higher_is_better) == ("artifacts/" + name, higher), pipeline
+    with pytest.raises(SweepError, match="gan' declares no headline metric.*--sort"):
+        default_metric(project_dag, "gan")
+
+
+def test_headline_declarations_are_checked():
+    metrics = ("m.json",)
+    assert parse_headline("p-eval", None, metrics) is None and parse_headline("p-eval", {"x": 1}, metrics) is None
+    found = parse_headline("p-eval", {"headline": {"metric": "fid", "higher_is_better": False}}, metrics)
+    assert found == Headline("p-eval", "m.json", "fid", False) and found.name == "m.json:fid"
+    for bad, why in (({"metric": "fid"}, "higher_is_better"), ({"metric": "a", "higher_is_better": "yes"}, "true|false"),
+                     ({"metric": "a", "higher_is_better": True, "typo": 1}, "expected"),
+                     ({"metric": "a", "higher_is_better": True, "file": "n.json"}, "not one of the stage's metrics")):
+        with pytest.raises(ValueError, match=f"dvc.yaml: p-eval: meta.headline: .*{why}"):
+            parse_headline("p-eval", {"headline": bad}, metrics)
+    with pytest.raises(ValueError, match="2 metrics files"):
+        parse_headline("p-eval", {"headline": {"metric": "a", "higher_is_better": True}}, ("a.json", "b.json"))
+    two = [StageInfo("p-a", (), ("a.json",), headline=Headline("p-a", "a.json", "x", True)),
+           StageInfo("p-b", (), ("b.json",), headline=Headline("p-b", "b.json", "y", True))]
+    with pytest.raises(ValueError, match="on 2 stages"):
+        headline(two, "p")
+
+
+def test_a_key_no_stage_of_the_pipeline_reads_is_refused(project_dag):
+    check_keys(["vit.train.epochs", "common.seed", "vit.data"], project_dag, "vit")
+    with pytest.raises(SweepError, match=r"-S tabular.train.C: no stage of pipeline 'vit' .* reads this param.*vit\.train"):
+        check_keys(["tabular.train.C"], project_dag, "vit")
+    check_keys(["gan.digits.seed"], project_dag, "anomaly")        # upstream: anomaly's experiments rerun gan-digits
+    with pytest.raises(SweepError, match="no stage of pipeline 'gan'"):
+        check_keys(["anomaly.evaluate.resamples"], project_dag, "gan")
+
+
+def test_the_cli_names_its_metric_and_refuses_another_pipelines_key_before_queueing(monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.chdir(ROOT)   # refused before anything is queued: the working tree is only read
+    assert main(["sweep", "vit", "-S", "tabular.train.C=0.1,10"]) == 2
+    err = capsys.readouterr().err
+    assert "ranking by artifacts/vit/evaluate/metrics.json:vit.test_accuracy (higher is better" in err
+    assert "error: -S tabular.train.C: no stage of pipeline 'vit'" in err
+    assert main(["sweep", "gan", "-S", "gan.dcgan.epochs=1,2"]) == 2
+    assert "gan' declares no headline metric" in capsys.readouterr().err
+    assert main(["sweep", "tabular", "-S", "tabular.train.C=1", "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
+SLOW_DVC_YAML = """\
+stages:
+  tabular-slow:
+    cmd: sleep 120 && echo done > out.txt
+    params: [tabular.train.C]
+    outs: [out.txt]
+"""
+
+
+@pytest.mark.e2e
+def test_sweep_timeout_stops_the_experiments(tmp_path):
+    """--timeout is enforced: the sweep returns once it is reached, its experiments killed (the queue
+    worker used to hold DVC's output pipe open, so the sweep waited for the whole queue)."""
+    import subprocess
+    import sys
+    import time
+
+    env = run_env(PYTHONPATH=str(ROOT))
+    run = lambda *cmd, **kw: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, **kw)  # noqa: E731
+    run("git", "init", "-q", check=True)
+    run(str(BIN / "dvc"), "init", "-q", check=True)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text(SLOW_DVC_YAML)
+    run("git", "add", "-A", check=True)
+    run("git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "slow", check=True)
+    start = time.monotonic()
+    proc = run(sys.executable, "-m", "pipelines", "sweep", "tabular", "-S", "tabular.train.C=2", "--timeout", "3",
+               "--sort", "x", timeout=100)
+    assert proc.returncode != 0 and "--timeout 3 s reached: 0 of 1 experiment(s) finished" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 90
+    assert "ranking by --sort x (higher is better)" in proc.stderr
+    status = run(str(BIN / "dvc"), "queue", "status").stdout
+    assert "Running" not in status and "Queued" not in status, status
+    run(str(BIN / "dvc"), "queue", "stop", "--kill")
 
 
 def test_error_line_prefers_the_stages_own_message():
@@ -76,6 +173,7 @@ def test_sweep_on_the_queue_with_two_workers(tabular_repo):
     assert [line.split("#")[0].replace(" ", "") for line in changed] == ["-C:1.0", "+C:10"]  # only the swept value changed
     # every stage the queued experiments ran left a run record here, named after its experiment (C=1 is the
     # committed value: its experiment reruns nothing)
-    queued = [r for r in read_history(repo.path) if r.get("experiment", "").startswith("sweep-tabular-")]
+    queued = [r for r in read_history(repo.path) if r.get("experiment", "").startswith("sweep-tabular-")
+              and r["stage"] != "params-check"]   # DVC rewrites params.yaml in every experiment: the check reruns
     ran = sorted((r["experiment"].rsplit("-", 1)[1], r["stage"]) for r in queued)
     assert ran == [("1", "tabular-evaluate"), ("1", "tabular-train"), ("3", "tabular-evaluate"), ("3", "tabular-train")]

@@ -1,0 +1,1 @@
+"""The ``params-check`` stage: params.yaml checked whole before any pipeline's first stage."""
