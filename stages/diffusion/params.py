@@ -79,7 +79,8 @@ class TrainParams(Params):
     """DDPM: the β schedule, the U-Net (as in the DDIM code's config) and its training."""
 
     timesteps: int = Field(ge=2, le=10000)  # T
-    beta_1: float = Field(gt=0, lt=1)
+    schedule: Literal["linear", "cosine"]  # β: linear (Ho et al., beta_1 → beta_T) | cosine (Nichol & Dhariwal)
+    beta_1: float = Field(gt=0, lt=1)  # the linear schedule's ends (unused by cosine)
     beta_T: float = Field(gt=0, lt=1)
     ch: int = Field(ge=4, le=512)
     ch_mult: Annotated[tuple[Annotated[int, Field(ge=1, le=16)], ...], AsTuple] = Field(min_length=1, max_length=6)
@@ -105,7 +106,7 @@ class TrainParams(Params):
 
 class DdimSetting(Params):
     steps: int = Field(ge=1)  # S
-    eta: float = Field(ge=0)  # η: 0 deterministic, 1 DDPM-like
+    eta: float = Field(ge=0, le=1)  # η: 0 deterministic, 1 DDPM-like; above 1 the DDIM variance c2² would go negative
     skip: Literal["uniform", "quadratic"]
 
 
@@ -119,6 +120,12 @@ class SampleParams(Params):
     ddpm: bool  # run Algorithm 2 over all T steps (slow: T evaluations per image)
     ddim: list[DdimSetting] = Field(max_length=32)
     strip_steps: int = Field(ge=2, le=32)  # columns of the forward and reverse strips
+
+    @model_validator(mode="after")
+    def _some_sampler(self) -> "SampleParams":
+        if not self.ddpm and not self.ddim:
+            raise ValueError("no sampler to run: set diffusion.sample.ddpm to true or list a setting under diffusion.sample.ddim")
+        return self
 
 
 class EvaluateParams(Params):

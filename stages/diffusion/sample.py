@@ -29,13 +29,13 @@ from stages.diffusion import params
 from stages.diffusion.images import load_images_npz
 from stages.diffusion.params import DiffusionParams
 from stages.diffusion.plots import sample_grids, strip
-from stages.diffusion.schedule import Schedule, ddim_sample, ddpm_sample, linear_schedule, q_sample, step_sequence
+from stages.diffusion.schedule import Schedule, ddim_sample, ddpm_sample, make_schedule, q_sample, step_sequence
 from stages.diffusion.unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
 
 KIND = "ddpm"
-CHECKED = ("timesteps", "beta_1", "beta_T")  # diffusion.train keys the sampler's schedule is built from
+CHECKED = ("timesteps", "schedule", "beta_1", "beta_T")  # diffusion.train keys the sampler's schedule is built from
 N_STRIP_ROWS = 4
 
 
@@ -115,7 +115,7 @@ def main(stage: Declared) -> None:
     device = setup_torch(common.seed, common.device)
     train_images = load_images_npz(stage.dep("train.npz"))[0]
     net = load_unet(stage.dep("model.pt"), p, train_images.shape[1], device)
-    s = linear_schedule(p.train.beta_1, p.train.beta_T, p.train.timesteps)
+    s = make_schedule(p.train.schedule, p.train.beta_1, p.train.beta_T, p.train.timesteps)
     settings = samplers(p)
     shape = (p.sample.n_samples, *train_images.shape[1:])
     x_T = torch.randn(shape, generator=torch.Generator().manual_seed(common.seed)).to(device)

@@ -19,7 +19,7 @@ from stages.core.training import adam_trainer, finish_training, fit_resumable, s
 from stages.diffusion import params
 from stages.diffusion.images import load_images_npz
 from stages.diffusion.params import TrainParams
-from stages.diffusion.schedule import Schedule, ddpm_loss, linear_schedule
+from stages.diffusion.schedule import Schedule, ddpm_loss, make_schedule
 from stages.diffusion.unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def unet_config(p: TrainParams, in_channels: int, image_px: int) -> UNetConfig:
 def make_trainer(p: TrainParams, cfg: UNetConfig, *, seed: int, device, key: str = "", resume=None, desc: str = "ddpm"):
     """A trainer for a freshly initialised U-Net (call after seeding), LR warm-up as in the DDIM code."""
     net = UNet(cfg)
-    schedule = linear_schedule(p.beta_1, p.beta_T, p.timesteps)
+    schedule = make_schedule(p.schedule, p.beta_1, p.beta_T, p.timesteps)
     trainer = adam_trainer(kind=KIND, nets={"unet": net}, lrs={"unet": p.lr},
                            objective=lambda nets: DDPMObjective(nets["unet"], schedule), model_args=cfg.as_dict(), p=p,
                            seed=seed, device=device, key=key, resume=resume, desc=desc, ema_decay=p.ema_decay,

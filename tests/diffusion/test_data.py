@@ -51,12 +51,25 @@ def test_committed_section_validates():
     ("sample.ddim.1.steps", 30, r"diffusion\.sample\.ddim\.1\.steps: uniform skip needs steps to divide T = 1000"),
     ("sample.ddim.3.skip", "quadratic", r"diffusion\.sample\.ddim\.3\.steps: quadratic skip repeats"),
     ("sample.ddim.0.eta", -0.5, r"diffusion\.sample\.ddim\.0\.eta: Input should be greater than or equal to 0"),
+    ("sample.ddim.4.eta", 5.0, r"diffusion\.sample\.ddim\.4\.eta: Input should be less than or equal to 1"),
+    ("train.schedule", "quadratic", r"diffusion\.train\.schedule: Input should be 'linear' or 'cosine'"),
     ("train.attn_resolutions", [16], r"attn_resolutions: \[16\] not among the U-Net's resolutions \[8, 4\]"),
     ("data.image_px", 12, r"diffusion\.data\.image_px: .*power of two"),
 ])
 def test_bad_params_name_the_key(dotted, value, match):
     with pytest.raises(ParamsError, match=match):
         validate(with_value(dotted, value))
+
+
+def test_no_sampler_at_all_is_refused_naming_the_keys():
+    """`ddpm: false` with `ddim: []` once ran to a matplotlib traceback in diffusion-sample: now one params error."""
+    d = with_value("sample.ddpm", False)
+    d["sample"]["ddim"] = []
+    with pytest.raises(ParamsError, match=r"diffusion\.sample: .*no sampler to run: set diffusion\.sample\.ddpm to true "
+                                          r"or list a setting under diffusion\.sample\.ddim"):
+        validate(d)
+    validate(with_value("sample.ddim", []))  # DDPM alone is a sampler
+    validate(with_value("sample.ddpm", False))  # so is one DDIM setting
 
 
 def test_embedded_digits_split_per_class():
@@ -163,6 +176,9 @@ def test_sampler_refuses_a_checkpoint_trained_with_other_params(tmp_path):
     other = p.model_copy(update={"train": p.train.model_copy(update={"timesteps": 500})})
     with pytest.raises(DataError, match=r"model.pt: trained with diffusion.train.timesteps = 1000 but params.yaml has 500"):
         load_unet(tmp_path / "model.pt", other, 1, torch.device("cpu"))
+    linear = p.model_copy(update={"train": p.train.model_copy(update={"schedule": "linear"})})
+    with pytest.raises(DataError, match=r"trained with diffusion.train.schedule = 'cosine' but params.yaml has 'linear'"):
+        load_unet(tmp_path / "model.pt", linear, 1, torch.device("cpu"))
     with pytest.raises(DataError, match=r"network built for in_channels = 1 but the data has 3"):
         load_unet(tmp_path / "model.pt", p, 3, torch.device("cpu"))
     broken = {**ckpt, "model_args": {**cfg.as_dict(), "ch": 8}}

@@ -6,8 +6,9 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from stages.diffusion.schedule import (ddim_coefficients, ddim_sample, ddim_step, ddpm_loss, ddpm_mean, ddpm_sample, ddpm_step,
-                                       linear_schedule, posterior_variance, q_sample, step_sequence)
+from stages.diffusion.schedule import (cosine_schedule, ddim_coefficients, ddim_sample, ddim_step, ddpm_loss, ddpm_mean,
+                                       ddpm_sample, ddpm_step, linear_schedule, make_schedule, posterior_variance, q_sample,
+                                       step_sequence)
 
 T = 1000
 
@@ -49,14 +50,14 @@ def test_ddim_step_matches_diffusers(sched, eta, steps, clip):
     peer = DDIMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
                          clip_sample=clip, set_alpha_to_one=True, steps_offset=0, timestep_spacing="leading")
     peer.set_timesteps(steps)
-    seq = step_sequence(T, steps, "uniform")
+    seq = step_sequence(T, steps, "uniform")  # with clipping: GLIDE's ε re-derived from the clipped x̂_0
     assert sorted(peer.timesteps.tolist()) == seq  # the same uniform sequence
     ab = sched.alpha_bar.tolist()
     g = torch.Generator().manual_seed(steps)
     for i in (len(seq) - 1, len(seq) // 2, 0):  # first step, a middle one, the last (ᾱ_next = 1)
         x_t, eps, noise = (torch.randn(3, 1, 8, 8, generator=g) * k for k in (2, 1, 1))
         t = seq[i]
-        peer_out = peer.step(eps, t, x_t, eta=eta, variance_noise=noise).prev_sample
+        peer_out = peer.step(eps, t, x_t, eta=eta, variance_noise=noise, use_clipped_model_output=clip).prev_sample
         ours = ddim_step(x_t, eps, ab[t], ab[seq[i - 1]] if i > 0 else 1.0, eta, noise, clip)
         assert torch.allclose(ours, peer_out, rtol=1e-4, atol=1e-5), (i, (ours - peer_out).abs().max())
 
@@ -122,6 +123,42 @@ def test_step_sequences():
             step_sequence(1000, steps, skip)
 
 
+@pytest.mark.parametrize("clip", [False, True])
+@pytest.mark.parametrize("t", [1, 10, 500, 999])
+def test_ddim_eta1_over_every_step_is_algorithm_2(sched, t, clip):
+    """DDIM with η = 1 and S = T is DDPM's fixed_small step (the DDIM paper, §4.1), clipped or not. With clipping
+    this holds only when ε is re-derived from the clipped x̂_0: keeping the network's ε (as diffusers does by
+    default) pairs a clipped x̂_0 with an ε that no longer explains x_t, a different sampler from DDPM's."""
+    g = torch.Generator().manual_seed(t)
+    x_t, eps, noise = 2 * torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)
+    x_t, eps, noise = x_t.double(), eps.double(), noise.double()
+    ab = sched.alpha_bar.tolist()
+    ddim = ddim_step(x_t, eps, ab[t], ab[t - 1], 1.0, noise, clip)
+    ddpm = ddpm_step(sched, x_t, eps, t, noise, "fixed_small", clip)
+    assert torch.allclose(ddim, ddpm, atol=1e-9), (ddim - ddpm).abs().max()
+
+
+@pytest.mark.parametrize("eta", [-0.1, 1.5, 5.0])
+def test_ddim_coefficients_refuse_eta_outside_0_1(eta):
+    """η = 5 once gave c2² < 0, clamped silently to 0: now refused (params bound η to [0, 1] too)."""
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\]"):
+        ddim_coefficients(0.5, 0.9, eta)
+
+
+def test_cosine_schedule_matches_diffusers_squaredcos_cap_v2():
+    ours = cosine_schedule(T)
+    peer = DDPMScheduler(num_train_timesteps=T, beta_schedule="squaredcos_cap_v2")
+    assert torch.allclose(ours.betas.float(), peer.betas, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(ours.alpha_bar.float(), peer.alphas_cumprod, rtol=1e-4, atol=1e-8)
+    assert float(ours.betas.max()) == pytest.approx(0.999) and bool((ours.alpha_bar[1:] < ours.alpha_bar[:-1]).all())
+    snr = ours.alpha_bar / (1 - ours.alpha_bar)
+    assert float(snr[T // 2]) == pytest.approx(1.0, rel=0.05)  # SNR 1 half way, where the linear one is at 0.09
+    assert make_schedule("cosine", 1e-4, 0.02, T).alpha_bar.equal(ours.alpha_bar)
+    assert make_schedule("linear", 1e-4, 0.02, T).alpha_bar.equal(linear_schedule(1e-4, 0.02, T).alpha_bar)
+    with pytest.raises(ValueError, match="unknown β schedule"):
+        make_schedule("quadratic", 1e-4, 0.02, T)
+
+
 def test_ddim_coefficients_limits():
     c1, c2 = ddim_coefficients(0.5, 0.9, 0.0)
     assert c1 == 0 and c2 == pytest.approx(0.1 ** 0.5)
@@ -166,7 +203,7 @@ def test_ddim_eta0_whole_trajectory_matches_diffusers_with_a_network(sched, step
     x = x_T.clone()
     with torch.no_grad():
         for t in peer.timesteps:  # T − T/S, …, 0: diffusers' own order
-            x = peer.step(net(x, torch.full((len(x),), int(t))), t, x, eta=0.0).prev_sample
+            x = peer.step(net(x, torch.full((len(x),), int(t))), t, x, eta=0.0, use_clipped_model_output=clip).prev_sample
     ours = ddim_sample(net, sched, x_T, step_sequence(T, steps, "uniform"), 0.0, None, clip)
     # diffusers keeps ᾱ in float32, ours float64: a few 1e-4 after S network calls on outputs of order 1
     assert torch.allclose(ours, x, rtol=1e-3, atol=1e-3), (ours - x).abs().max()
