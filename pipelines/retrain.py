@@ -26,7 +26,7 @@ from pydantic import Field
 
 from pipelines import audit as audit_mod
 from pipelines import remote
-from pipelines.dag import flatten, is_source, read_dag, read_metrics, select
+from pipelines.dag import GUARD_STAGES, flatten, is_source, read_dag, read_metrics, select
 from pipelines.flows import OrchestrationParams, dvc_executable, publish_run_records, run_stages
 from stages.core.params import Params, validate_section
 
@@ -229,11 +229,17 @@ def retrain_flow(names: list[str] | None = None, root: str = ".") -> dict:
     has_remote = remote.default_remote(root) is not None
     if has_remote:
         pull_task(root, [s.name for s in stages])
+    outcomes: dict[str, str] = {}
     if settings.refresh_sources:
+        # params-check first (DVC decides whether it runs): a forced source stage needs its ok.json, and
+        # a bad params.yaml stops the run before any data is fetched
+        guards = [s for s in stages if s.name in GUARD_STAGES]
+        outcomes.update(run_stages(guards, root, orchestration.retries, orchestration.retry_delay_seconds))
         for s in stages:
             if is_source(s):  # a source stage: it reads the outside world (upstream: params-check only)
                 refresh_task(s.name, root)
-    outcomes = run_stages(stages, root, orchestration.retries, orchestration.retry_delay_seconds)
+    rest = [s for s in stages if s.name not in outcomes]
+    outcomes.update(run_stages(rest, root, orchestration.retries, orchestration.retry_delay_seconds))
     publish_run_records(outcomes, root, key="runs-retrain")
     if has_remote:
         push_task(root, [s.name for s in stages])
