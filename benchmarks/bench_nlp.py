@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_result  # noqa: E402
 from stages.core.training import TensorData, setup_torch  # noqa: E402
-from stages.nlp.download import embedded_reviews  # noqa: E402
+from stages.nlp.download import gensim_reviews  # noqa: E402
 from stages.nlp.japanese import TEXT as JAPANESE  # noqa: E402
 from stages.nlp.nets import TransformerConfig  # noqa: E402
 from stages.nlp.params import NlpParams  # noqa: E402
@@ -80,7 +80,7 @@ def best_rate(fn, tokens: int, repeats: int) -> float:
 
 
 def tokenisation(repeats: int) -> dict:
-    rows, unlabelled = embedded_reviews()
+    rows, unlabelled = gensim_reviews()
     english = [t for t, _ in rows] + unlabelled
     assert tokenize_all(english, True) == plain_english(english), "the stage's tokens differ from the book's"
     en_tokens = sum(len(d) for d in plain_english(english))
