@@ -6,10 +6,11 @@ paragraph in Aozora Bunko's layout) is preprocessed as the book does (no line br
 digits → 0) and cut into words by Janome (``wakati``), then gensim's word2vec and fastText (skip-gram
 or CBOW, ``nlp.japanese.skipgram``; one worker thread, ``common.seed``: the same vectors on every run on this host) are trained on them.
 
-The report (``report.json``, a DVC metric) gives, for each model, the top neighbours of each word of
+The report (``report.json``) gives, for each model, the top neighbours of each word of
 ``nlp.japanese.neighbours`` and, for each analogy ``[a, b, c, expected]`` (a − b + c ≈ expected), the
 top neighbours and whether ``expected`` is among them (``holds``), or the words missing from the
-vocabulary. Nothing is filtered: an analogy that fails is reported as failing.
+vocabulary. Nothing is filtered: an analogy that fails is reported as failing. ``metrics.json`` (the
+DVC metric) holds its numbers: corpus counts, and per model the vocabulary and the analogies holding.
 """
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ def report(docs: list[list[str]], models: dict, p: JapaneseParams) -> dict:
     return out
 
 
+def summary(result: dict, models: tuple[str, ...] = ("word2vec", "fasttext")) -> dict:
+    """The report's numbers (for ``dvc metrics``): corpus counts, vocabulary and analogies holding per model."""
+    out = {k: result[k] for k in ("lines", "tokens", "distinct")}
+    for name in models:
+        out[name] = {"vocabulary": result[name]["vocabulary"], "analogies_holding": result[name]["analogies_holding"],
+                     "analogies": len(result[name]["analogies"])}
+    return out
+
+
 def main(stage: Declared) -> None:
     p, seed = params.load().japanese, load_common().seed
     docs = tokenize_lines(read_lines(stage.dep("corpus") / "japanese.txt"), JapaneseTokenizer())
@@ -88,6 +98,7 @@ def main(stage: Declared) -> None:
                  result[name]["analogies_holding"], len(p.analogies))
     with stage.outputs() as out:
         out.json(stage.out("report.json"), result)
+        out.json(stage.out("metrics.json"), summary(result, tuple(models)))
 
 
 if __name__ == "__main__":

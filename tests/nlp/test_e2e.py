@@ -36,6 +36,8 @@ def test_dvc_repro_nlp_then_a_train_param_reruns_only_train_and_evaluate(temp_re
         (analogy,) = japanese[model]["analogies"]
         assert len(analogy["top"]) == SMOKE.get("nlp.japanese.topn", 10) and isinstance(analogy["holds"], bool)
         assert set(japanese[model]["neighbours"]) == {"王子", "姫"}
+    numbers = json.loads((art / "japanese/metrics.json").read_text())
+    assert numbers["word2vec"]["analogies"] == 1 and numbers["tokens"] == japanese["tokens"]
 
     metrics = json.loads((art / "evaluate/metrics.json").read_text())
     assert metrics["n_test"] == len(test_y) == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gensim.models import KeyedVectors
 
-from stages.nlp.japanese_vectors import analogies, neighbours, report, tokenize_lines, train_vectors
+from stages.nlp.japanese_vectors import analogies, neighbours, report, summary, tokenize_lines, train_vectors
 from stages.nlp.params import JapaneseParams
 from stages.nlp.text import JapaneseTokenizer
 
@@ -43,3 +43,6 @@ def test_tokens_then_vectors_then_report_on_a_few_lines():
         assert len(result[name]["neighbours"]["王子"]["top"]) == 3
         assert result[name]["analogies_holding"] in (0, 1)
     assert result["word2vec"]["neighbours"]["魔女"] == {"missing": True}
+    numbers = summary(result)
+    assert numbers["tokens"] == result["tokens"] and numbers["fasttext"]["analogies"] == 1
+    assert numbers["word2vec"]["analogies_holding"] == result["word2vec"]["analogies_holding"]
