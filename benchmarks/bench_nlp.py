@@ -9,7 +9,7 @@
    ``make_trainer``: objective, validation off, resume checkpoints on) vs a plain PyTorch loop over the
    same network, optimizer and batches, at the default params' shapes.
 
-Data: the embedded corpus (gensim's 200 labelled sentences and 300 news documents; the Japanese
+Data: the gensim source (the smoke data: gensim's 200 labelled sentences and 300 news documents; the Japanese
 text of stages/nlp/japanese.py, repeated). Usage: python benchmarks/bench_nlp.py [--repeats 5]
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_result  # noqa: E402
 from stages.core.training import TensorData, setup_torch  # noqa: E402
-from stages.nlp.download import embedded_reviews  # noqa: E402
+from stages.nlp.download import gensim_reviews  # noqa: E402
 from stages.nlp.japanese import TEXT as JAPANESE  # noqa: E402
 from stages.nlp.nets import TransformerConfig  # noqa: E402
 from stages.nlp.params import NlpParams  # noqa: E402
@@ -80,7 +80,7 @@ def best_rate(fn, tokens: int, repeats: int) -> float:
 
 
 def tokenisation(repeats: int) -> dict:
-    rows, unlabelled = embedded_reviews()
+    rows, unlabelled = gensim_reviews()
     english = [t for t, _ in rows] + unlabelled
     assert tokenize_all(english, True) == plain_english(english), "the stage's tokens differ from the book's"
     en_tokens = sum(len(d) for d in plain_english(english))
@@ -114,7 +114,7 @@ def training(repeats: int) -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = NlpParams.model_validate(raw["nlp"])
     tp = p.train.model_copy(update={"epochs": EPOCHS})
-    n, vocab, d = 128, 1340, p.vectors.dim  # the default embedded run: ~120 train reviews, ~1,300 words
+    n, vocab, d = 128, 1340, p.vectors.dim  # the gensim (smoke) data: ~120 train reviews, ~1,300 words
     gen = torch.Generator().manual_seed(SEED)
     ids = torch.randint(4, vocab, (n, p.vocab.max_len), generator=gen)
     ids[:, 0] = 2

@@ -88,8 +88,10 @@ def _param_keys(entries: list | None) -> tuple[str, ...]:
 
 
 def is_code(path: str) -> bool:
-    """A dep under ``stages/`` or ``pipelines/`` is code; the stage does not read it as data."""
-    return PurePosixPath(path).parts[0] in CODE_ROOTS
+    """A dep under ``stages/`` or ``pipelines/`` is code; the stage does not read it as data. A pipeline's
+    vendored data (``stages/<pipeline>/datasets/``) is data."""
+    parts = PurePosixPath(path).parts
+    return parts[0] in CODE_ROOTS and "datasets" not in parts
 
 
 def _within(path: PurePosixPath, folder: PurePosixPath) -> bool:

@@ -2,18 +2,24 @@
 
 Sources (``nlp.download.source``):
 
-- ``embedded``: gensim's test data ``pang_lee_polarity.cor`` (200 movie-review sentences, 100 positive,
-  100 negative; stored as cp1252, decoded here) split into train and test by ``test_fraction``
-  (stratified, ``split_seed``), and ``lee_background.cor`` (300 news documents) as unlabelled text for
-  the word vectors;
+- ``embedded`` (default): Pang & Lee's sentence polarity dataset v1.0, vendored in
+  ``stages/nlp/datasets/`` (10,662 movie-review snippets, 5,331 per class; sha256 checked on load),
+  split into train and test by ``test_fraction`` (stratified, ``split_seed``). Test sentences that also
+  occur in gensim's 200 (the ``gensim`` source, the smoke setting) are dropped from test, so a model
+  or a vector set tuned on those never sees a test sentence; no unlabelled text;
+- ``gensim``: gensim's test data ``pang_lee_polarity.cor`` (200 movie-review sentences, 100 positive,
+  100 negative; stored as cp1252, decoded here) split the same way, and ``lee_background.cor`` (300
+  news documents) as unlabelled text for the word vectors (the smoke profile's data: seconds);
 - ``url``: the IMDb archive (``aclImdb_v1.tar.gz``, checked by its published md5), its own train and
   test splits (25,000 reviews each);
 - ``path``: one aclImdb folder (its own splits), or TSV files ``text<TAB>label`` pooled and split by
   ``test_fraction``.
 
-The Japanese text (``nlp.download.japanese``): ``embedded`` is the short text in
-``stages/nlp/japanese.py``; ``url`` and ``path`` read a UTF-8 text file. Outputs are written all or
-nothing: a bad row stops the stage with its file and line, and nothing is left behind.
+The Japanese text (``nlp.download.japanese``): ``embedded`` is two works of Natsume Sōseki vendored
+in ``stages/nlp/datasets/`` (坊っちゃん and こころ, Aozora Bunko, public domain; sha256 checked);
+``story`` the short text in ``stages/nlp/japanese.py`` (the smoke setting); ``url`` and ``path`` read
+a UTF-8 text file. Outputs are written all or nothing: a bad row stops the stage with its file and
+line, a source with one class only is refused here (not at evaluation), and nothing is left behind.
 """
 from __future__ import annotations
 
@@ -23,17 +29,81 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.errors import DataError
+from stages.core.io import sha256_file
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.japanese import TEXT as JAPANESE_TEXT
 from stages.nlp.params import DownloadParams
-from stages.nlp.text import decode_line, read_aclimdb_folder, read_aclimdb_tar, read_fasttext_labelled, read_tsv, to_tsv
+from stages.nlp.text import decode_line, read_aclimdb_folder, read_aclimdb_tar, read_fasttext_labelled, read_tsv, to_tsv, without_bom
 
 log = logging.getLogger(__name__)
 
 Rows = list[tuple[str, int]]
+
+DATASETS = Path(__file__).resolve().parent / "datasets"
+# sha256 of each vendored file (stages/nlp/datasets/README.md gives provenance, licence and citation)
+VENDORED = {
+    "rt-polarity.pos": "4134882974a28d0c7b5151256f0e33a6169984ee7372c279e673f1114f475d58",
+    "rt-polarity.neg": "2d11cfbc790f1cd96d78339f41ce53ced1efa83cd22d37d6788fa3fe3d17e2fd",
+    "soseki__bocchan.txt": "c12a9cf9a2db1873e2d72a12021d0ca30af95ecbb480b2a6a3d30f33ecaff879",
+    "soseki__kokoro.txt": "220beddf3ee51973cad4c23f4668a11e2883adeafdd30e36a2812d20f0d39a12",
+}
+SOSEKI = ("soseki__bocchan.txt", "soseki__kokoro.txt")
+
+
+def vendored(name: str, folder: Path = DATASETS) -> Path:
+    """The path of a vendored file, its sha256 checked.
+
+    Raises:
+        DataError: the file is missing or its bytes are not the ones the README describes.
+    """
+    path = folder / name
+    if not path.is_file():
+        raise DataError(f"{path}: vendored data file missing (restore it: git checkout -- {path.name})")
+    digest = sha256_file(path)
+    if digest != VENDORED[name]:
+        raise DataError(f"{path}: sha256 {digest} is not the vendored file's {VENDORED[name]} "
+                        "(stages/nlp/datasets/README.md); restore it with git checkout")
+    return path
+
+
+def normalise(text: str) -> str:
+    """A sentence for comparison across sources: whitespace runs to one space, lower case."""
+    return " ".join(text.split()).lower()
+
+
+def polarity_reviews(folder: Path = DATASETS) -> Rows:
+    """Pang & Lee's 10,662 sentences (positive file first, file order), label 1 positive, 0 negative."""
+    rows: Rows = []
+    for name, label in (("rt-polarity.pos", 1), ("rt-polarity.neg", 0)):
+        path = vendored(name, folder)
+        for i, raw in enumerate(without_bom(path.read_bytes()).splitlines(), start=1):
+            text = decode_line(raw, f"{path}:{i}").strip()
+            if not text:
+                raise DataError(f"{path}:{i}: empty sentence")
+            rows.append((text, label))
+    return rows
+
+
+def drop_overlap(test: Rows, other: list[str]) -> tuple[Rows, int]:
+    """``test`` without the rows whose text (normalised) occurs in ``other``, and how many were dropped."""
+    seen = {normalise(t) for t in other}
+    kept = [r for r in test if normalise(r[0]) not in seen]
+    return kept, len(test) - len(kept)
+
+
+def require_both_classes(rows: Rows, where: str) -> None:
+    """Refuse rows with one label only: a classifier (and its evaluation) needs both.
+
+    Raises:
+        DataError: ``where`` and the one label found (or no rows at all).
+    """
+    labels = sorted({y for _, y in rows})
+    if labels != [0, 1]:
+        found = f"only label {labels[0]} ({len(rows)} reviews)" if labels else "no reviews"
+        raise DataError(f"{where}: {found}; a sentiment classifier needs both labels 0 (negative) and 1 (positive)")
 
 
 def stratified_split(rows: Rows, test_fraction: float, seed: int) -> tuple[Rows, Rows]:
@@ -68,7 +138,7 @@ def limit_per_class(rows: Rows, n: int, seed: int) -> Rows:
     return [r for i, r in enumerate(rows) if i in keep]
 
 
-def embedded_reviews() -> tuple[Rows, list[str]]:
+def gensim_reviews() -> tuple[Rows, list[str]]:
     """gensim's labelled sentences and its unlabelled news documents."""
     from gensim.test.utils import datapath
 
@@ -80,10 +150,19 @@ def embedded_reviews() -> tuple[Rows, list[str]]:
 
 
 def labelled_splits(p: DownloadParams) -> tuple[Rows, Rows, list[str]]:
-    """(train, test, unlabelled) from the configured source."""
+    """(train, test, unlabelled) from the configured source.
+
+    Raises:
+        DataError: a bad file (named with its line), or a split with one class only.
+    """
     unlabelled: list[str] = []
     if p.source == "embedded":
-        rows, unlabelled = embedded_reviews()
+        rows = polarity_reviews()
+        train, test = stratified_split(rows, p.test_fraction, p.split_seed)
+        test, dropped = drop_overlap(test, [t for t, _ in gensim_reviews()[0]])
+        log.info("dropped %d test sentences that are also in gensim's pang_lee_polarity.cor", dropped)
+    elif p.source == "gensim":
+        rows, unlabelled = gensim_reviews()
         train, test = stratified_split(rows, p.test_fraction, p.split_seed)
     elif p.source == "url":
         splits = read_aclimdb_tar(fetch_url(p.url, p.checksum, deadline=p.deadline_seconds))
@@ -100,8 +179,12 @@ def labelled_splits(p: DownloadParams) -> tuple[Rows, Rows, list[str]]:
             train, test = _both(read_aclimdb_folder(folders[0]), str(folders[0]))
         else:
             rows = [row for e in entries for row in read_tsv(e)]
+            require_both_classes(rows, ", ".join(map(str, entries)))
             train, test = stratified_split(rows, p.test_fraction, p.split_seed)
-    return limit_per_class(train, p.max_per_class, p.split_seed), limit_per_class(test, p.max_per_class, p.split_seed), unlabelled
+    train, test = limit_per_class(train, p.max_per_class, p.split_seed), limit_per_class(test, p.max_per_class, p.split_seed)
+    require_both_classes(train, f"nlp.download.source {p.source}: the train split")
+    require_both_classes(test, f"nlp.download.source {p.source}: the test split")
+    return train, test, unlabelled
 
 
 def _both(splits: dict[str, Rows], where: str) -> tuple[Rows, Rows]:
@@ -114,19 +197,26 @@ def _both(splits: dict[str, Rows], where: str) -> tuple[Rows, Rows]:
 def japanese_text(p: DownloadParams) -> str:
     """The Japanese text of the configured source (UTF-8 checked line by line)."""
     src = p.japanese
-    if src.source == "embedded":
+    if src.source == "story":
         return JAPANESE_TEXT
+    if src.source == "embedded":
+        return "".join(_utf8_text(vendored(name)) + "\n" for name in SOSEKI)
     path = fetch_url(src.url, src.checksum, deadline=src.deadline_seconds) if src.source == "url" else Path(src.path[0]).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: no such file (nlp.download.japanese.path)")
-    text = "\n".join(decode_line(raw, f"{path}:{i}") for i, raw in enumerate(path.read_bytes().splitlines(), start=1))
+    return _utf8_text(path)
+
+
+def _utf8_text(path: Path) -> str:
+    """A UTF-8 text file's text (checked line by line, a leading byte-order mark dropped)."""
+    text = "\n".join(decode_line(raw, f"{path}:{i}") for i, raw in enumerate(without_bom(path.read_bytes()).splitlines(), start=1))
     if not text.strip():
         raise DataError(f"{path}: empty text")
     return text
 
 
 def profile(train: Rows, test: Rows, unlabelled: list[str], japanese: str) -> dict:
-    """Counts per split and class."""
+    """Counts per split and class (test after any overlap with gensim's sentences is dropped)."""
     def counts(rows: Rows) -> dict:
         return {"n": len(rows), "positive": sum(y for _, y in rows), "negative": sum(1 - y for _, y in rows)}
 

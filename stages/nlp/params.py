@@ -14,15 +14,24 @@ from stages.core.params import Betas, Params, SourceParams, load_section
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
+class JapaneseSourceParams(SourceParams):
+    """The Japanese text: ``embedded`` (two works of Sōseki vendored in stages/nlp/datasets/),
+    ``story`` (the 16-line story of stages/nlp/japanese.py, for the smoke setting), ``url`` or ``path``."""
+
+    source: Literal["embedded", "story", "url", "path"] = "embedded"
+
+
 class DownloadParams(SourceParams):
-    """Labelled reviews: ``embedded`` (gensim's pang_lee_polarity.cor, 200 sentences, plus
+    """Labelled reviews: ``embedded`` (Pang & Lee's sentence polarity v1.0, 10,662 sentences, vendored
+    in stages/nlp/datasets/), ``gensim`` (gensim's pang_lee_polarity.cor, 200 sentences, plus
     lee_background.cor as unlabelled text for the word vectors), ``url`` (the IMDb tar.gz in aclImdb
     layout, checked by its md5) or ``path`` (TSV files ``text<TAB>label`` or aclImdb folders)."""
 
+    source: Literal["embedded", "gensim", "url", "path"] = "embedded"
     test_fraction: Fraction  # held out as test when the source has no test split of its own (embedded, TSV)
     split_seed: int = Field(ge=0, le=2**32 - 1)  # seeds that test split (not common.seed: a seed change must not move it)
     max_per_class: int = Field(ge=0)  # reviews kept per class and split (0: all); for a quick look at IMDb
-    japanese: SourceParams  # the Japanese text: embedded (a short text written for the project) | url | path
+    japanese: JapaneseSourceParams  # the Japanese text: embedded (Sōseki) | story (a short text written for the project) | url | path
 
 
 class TokenizeParams(Params):
@@ -54,7 +63,6 @@ class VectorsParams(Params):
     path: str | None
     deadline_seconds: float = Field(gt=0, le=86400)
     analogies: list[Annotated[list[str], Field(min_length=3, max_length=3)]]  # [a, b, c]: a - b + c
-    japanese_analogies: list[Annotated[list[str], Field(min_length=3, max_length=3)]]
 
     @model_validator(mode="after")
     def _check(self) -> "VectorsParams":
@@ -67,6 +75,19 @@ class VectorsParams(Params):
         if self.dim % 2:
             raise ValueError(f"dim must be even: the positional encoding pairs sin and cos columns (got {self.dim})")
         return self
+
+
+class JapaneseParams(Params):
+    """Japanese word2vec and fastText (stage `nlp-japanese`) on the Janome tokens of the Japanese text."""
+
+    dim: int = Field(ge=2, le=1024)
+    window: int = Field(ge=1, le=50)
+    min_count: int = Field(ge=1)
+    epochs: int = Field(ge=1, le=1000)
+    skipgram: bool  # skip-gram (better on a small corpus, the word2vec paper's finding) instead of CBOW
+    topn: int = Field(ge=1, le=100)  # neighbours reported; an analogy holds when its answer is among them
+    neighbours: list[str]  # words whose nearest neighbours are reported
+    analogies: list[Annotated[list[str], Field(min_length=4, max_length=4)]]  # [a, b, c, expected]: a - b + c ≈ expected
 
 
 class TrainParams(Params):
@@ -94,6 +115,7 @@ class NlpParams(Params):
     tokenize: TokenizeParams
     vocab: VocabParams
     vectors: VectorsParams
+    japanese: JapaneseParams
     train: TrainParams
     evaluate: EvaluateParams
 

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from stages.core.errors import DataError
 
+BOM = b"\xef\xbb\xbf"  # the UTF-8 byte-order mark some editors (Notepad, Excel) put at a file's start
 LABELS = {"0": 0, "1": 1, "neg": 0, "pos": 1}  # the book's TSV writes 0/1; neg/pos read the same
 SPLITS = ("train", "test")
 
@@ -88,6 +89,11 @@ def decode_line(raw: bytes, where: str) -> str:
                         f"({raw[exc.start:exc.start + 1]!r}); save the file as UTF-8") from None
 
 
+def without_bom(raw: bytes) -> bytes:
+    """A file's bytes without a leading UTF-8 byte-order mark (else it would be part of the first token)."""
+    return raw.removeprefix(BOM)
+
+
 def parse_label(value: str, where: str) -> int:
     """0 or 1 from a label field; refuses an empty or unknown label."""
     value = value.strip()
@@ -106,7 +112,7 @@ def read_tsv(path: str | Path) -> list[tuple[str, int]]:
     """
     path = Path(path)
     rows = []
-    for i, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for i, raw in enumerate(without_bom(path.read_bytes()).splitlines(), start=1):
         where = f"{path}:{i}"
         line = decode_line(raw, where)
         if not line.strip():
@@ -141,7 +147,7 @@ def read_fasttext_labelled(raw: bytes, where: str, encoding: str = "utf-8") -> l
 
 def _review(raw: bytes, where: str) -> str:
     """One aclImdb review file's text (one line in IMDb; every line is checked)."""
-    lines = [decode_line(line, f"{where}:{i}") for i, line in enumerate(raw.splitlines(), start=1)]
+    lines = [decode_line(line, f"{where}:{i}") for i, line in enumerate(without_bom(raw).splitlines(), start=1)]
     text = " ".join(lines).strip()
     if not text:
         raise DataError(f"{where}:1: empty text")

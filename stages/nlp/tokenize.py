@@ -1,7 +1,7 @@
-"""Stage `nlp-tokenize`: the course's English and Japanese preprocessing and tokenisers.
+"""Stage `nlp-tokenize`: the course's English preprocessing and tokeniser.
 
-English reviews (train, test and the unlabelled text) go through :func:`stages.nlp.text.tokenize_english`,
-the Japanese text through Janome (``wakati``) after the book's Japanese preprocessing. Outputs: the
+English reviews (train, test and the unlabelled text) go through :func:`stages.nlp.text.tokenize_english`
+(the Japanese text is tokenised by `nlp-japanese`, which needs nothing else of this pipeline). Outputs: the
 tokenised documents (one per line), token counts per split, and a histogram of review lengths in
 tokens (the reason for ``nlp.vocab.max_len``).
 """
@@ -16,7 +16,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.corpus import read_labelled, read_lines, write_documents
-from stages.nlp.text import JapaneseTokenizer, tokenize_english
+from stages.nlp.text import tokenize_english
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,13 @@ def main(stage: Declared) -> None:
     test_texts, test_y = read_labelled(corpus / "test.tsv")
     train, test = tokenize_all(train_texts, p.lowercase), tokenize_all(test_texts, p.lowercase)
     unlabelled = tokenize_all(read_lines(corpus / "unlabelled.txt"), p.lowercase)
-    ja = JapaneseTokenizer()
-    japanese = [tokens for line in read_lines(corpus / "japanese.txt") if (tokens := ja(line))]
-    stats = {name: token_stats(docs) for name, docs in
-             (("train", train), ("test", test), ("unlabelled", unlabelled), ("japanese", japanese))}
+    stats = {name: token_stats(docs) for name, docs in (("train", train), ("test", test), ("unlabelled", unlabelled))}
     log.info("tokens: %s", {k: v["tokens"] for k, v in stats.items()})
     with stage.outputs() as out:
         folder = out.dir(stage.out("tokens"))
         (folder / "train.tsv").write_text(write_documents(train, train_y), encoding="utf-8")
         (folder / "test.tsv").write_text(write_documents(test, test_y), encoding="utf-8")
         (folder / "unlabelled.txt").write_text(write_documents(unlabelled), encoding="utf-8")
-        (folder / "japanese.txt").write_text(write_documents(japanese), encoding="utf-8")
         out.json(stage.out("stats.json"), stats)
         out.figure(stage.out("lengths.png"), length_histogram({"train": train, "test": test}))
 

@@ -23,6 +23,7 @@ from stages.core.training import TensorData, adam_trainer, finish_training, fit_
 from stages.nlp import params
 from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
 from stages.nlp.params import TrainParams
+from stages.nlp.vocabulary import SPECIALS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,18 @@ def load_arrays(ids_path, embedding_path) -> tuple[dict[str, torch.Tensor], torc
     if top >= len(vectors):
         raise DataError(f"{embedding_path}: {len(vectors)} vectors but {ids_path} uses id {top}; rerun nlp-vectors (dvc repro)")
     return arrays, vectors
+
+
+def check_frozen_vectors(vectors: torch.Tensor, frozen: bool, where) -> None:
+    """Refuse frozen word vectors that are all zero (the specials excepted): every input would be the
+    positional encoding alone, and nothing could be learnt from the words.
+
+    Raises:
+        DataError: ``where`` (the embedding file) and what to change.
+    """
+    if frozen and not bool(vectors[len(SPECIALS):].any()):
+        raise DataError(f"{where}: every word vector is zero and nlp.train.freeze_embedding is true: the classifier "
+                        "would see no word; use vectors that cover the vocabulary or set freeze_embedding: false")
 
 
 def cpu_threads(threads: int) -> int:
@@ -68,6 +81,7 @@ def main(stage: Declared) -> None:
     cpu_threads(p.threads)
     device = setup_torch(common.seed, common.device)
     arrays, vectors = load_arrays(stage.dep("ids.npz"), stage.dep("embedding.npz"))
+    check_frozen_vectors(vectors, p.freeze_embedding, stage.dep("embedding.npz"))
     cfg = TransformerConfig(vocab=len(vectors), d_model=vectors.shape[1], max_len=arrays["train_ids"].shape[1],
                             blocks=p.blocks, ffn=p.ffn, dropout=p.dropout)
     train = TensorData(arrays["train_ids"], arrays["train_y"])

@@ -11,9 +11,10 @@
   published for fastText's English vectors, so a ``url`` needs the sha256 you computed once. A file
   whose dimension is not ``nlp.vectors.dim`` (the Transformer's width) is refused with its file and line.
 
-Words of the vocabulary without a vector get zeros (as torchtext does), the four specials too.
-Japanese word2vec and fastText are trained on the tokenised Japanese text for the analogy
-姫 − 女性 + 男性 (top-5 neighbours reported whatever they are: the embedded text is tiny).
+Words of the vocabulary without a vector get zeros (as torchtext does), the four specials too. A
+``.vec`` that is empty, holds a non-finite value for a vocabulary word, or gives no word of the
+vocabulary a vector is refused (file and line); one that covers less than half the vocabulary is
+used with a warning giving the share. (Japanese vectors: stage `nlp-japanese`.)
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.corpus import read_documents
 from stages.nlp.params import VectorsParams
+from stages.nlp.text import without_bom
 from stages.nlp.vocabulary import SPECIALS, Vocab
 
 log = logging.getLogger(__name__)
@@ -75,13 +77,18 @@ def read_vec(path: str | Path, words: set[str], dim: int) -> dict[str, np.ndarra
     """The vectors of ``words`` in a fastText text file; every line's dimension is checked.
 
     Raises:
-        DataError: the file and line where the dimension is not ``dim``, a value is not a number, or a
-            line is not UTF-8.
+        DataError: the file and line where the dimension is not ``dim``, a value is not a number or not
+            finite (NaN, inf: it would make every loss NaN), or a line is not UTF-8; a file with no vector.
     """
     path = Path(path)
     found: dict[str, np.ndarray] = {}
+    vectors = 0
     try:
         for i, raw in enumerate(_vec_lines(path), start=1):
+            if i == 1:
+                raw = without_bom(raw)
+            if not raw.strip():
+                continue  # a blank line (a trailing newline) holds no vector
             parts = raw.rstrip(b"\r\n ").split(b" ")
             if i == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
                 if int(parts[1]) != dim:
@@ -90,18 +97,44 @@ def read_vec(path: str | Path, words: set[str], dim: int) -> dict[str, np.ndarra
                 continue
             if len(parts) - 1 != dim:
                 raise DataError(f"{path}:{i}: {len(parts) - 1} values, expected nlp.vectors.dim = {dim}")
+            vectors += 1
             try:
                 word = parts[0].decode("utf-8")
             except UnicodeDecodeError:
                 raise DataError(f"{path}:{i}: a word that is not UTF-8") from None
             if word in words and word not in found:
                 try:
-                    found[word] = np.array(parts[1:], dtype=np.float32)
+                    vector = np.array(parts[1:], dtype=np.float32)
                 except ValueError:
                     raise DataError(f"{path}:{i}: a value that is not a number") from None
+                if not np.isfinite(vector).all():
+                    bad = parts[1 + int(np.flatnonzero(~np.isfinite(vector))[0])].decode("ascii", "replace")
+                    raise DataError(f"{path}:{i}: the vector of {word!r} holds a non-finite value ({bad}); "
+                                    "it would make every loss NaN")
+                found[word] = vector
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not readable as a .vec file ({exc})") from None
+    if not vectors:
+        raise DataError(f"{path}: no vectors (an empty .vec file; expected lines 'word v1 ... v{dim}')")
     return found
+
+
+MIN_COVERAGE = 0.5  # below this share of the vocabulary with a vector, nlp-vectors warns
+
+
+def check_coverage(with_vector: int, words: int, source: str) -> None:
+    """Refuse vectors that give no word of the vocabulary a vector; warn when fewer than half have one.
+
+    Raises:
+        DataError: ``source`` and the vocabulary's size, when no word has a vector (the classifier's
+            inputs would be all zeros: with frozen embeddings it could learn nothing from the words).
+    """
+    if words and not with_vector:
+        raise DataError(f"{source}: no word of the vocabulary ({words} words) has a vector; "
+                        "wrong language or lower-casing (nlp.tokenize.lowercase)?")
+    if words and with_vector / words < MIN_COVERAGE:
+        log.warning("%s: only %d of %d vocabulary words (%.1f%%) have a vector; the others start as zeros",
+                    source, with_vector, words, 100 * with_vector / words)
 
 
 def embedding_matrix(vocab: Vocab, lookup, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,9 +186,7 @@ def main(stage: Declared) -> None:
     vocab = Vocab.from_json(read_json(stage.dep("vocab.json")))
     train_docs, _ = read_documents(tokens / "train.tsv")
     unlabelled, _ = read_documents(tokens / "unlabelled.txt", labelled=False)
-    japanese, _ = read_documents(tokens / "japanese.txt", labelled=False)
-    ja = train_gensim(japanese, p.model_copy(update={"min_count": 1}), seed)  # every word of a tiny text
-    report: dict = {"japanese": {k: analogies(kv, p.japanese_analogies) for k, kv in ja.items()}}
+    report: dict = {}
     if p.source == "trained":
         en = train_gensim([d for d in train_docs + (unlabelled if p.unlabelled else []) if d], p, seed)
         kv = en[p.use]
@@ -171,6 +202,7 @@ def main(stage: Declared) -> None:
         report["english"] = {}
         source = str(p.url if p.source == "url" else path)
     words = len(vocab) - len(SPECIALS)
+    check_coverage(int(found.sum()), words, source)
     coverage = {"vocab_words": words, "with_vector": int(found.sum()), "in_vector_vocab": int(in_model[len(SPECIALS):].sum()),
                 "coverage": float(in_model[len(SPECIALS):].sum() / max(words, 1)), "dim": p.dim, "source": source}
     log.info("vectors: %s", coverage)

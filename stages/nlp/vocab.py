@@ -8,14 +8,16 @@ labels of train, val and test, and counts (vocabulary size, share of ``<unk>`` p
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 
+from stages.core.errors import DataError
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.corpus import read_documents
-from stages.nlp.vocabulary import PAD_ID, UNK_ID, Vocab, val_split
+from stages.nlp.vocabulary import PAD_ID, SPECIALS, UNK_ID, Vocab, val_split
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,36 @@ def unk_share(ids: np.ndarray) -> float:
     return float((words == UNK_ID).sum() / max(len(words) - len(ids), 1))  # minus one <eos> per row
 
 
+MAX_UNK_SHARE = 0.5  # above this share of <unk> among the train split's words, nlp-vocab warns
+
+
+def check_vocabulary(vocab: Vocab, train_docs: list[list[str]]) -> None:
+    """Refuse a vocabulary with no word; warn when most train words become ``<unk>``.
+
+    Raises:
+        DataError: ``nlp.vocab.min_freq`` and the highest count of any train word, when no word is
+            seen ``min_freq`` times (every review would be ``<cls> <unk> … <eos>``: nothing to learn).
+    """
+    words = len(vocab) - len(SPECIALS)
+    counts = Counter(t for d in train_docs for t in d)
+    if not words:
+        top = max(counts.values(), default=0)
+        raise DataError(f"params.yaml: nlp.vocab.min_freq = {vocab.min_freq} leaves no word in the vocabulary "
+                        f"(the most frequent train word is seen {top} times); lower it")
+    known = sum(c for w, c in counts.items() if c >= vocab.min_freq)
+    share = 1 - known / max(sum(counts.values()), 1)
+    if share > MAX_UNK_SHARE:
+        log.warning("nlp.vocab.min_freq = %d: %d words in the vocabulary, %.1f%% of the train split's words are <unk>",
+                    vocab.min_freq, words, 100 * share)
+
+
 def main(stage: Declared) -> None:
     p = params.load().vocab
     tokens = stage.dep("tokens")
     train_docs, train_y = read_documents(tokens / "train.tsv")
     test_docs, test_y = read_documents(tokens / "test.tsv")
     vocab = Vocab(min_freq=p.min_freq).fit(train_docs)
+    check_vocabulary(vocab, train_docs)
     train_ids, test_ids = vocab.encode(train_docs, p.max_len), vocab.encode(test_docs, p.max_len)
     tr, va = val_split(len(train_docs), p.val_fraction, p.split_seed)
     y = np.asarray(train_y, dtype=np.int64)

@@ -10,7 +10,7 @@ import pytest
 from stages.nlp.evaluate import bootstrap_accuracy
 from tests.nlp.smoke import SMOKE
 
-STAGES = {"nlp-download", "nlp-tokenize", "nlp-vocab", "nlp-vectors", "nlp-train", "nlp-evaluate"}
+STAGES = {"nlp-download", "nlp-tokenize", "nlp-vocab", "nlp-vectors", "nlp-japanese", "nlp-train", "nlp-evaluate"}
 
 
 @pytest.mark.e2e
@@ -20,7 +20,7 @@ def test_dvc_repro_nlp_then_a_train_param_reruns_only_train_and_evaluate(temp_re
         repo.set_param(dotted, value)
     repo.commit("smoke params")
 
-    first = repo.dvc("repro", "nlp-evaluate")
+    first = repo.dvc("repro", "nlp-evaluate", "nlp-japanese")
     assert set(repo.ran_stages(first)) == STAGES
 
     art = repo.path / "artifacts/nlp"
@@ -31,8 +31,13 @@ def test_dvc_repro_nlp_then_a_train_param_reruns_only_train_and_evaluate(temp_re
         test_y = z["test_y"]
     with np.load(art / "vectors/embedding.npz") as z:
         assert z["vectors"].shape == (len(vocab["itos"]), SMOKE["nlp.vectors.dim"])
-    analogies = json.loads((art / "vectors/analogies.json").read_text())
-    assert len(analogies["japanese"]["word2vec"][0]["top"]) == 5  # 姫 - 女性 + 男性: every word is in the text
+    japanese = json.loads((art / "japanese/report.json").read_text(encoding="utf-8"))
+    for model in ("word2vec", "fasttext"):  # 王子 - 男性 + 女性 ≈ 姫: every word is in the story, so a top list
+        (analogy,) = japanese[model]["analogies"]
+        assert len(analogy["top"]) == SMOKE.get("nlp.japanese.topn", 10) and isinstance(analogy["holds"], bool)
+        assert set(japanese[model]["neighbours"]) == {"王子", "姫"}
+    numbers = json.loads((art / "japanese/metrics.json").read_text())
+    assert numbers["word2vec"]["analogies"] == 1 and numbers["tokens"] == japanese["tokens"]
 
     metrics = json.loads((art / "evaluate/metrics.json").read_text())
     assert metrics["n_test"] == len(test_y) == 50

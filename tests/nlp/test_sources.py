@@ -128,5 +128,5 @@ def test_bad_tsv_row_stops_the_stage_with_nothing_left_behind(tmp_path, monkeypa
     run_download(tmp_path, monkeypatch, source="path", path=[str(good)])
     profile = json.loads((tmp_path / "data/nlp/profile.json").read_text())
     assert profile["train"]["n"] + profile["test"]["n"] == 8 and profile["test"]["n"] == 2
-    assert (tmp_path / "data/nlp/corpus/japanese.txt").read_text(encoding="utf-8").startswith("昔々")
+    assert (tmp_path / "data/nlp/corpus/japanese.txt").read_text(encoding="utf-8").startswith("親譲りの無鉄砲で")  # Sōseki
     assert sorted(p.name for p in (tmp_path / "data/nlp").iterdir()) == ["corpus", "profile.json"]  # no temporaries

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stages.core.errors import DataError
-from stages.nlp.download import embedded_reviews, limit_per_class, stratified_split
+from stages.nlp.download import gensim_reviews, limit_per_class, stratified_split
 from stages.nlp.evaluate import bootstrap_accuracy, cls_attention, id_documents
 from stages.core.training import TensorData
 from stages.nlp.nets import Attention, TransformerClassifier, TransformerConfig, positional_encoding
@@ -37,8 +37,8 @@ def test_english_preprocessing_is_the_books():
 
 # ---- readers and bad input ------------------------------------------------------------------------
 
-def test_embedded_reviews_are_gensims_200_sentences():
-    rows, unlabelled = embedded_reviews()
+def test_gensim_reviews_are_gensims_200_sentences():
+    rows, unlabelled = gensim_reviews()
     assert len(rows) == 200 and sum(y for _, y in rows) == 100
     assert len(unlabelled) == 300
     assert any("—" in t for t, _ in rows)  # cp1252's em dash decoded, not mangled
