@@ -17,7 +17,7 @@ COLUMNS = ["survived", "pclass", "sex", "age", "sibsp", "parch", "fare", "embark
 
 
 def standins(kit) -> dict[str, Any]:
-    from stages.tabular.download import derive_seaborn_columns, load_embedded
+    from stages.tabular.titanic import derive_seaborn_columns, load_embedded
 
     frame = load_embedded().head(200).copy()
     rng = np.random.default_rng(kit.seed)

