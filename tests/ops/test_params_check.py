@@ -8,19 +8,14 @@ import yaml
 from stages.core.errors import ParamsError
 from stages.params.check import check_params, stage_sections
 from tests.conftest import ROOT
+from tests.core.test_params import with_value as params_with_value
 
 TEXT = (ROOT / "params.yaml").read_text()
 
 
 def with_value(dotted: str, value) -> str:
     """params.yaml's text with ``dotted`` set (added when absent)."""
-    data = yaml.safe_load(TEXT)
-    node = data
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    node[leaf] = value
-    return yaml.safe_dump(data, sort_keys=False)
+    return yaml.safe_dump(params_with_value(dotted, value), sort_keys=False)
 
 
 def test_the_committed_params_are_valid_and_every_stage_section_is_checked():
