@@ -124,14 +124,15 @@ def last_error(log: str) -> str:
 
 def check_pipeline(root: Path, pipeline: str, workdir: Path, timeout: float) -> CheckResult:
     """Run ``pipeline``'s course check in ``workdir/<pipeline>`` (left there: the caller removes it)."""
-    from stages.core.runs import read_history
+    from stages.core.runs import read_history, runs_table
     from stages.core.standins import serve_directory
 
     work, kit_dir = workdir / pipeline, workdir / f"{pipeline}-standins"
     start = time.monotonic()
-    with serve_directory(_mkdir(kit_dir)) as base_url:
+    kit_dir.mkdir(parents=True, exist_ok=True)
+    with serve_directory(kit_dir) as base_url:
         try:
-            involved, wanted = prepare(root, work, pipeline, base_url, kit_dir)
+            _, wanted = prepare(root, work, pipeline, base_url, kit_dir)
         except Exception as exc:  # noqa: BLE001 - any failure to set up is this pipeline's failed check
             return CheckResult(pipeline, False, seconds=time.monotonic() - start, error=f"setting up: {exc}")
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -146,20 +147,13 @@ def check_pipeline(root: Path, pipeline: str, workdir: Path, timeout: float) -> 
             log, ok = f"{exc.stdout or ''}{exc.stderr or ''}\nerror: timed out after {timeout:.0f} s", False
     (work / "course-check.log").write_text(log)
     ran = [ln.split("'")[1] for ln in log.splitlines() if ln.startswith("Running stage '")]
-    runs = read_history(work)
-    peak = max((max(float(r.get("peak_memory_mb") or 0), float(r.get("peak_children_memory_mb") or 0)) for r in runs),
-               default=0.0)
+    peak = max((r["peak_mb"] for r in runs_table(read_history(work))), default=0)
     missing = [s for s in wanted if s not in ran]
     if ok and missing:
         ok, error = False, f"stage(s) not run: {', '.join(missing)}"
     else:
         error = "" if ok else last_error(log)
     return CheckResult(pipeline, ok, ran, wanted, round(time.monotonic() - start, 1), round(peak), error)
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def format_results(results: list[CheckResult]) -> str:
