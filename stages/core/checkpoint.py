@@ -187,9 +187,32 @@ def load_models(path: str | Path, kind: str, build: Any, names: tuple[str, ...],
         (the networks in the order of ``names``, the checkpoint dict).
     """
     ckpt = load_checkpoint(path, map_location=device, kind=kind)
-    nets = list(build(ckpt["model_args"]))
+    nets = _build_for_loading(build, ckpt, names)
     assert len(nets) == len(names), f"the {kind} builder made {len(nets)} networks, expected {names}"
     for net, name in zip(nets, names):
-        net.load_state_dict(ckpt["models"][name])
         net.to(device).eval().requires_grad_(False)
     return nets, ckpt
+
+
+def _build_for_loading(build: Any, ckpt: dict[str, Any], names: tuple[str, ...]) -> list:
+    """The networks with the checkpoint's weights, built without initialising weights first.
+
+    Building on PyTorch's ``meta`` device allocates and initialises nothing (a VGG16's random init is
+    seconds of CPU, thrown away by the load); ``load_state_dict(assign=True)`` then takes the
+    checkpoint's tensors as they are. A network that computes a tensor at build time which the state
+    dict does not hold (a non-persistent buffer) would keep it on ``meta``: such a network is built
+    again the ordinary way, so the result is always the same as building and then loading.
+    """
+    import torch
+
+    with torch.device("meta"):
+        nets = list(build(ckpt["model_args"]))
+    if len(nets) == len(names):
+        for net, name in zip(nets, names):
+            net.load_state_dict(ckpt["models"][name], assign=True)
+        if not any(t.is_meta for net in nets for t in (*net.parameters(), *net.buffers())):
+            return nets
+    nets = list(build(ckpt["model_args"]))
+    for net, name in zip(nets, names):
+        net.load_state_dict(ckpt["models"][name])
+    return nets

@@ -69,8 +69,22 @@ def setup_torch(seed: int, device: str = "auto"):
     dev = torch.device(name)
     seed_everything(seed)  # python, numpy and torch (CPU and every CUDA device); same on every rank
     if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic_kernels()
     return dev
+
+
+def deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` for eager kernels, without its import.
+
+    The public call also sets TorchInductor's ``deterministic`` flag, and importing that config imports
+    ``torch._inductor`` and ``torch._dynamo``: 1.5-5 s in every stage process, about as long as
+    ``import torch`` itself. Nothing here compiles with Inductor, so only the switch the eager kernels
+    read is set, the one the public call sets too (tests/core/test_trainer.py checks both flags and the
+    import).
+    """
+    import torch
+
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def precision_on(device, precision: Precision | bool) -> Precision:

@@ -213,3 +213,46 @@ def test_stale_resume_folders_of_the_stage_are_deleted_when_it_starts_with_other
     assert not killed.parent.exists()
     assert in_use.exists() and all(p.exists() for p in others)
     assert t.resume.exists()  # its own checkpoint, until finish_training discards it
+
+
+def test_setup_torch_makes_cpu_kernels_deterministic_without_importing_the_compiler():
+    """What ``torch.use_deterministic_algorithms(True, warn_only=True)`` sets for eager kernels is set,
+    and neither torch._dynamo nor torch._inductor is imported (seconds in every stage process)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from stages.core.training import setup_torch; setup_torch(0, 'cpu'); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._dynamo' in sys.modules, 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False", "False"]
+
+
+class WithTable(nn.Module):
+    """A network that computes a non-persistent buffer at build time (the state dict lacks it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+        self.register_buffer("table", torch.arange(4.0), persistent=False)
+
+    def forward(self, x):
+        return self.lin(x + self.table)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)), WithTable])
+def test_load_models_gives_the_trained_networks_built_on_meta_or_not(tmp_path, make):
+    """Built without initialising (the meta device) where the state dict holds every tensor, built the
+    ordinary way where it does not: either way the loaded network is the saved one, on the CPU, frozen."""
+    from stages.core.checkpoint import load_models
+
+    torch.manual_seed(0)
+    net = make()
+    net.train()(torch.randn(8, 4))  # BatchNorm's running statistics move off their initial values
+    save_checkpoint(tmp_path / "m.pt", {"kind": "toy", "model_args": {}, "params": {}, "epoch": 1,
+                                            "models": {"net": net.state_dict()}})
+    (loaded,), _ = load_models(tmp_path / "m.pt", "toy", lambda args: [make()], ("net",), "cpu")
+    x = torch.randn(5, 4)
+    assert torch.equal(loaded(x), net.eval()(x)) and not loaded.training
+    assert all(t.device.type == "cpu" for t in (*loaded.parameters(), *loaded.buffers()))
+    assert not any(p.requires_grad for p in loaded.parameters())
