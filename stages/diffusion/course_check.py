@@ -7,7 +7,7 @@ batch size stay, and so does the judge's architecture; images, epochs and sample
 
 Two caps are not epochs or counts. Sampling costs one U-Net evaluation per step, 0.1-0.2 s for the
 course's U-Net on a CPU core, so the course's DDPM over T = 1000 steps and DDIM at S = 10, 20, 50, 100
-(and 50 with η = 1) would take four to eight minutes. The check uses T = 50 and DDIM at S = 10 with
+(and 50 with η = 1) would take four to eight minutes. The check uses T = 20 and DDIM at S = 10 with
 η = 0 and with η = 1: the schedule, the time embedding and both samplers run the same code at the
 same shapes; the course's larger S only repeat the same step.
 """
@@ -19,7 +19,7 @@ CAPS: dict[str, Any] = {
     "diffusion.data.heldout_per_class": 2,
     "diffusion.judge.epochs": 1,
     "diffusion.train.epochs": 1,
-    "diffusion.train.timesteps": 50,
+    "diffusion.train.timesteps": 20,
     "diffusion.sample.n_samples": 2,
     "diffusion.sample.ddim": [{"steps": 10, "eta": 0.0, "skip": "uniform"}, {"steps": 10, "eta": 1.0, "skip": "uniform"}],
 }

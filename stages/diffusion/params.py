@@ -148,7 +148,7 @@ class DiffusionParams(Params):
         if any(r not in levels for r in tr.attn_resolutions):
             raise ValueError(f"diffusion.train.attn_resolutions: {list(tr.attn_resolutions)} not among the U-Net's "
                              f"resolutions {sorted(levels, reverse=True)}")
-        from stages.diffusion.schedule import step_sequence
+        from stages.diffusion.steps import step_sequence
 
         for i, d in enumerate(self.sample.ddim):
             try:

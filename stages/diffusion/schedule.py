@@ -30,7 +30,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-Skip = Literal["uniform", "quadratic"]
+from stages.diffusion.steps import Skip, step_sequence  # noqa: F401 - the sampler's steps, re-exported
+
 BetaSchedule = Literal["linear", "cosine"]
 Variance = Literal["fixed_small", "fixed_large"]
 
@@ -164,29 +165,6 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, ab_t: float, ab_next: float,
     c1, c2 = ddim_coefficients(ab_t, ab_next, eta)
     out = ab_next ** 0.5 * x0 + c2 * eps
     return out + c1 * noise if c1 > 0 and noise is not None else out
-
-
-def step_sequence(T: int, steps: int, skip: Skip) -> list[int]:
-    """The S timesteps DDIM visits, increasing (the DDIM code's ``skip_type``).
-
-    ``uniform``: 0, T/S, 2T/S, … (S must divide T); ``quadratic``: ⌊(i·√(0.8T)/(S−1))²⌋ for i < S,
-    denser near t = 0 (the DDIM code's choice for CIFAR-10).
-
-    Raises:
-        ValueError: S > T, S does not divide T (uniform), or the quadratic sequence repeats a step.
-    """
-    if not 1 <= steps <= T:
-        raise ValueError(f"steps {steps} must be between 1 and T = {T}")
-    if skip == "uniform":
-        if T % steps:
-            raise ValueError(f"uniform skip needs steps to divide T = {T} (got {steps})")
-        return list(range(0, T, T // steps))
-    if steps < 2:
-        raise ValueError("quadratic skip needs at least 2 steps")
-    seq = [int(v) for v in np.linspace(0, np.sqrt(T * 0.8), steps) ** 2]
-    if len(set(seq)) != len(seq):
-        raise ValueError(f"quadratic skip repeats timesteps with {steps} steps of T = {T}: use fewer steps or uniform")
-    return seq
 
 
 @torch.no_grad()
