@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 CAPS: dict[str, Any] = {
-    "transfer.data.train_per_class": 2,
-    "transfer.data.val_per_class": 2,
+    "transfer.data.train_per_class": 1,
+    "transfer.data.val_per_class": 1,
     "transfer.train.epochs": 1,
 }
 

@@ -2,7 +2,7 @@
 
 The course downloads CIFAR-10's python tarball (md5-checked) and torchvision's ImageNet ViT-B/16
 weights (``vit_b_16-c867db91.pth``); offline, a tarball of the same layout (photo crops, eight
-training and one test image per class; 15% of them become the validation split, two per class train) and a random-init ``torchvision.models.vit_b_16`` state dict
+training and one test image per class; 15% of them become the validation split, one per class trains) and a random-init ``torchvision.models.vit_b_16`` state dict
 (its exact keys and shapes) are served from 127.0.0.1. The book's ViT, the ViT-B/16 at 224 px and the
 CNN keep their architectures, optimisers, param groups and batch sizes; only images and epochs shrink.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 CAPS: dict[str, Any] = {
-    "vit.data.max_train_per_class": 2,
+    "vit.data.max_train_per_class": 1,
     "vit.train.epochs": 1,
     "vit.train.warmup_epochs": 0,
     "vit.cnn.epochs": 1,
