@@ -27,6 +27,7 @@ EPILOG = """examples:
                                             which params, data and code produced it, and its metrics
   python -m pipelines diff HEAD~1 HEAD      params, metrics and changed outputs of two revisions
   python -m pipelines deps --write          each stage's code deps in dvc.yaml, from its imports
+  python -m pipelines deps --impact         how many stages an edit of each core module reruns
   python -m pipelines profile apply course gan
                                             the course's full settings into params.yaml (`default` switches back)
   python -m pipelines history tabular       tabular's params and metrics per commit and experiment
@@ -229,7 +230,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_deps(args: argparse.Namespace) -> int:
     from pipelines import deps
 
-    return deps.main(write_file=args.write)
+    return deps.main(write_file=args.write, show_impact=args.impact)
 
 
 def cmd_plots(args: argparse.Namespace) -> int:
@@ -365,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A stage's code deps are the in-repo modules its module imports, transitively. "
                        "Exit 1 and list the differences, or rewrite them in dvc.yaml with --write.")
     p.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml (comments and order kept)")
+    p.add_argument("--impact", action="store_true",
+                   help="print, for each stages/core and pipelines module, how many stages an edit of it reruns")
     p.set_defaults(func=cmd_deps)
 
     from pipelines import profiles

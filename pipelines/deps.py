@@ -214,8 +214,47 @@ def write(root: str | Path = ".") -> list[str]:
     return list(drifted)
 
 
-def main(write_file: bool = False, root: str | Path = ".") -> int:
-    """``python -m pipelines deps [--write]``: 0 when dvc.yaml's code deps match the imports, else 1."""
+def impact(root: str | Path = ".") -> list[tuple[str, list[str]]]:
+    """For each module under ``stages/core/`` and ``pipelines/``: the stages that list it as a code dep.
+
+    Those are the stages ``dvc status`` reports changed after an edit of that module alone, and so the
+    stages ``dvc repro`` reruns (their downstream stages rerun too where an output's bytes change).
+    Sorted by how many, most first; ``pipelines/`` modules, which no stage imports, list none.
+    """
+    root = Path(root)
+    stages = _yaml_stages(root)
+    modules = sorted(p.relative_to(root).as_posix() for folder in ("stages/core", "pipelines")
+                     for p in (root / folder).glob("*.py") if p.name != "__init__.py" or _has_code(p))
+    users = {m: sorted(name for name, entry in stages.items() if m in _declared_code(entry)) for m in modules}
+    return sorted(users.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+def impact_table(root: str | Path = ".") -> str:
+    """:func:`impact` as a markdown table (docs/code-deps.md holds it; a test keeps it current)."""
+    root = Path(root)
+    rows = impact(root)
+    with_module = sum(1 for entry in _yaml_stages(root).values() if isinstance(entry, dict) and module_of_cmd(entry.get("cmd", "")))
+    lines = [f"| module | stages rerun (of {with_module}) | pipelines |", "|---|---|---|"]
+    for module, names in rows:
+        pipelines = sorted({n.split("-", 1)[0] for n in names})
+        lines.append(f"| `{module}` | {len(names)} | {', '.join(pipelines) or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_stages(root: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((root / DVC_FILE).read_text())["stages"]
+
+
+def main(write_file: bool = False, root: str | Path = ".", show_impact: bool = False) -> int:
+    """``python -m pipelines deps [--write | --impact]``: 0 when dvc.yaml's code deps match the imports, else 1.
+
+    ``--impact`` prints, for each core and harness module, how many stages an edit of it reruns.
+    """
+    if show_impact:
+        print(impact_table(root), end="")
+        return 0
     if write_file:
         changed = write(root)
         print(f"{DVC_FILE}: code deps rewritten for {', '.join(changed)}" if changed else f"{DVC_FILE}: code deps are current")

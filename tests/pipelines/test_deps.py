@@ -140,3 +140,16 @@ def test_imported_modules_sees_every_form(tmp_path):
     got = deps.imported_modules(path, "stages.p.step", tmp_path)
     assert got == {"stages", "stages.core", "stages.core.io", "stages.p", "stages.p.params", "stages.p.lib", "stages.p.late"}
     assert ast.parse(path.read_text())  # the fixture is valid Python
+
+
+def test_no_stage_depends_on_the_operations_harness_and_the_docs_table_is_current():
+    """An edit of pipelines/ reruns no stage; docs/code-deps.md shows what an edit of each core module reruns."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    harness = [(name, d) for name, entry in stages.items() for d in entry.get("deps") or [] if str(d).startswith("pipelines/")]
+    assert harness == []
+    rows = dict(deps.impact(ROOT))
+    assert all(rows[m] == [] for m in rows if m.startswith("pipelines/"))
+    assert set(rows["stages/core/stage.py"]) == set(stages)  # every stage reads its declaration through it
+    page = (ROOT / "docs/code-deps.md").read_text()
+    table = page.split("<!-- impact table: python -m pipelines deps --impact -->\n", 1)[1].split("<!-- end of impact table -->", 1)[0]
+    assert table == deps.impact_table(ROOT), "docs/code-deps.md is stale: paste `python -m pipelines deps --impact` into it"
