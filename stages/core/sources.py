@@ -1,8 +1,10 @@
 """Data sources: checksummed downloads (pooch) and the user's own files.
 
 :func:`fetch_url` downloads a file once into a cache folder (``$REPROLAB_CACHE`` or the OS cache,
-e.g. ``~/.cache/reprolab``), retries transient failures, and refuses a file whose sha256 differs
-from the one given. The whole download, retries included, has a deadline: a server that trickles a
+e.g. ``~/.cache/reprolab``), retries transient failures (HTTP errors, timeouts, dropped connections),
+and refuses a file whose sha256 differs from the one given, at once: the same URL gives the same
+bytes again, so a mismatch (a file changed upstream, a wrong checksum in params.yaml) is not
+downloaded again in full. The whole download, retries included, has a deadline: a server that trickles a
 byte at a time is given up, not waited on forever. Every failure becomes a :class:`DownloadError`
 that names the URL, and leaves no partial or empty file in the cache.
 """
@@ -136,7 +138,8 @@ def fetch_url(url: str, checksum: str, *, retries: int = 3, timeout: float = 60.
         url: http(s) or file URL.
         checksum: expected checksum of the file's bytes: a sha256 hex digest, or ``"sha256:<hex>"`` /
             ``"md5:<hex>"`` (:func:`split_checksum`).
-        retries: extra attempts after a failed download (HTTP error, timeout, bad checksum).
+        retries: extra attempts after a transient failure (HTTP error, timeout, dropped connection),
+            1, 2, 3… s apart; a checksum mismatch is final.
         timeout: seconds before a stalled connection is given up (each wait for data).
         deadline: seconds for the whole download, retries included (a source's ``deadline_seconds``).
         progress: show a tqdm progress bar.
@@ -158,14 +161,13 @@ def fetch_url(url: str, checksum: str, *, retries: int = 3, timeout: float = 60.
         # pooch checks whole digests; a sha256 prefix is checked below, after the download
         registry={name: f"{alg}:{digest}" if alg == "md5" or len(digest) == 64 else None},
         urls={name: url},
-        retry_if_failed=retries,
+        retry_if_failed=0,  # pooch would retry a checksum mismatch too; transient failures are retried below
     )
     start = time.monotonic()
     downloader = DeadlineDownloader(start + deadline, timeout, progress) if url.startswith("http") else None
     try:
         with locked_folder(folder):
-            remove_partial_downloads(folder, keep=name)
-            path = Path(fetcher.fetch(name, downloader=downloader))
+            path = _fetch_retrying(fetcher, name, downloader, folder, retries)
             if alg == "sha256" and len(digest) < 64 and not sha256_file(path).startswith(digest):
                 path.unlink()
                 raise ValueError("hash mismatch (prefix)")
@@ -189,6 +191,25 @@ def fetch_url(url: str, checksum: str, *, retries: int = 3, timeout: float = 60.
         raise DownloadError(f"{url}: could not connect ({type(exc).__name__}: {exc})") from None
     log.info("%s: %s verified, cached at %s", url, alg, path)
     return path
+
+
+def _fetch_retrying(fetcher, name: str, downloader, folder: Path, retries: int) -> Path:
+    """``fetcher.fetch(name)``, again after a transient failure (pooch's waits: 1, 2, 3… s, at most 10).
+    A checksum mismatch (pooch's ``ValueError``) and a passed deadline (:class:`DeadlineExceeded`, from
+    the downloader) are raised at once. Call only while holding :func:`locked_folder`."""
+    import requests
+
+    for attempt in range(retries + 1):
+        remove_partial_downloads(folder, keep=name)
+        try:
+            return Path(fetcher.fetch(name, downloader=downloader))
+        except requests.exceptions.RequestException:
+            wait = min(attempt + 1, 10)
+            if attempt == retries:
+                raise
+            log.info("%s: download failed, trying again in %d s (%d attempt(s) left)", name, wait, retries - attempt)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def expand_paths(entries: list[str], suffixes: tuple[str, ...]) -> list[Path]:

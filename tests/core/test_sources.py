@@ -150,3 +150,49 @@ def test_malformed_checksum_is_a_clear_error(served, checksum):
     url, _, _ = served
     with pytest.raises(DataError, match="expected 'sha256:"):
         fetch_url(f"{url}/data.csv", checksum, progress=False)
+
+
+def _flaky_server(body: bytes, failures: int):
+    """A server on 127.0.0.1 that answers 503 ``failures`` times, then ``body``; ``server.gets`` counts GETs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.server.gets += 1
+            if self.server.gets <= failures:
+                self.send_error(503)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.gets = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_transient_failure_is_retried_and_a_checksum_mismatch_is_not(tmp_path, monkeypatch):
+    """A 503 is tried again (after 1 s); a wrong checksum fails at once, the file downloaded once."""
+    import time
+
+    monkeypatch.setenv("REPROLAB_CACHE", str(tmp_path / "cache"))
+    body = b"a,b\n1,2\n"
+    server = _flaky_server(body, failures=1)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/flaky.csv"
+        assert fetch_url(url, hashlib.sha256(body).hexdigest(), retries=3, progress=False).read_bytes() == body
+        assert server.gets == 2
+        server.gets = 1  # past the failure: every GET now serves the body
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match="checksum mismatch"):
+            fetch_url(url.replace("flaky", "other"), "1" * 64, retries=3, progress=False)
+        assert server.gets == 2 and time.monotonic() - started < 1  # one download, no waiting
+    finally:
+        server.shutdown()
+        server.server_close()
