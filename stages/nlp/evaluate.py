@@ -28,7 +28,7 @@ from stages.core.stage import Declared
 from stages.core.training import setup_torch
 from stages.nlp import params
 from stages.nlp.nets import KIND, build
-from stages.nlp.vocabulary import CLS_ID, EOS_ID, PAD_ID, Vocab
+from stages.nlp.token_ids import CLS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
 

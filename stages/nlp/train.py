@@ -23,7 +23,7 @@ from stages.core.training import TensorData, adam_trainer, finish_training, fit_
 from stages.nlp import params
 from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
 from stages.nlp.params import TrainParams
-from stages.nlp.vocabulary import SPECIALS
+from stages.nlp.token_ids import SPECIALS
 
 log = logging.getLogger(__name__)
 

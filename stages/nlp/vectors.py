@@ -37,7 +37,7 @@ from stages.nlp import params
 from stages.nlp.corpus import read_documents
 from stages.nlp.params import VectorsParams
 from stages.nlp.text import without_bom
-from stages.nlp.vocabulary import SPECIALS, Vocab
+from stages.nlp.token_ids import SPECIALS, Vocab
 
 log = logging.getLogger(__name__)
 

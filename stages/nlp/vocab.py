@@ -17,7 +17,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.corpus import read_documents
-from stages.nlp.vocabulary import PAD_ID, SPECIALS, UNK_ID, Vocab, val_split
+from stages.nlp.token_ids import PAD_ID, SPECIALS, UNK_ID, Vocab, val_split
 
 log = logging.getLogger(__name__)
 
