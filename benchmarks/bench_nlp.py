@@ -39,7 +39,7 @@ from stages.nlp.params import NlpParams  # noqa: E402
 from stages.nlp.text import JapaneseTokenizer  # noqa: E402
 from stages.nlp.tokenize import tokenize_all  # noqa: E402
 from stages.nlp.train import cpu_threads, make_trainer  # noqa: E402
-from stages.nlp.vocabulary import PAD_ID  # noqa: E402
+from stages.nlp.token_ids import PAD_ID  # noqa: E402
 
 SEED = 42
 EPOCHS = 5

@@ -116,7 +116,7 @@ def stage_loop(tensors, pre, cfg, p, device, epochs: int, ckpt: Path) -> float:
     net = Vit(cfg)
     (x, y), (vx, vy) = tensors["train"], tensors["val"]
     q = p.model_copy(update={"epochs": epochs, "warmup_epochs": min(p.warmup_epochs, epochs)})
-    trainer = make_trainer(kind="vit", net=net, groups=[{"params": list(net.parameters()), "lr": q.lr}], p=q, pre=pre,
+    trainer = make_trainer(kind="vit", net=net, groups=[{"params": list(net.parameters()), "lr": q.lr}], optim_params=q, pre=pre,
                            model_args={"vit": cfg.as_dict()}, n_train=len(x), seed=SEED, device=device, key="bench",
                            resume=ckpt, desc="bench")
     start = time.perf_counter()

@@ -12,7 +12,6 @@ so an audit over a long history stays well under a second or two.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -20,7 +19,9 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from pipelines.dvc_command import dvc
 from stages.core.runs import format_run_record, producing_run
+from stages.core.runtime import file_md5
 
 try:  # the C loader is ~10x faster on a large dvc.lock
     from yaml import CSafeLoader as SafeLoader
@@ -176,15 +177,6 @@ def cache_object(root: str | Path, md5: str) -> Path | None:
     """The cache file of ``md5`` (``files/md5/ab/cdef…``, DVC 3 layout), or None when not cached."""
     file = cache_dir(root) / "files" / "md5" / md5[:2] / md5[2:]
     return file if file.is_file() else None
-
-
-def file_md5(path: Path) -> str:
-    """The MD5 DVC 3 records for a file: of its bytes."""
-    digest = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_output(root: str | Path, out: Output, inner: str | None = None, *, workspace: bool = True) -> bytes | None:
@@ -471,8 +463,6 @@ def diff(root: str | Path, rev_a: str, rev_b: str, *, all_values: bool = False) 
         ``{"a", "b", "params": {file: {key: {"old", "new"}}}, "metrics": {file: {key: {"old", "new", "diff"}}},
         "outputs": {path: {"old", "new"}}}``.
     """
-    from pipelines.remote import dvc
-
     a, b = resolve_rev(root, rev_a), resolve_rev(root, rev_b)
     extra = ["--all"] if all_values else []
     params = json.loads(dvc(["params", "diff", a, b, "--json", *extra], root).stdout or "{}")

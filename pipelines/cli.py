@@ -132,6 +132,7 @@ def stage_names(names: list[str]) -> list[str]:
 
 def cmd_remote(args: argparse.Namespace) -> int:
     from pipelines import remote
+    from pipelines.dvc_command import DvcError, dvc_executable
 
     try:
         if args.action == "setup":
@@ -165,11 +166,11 @@ def cmd_remote(args: argparse.Namespace) -> int:
                         if s in selected]
             todo = remote.upstream(dag, training) if training else selected
             print(f"preparing {len(todo)} stage(s) upstream of {', '.join(training) or '(no training stage)'}")
-            proc = subprocess.run([remote.dvc_executable(), "repro", *todo])
+            proc = subprocess.run([dvc_executable(), "repro", *todo])
             if proc.returncode != 0:
                 return proc.returncode
             print(remote.push(".", args.remote, todo))
-    except (remote.RemoteError, KeyError) as exc:
+    except (remote.RemoteError, DvcError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -216,11 +217,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     import json
 
     from pipelines import audit
-    from pipelines.remote import RemoteError
+    from pipelines.dvc_command import DvcError
 
     try:
         report = audit.diff(".", args.rev_a, args.rev_b, all_values=args.all)
-    except (audit.AuditError, RemoteError) as exc:
+    except (audit.AuditError, DvcError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else audit.format_diff(report))
@@ -277,12 +278,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return 2
     print(format_runs(read_history(".", stages), last=args.num, top=args.top), end="")
     return 0
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from pipelines import sweep
-
-    return sweep.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

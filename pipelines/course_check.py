@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.dag import pipeline_of, pipelines, read_dag, select
+from pipelines.dvc_command import dvc_executable
 from pipelines.profiles import PARAMS, load_profile, set_values
 from pipelines.workspace import copy_project
 
@@ -138,9 +139,8 @@ def check_pipeline(root: Path, pipeline: str, workdir: Path, timeout: float) -> 
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                    REPROLAB_CACHE=str(work / ".download-cache"), DVC_NO_ANALYTICS="1",
                    MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-        dvc = str(Path(sys.executable).with_name("dvc"))
         try:
-            proc = subprocess.run([dvc, "repro", *[s for s in wanted if pipeline_of(s) == pipeline]], cwd=work, env=env,
+            proc = subprocess.run([dvc_executable(), "repro", *[s for s in wanted if pipeline_of(s) == pipeline]], cwd=work, env=env,
                                   capture_output=True, text=True, timeout=timeout)
             log, ok = proc.stdout + proc.stderr, proc.returncode == 0
         except subprocess.TimeoutExpired as exc:

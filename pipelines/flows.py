@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -21,6 +19,7 @@ from prefect.cache_policies import NONE
 from prefect.states import Failed
 
 from pipelines.dag import StageInfo, read_dag, read_metrics, select
+from pipelines.dvc_command import dvc, dvc_executable
 from stages.core.params import Params, load_section
 from stages.core.runtime import BAD_INPUT_EXIT
 from stages.core.runs import format_run_record, read_run_record, runs_table
@@ -40,12 +39,6 @@ class OrchestrationParams(Params):
     retry_delay_seconds: float
 
 
-def dvc_executable() -> str:
-    """The ``dvc`` beside this interpreter (the project venv), else the one on PATH."""
-    local = Path(sys.executable).with_name("dvc")
-    return str(local) if local.exists() else (shutil.which("dvc") or "dvc")
-
-
 def outcome(stage: str, output: str) -> str:
     """What DVC did with ``stage``, from its output."""
     if f"Running stage '{stage}'" in output:
@@ -57,9 +50,7 @@ def outcome(stage: str, output: str) -> str:
 
 def changed_stages(root: str) -> set[str]:
     """Stages that ``dvc status`` reports as changed (deps, params, outs, or outputs not in cache)."""
-    proc = subprocess.run([dvc_executable(), "status", "--json"], cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dvc status exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    proc = dvc(["status", "--json"], root)
     return {name.rsplit(":", 1)[-1] for name in json.loads(proc.stdout or "{}")}
 
 

@@ -11,7 +11,6 @@ differ between rows) and the metrics files its own stages declare.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,11 +112,10 @@ def exp_show(root: str | Path, all_commits: bool = True, last: int | None = None
     Raises:
         HistoryError: DVC exited non-zero or printed no JSON.
     """
-    from pipelines.remote import dvc_executable
+    from pipelines.dvc_command import dvc
 
     args = ["-n", str(last)] if last else (["--all-commits"] if all_commits else [])
-    proc = subprocess.run([dvc_executable(), "exp", "show", "--json", *args], cwd=root,
-                          capture_output=True, text=True)
+    proc = dvc(["exp", "show", "--json", *args], root, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-10:])
         raise HistoryError(f"dvc exp show exited {proc.returncode}:\n{tail}")

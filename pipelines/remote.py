@@ -20,13 +20,11 @@ import importlib.util
 import logging
 import os
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.dag import StageInfo
+from pipelines.dvc_command import dvc
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,8 @@ TRAINING_SUFFIX = "-train"
 
 
 class RemoteError(RuntimeError):
-    """A DVC remote command failed or a remote is set up wrongly; the message says which and why."""
+    """A remote is set up wrongly; the message says which and why (a failing ``dvc`` command raises
+    :class:`pipelines.dvc_command.DvcError`)."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +48,6 @@ class RemoteSpec:
     kind: str  # "local" | "s3" | "ssh"
     options: tuple[tuple[str, str], ...] = ()
     secrets: tuple[tuple[str, str], ...] = ()
-
-
-def dvc_executable() -> str:
-    """The ``dvc`` beside this interpreter (the project venv), else the one on PATH (no Prefect import,
-    unlike ``pipelines.flows.dvc_executable``: the audit and remote commands start fast)."""
-    local = Path(sys.executable).with_name("dvc")
-    return str(local) if local.exists() else (shutil.which("dvc") or "dvc")
 
 
 def remote_kind(url: str) -> str:
@@ -122,19 +114,6 @@ def build_spec(
         if keyfile is not None:
             secrets.append(("keyfile", str(Path(keyfile).expanduser())))
     return RemoteSpec(name=name, url=url, kind=kind, options=tuple(options), secrets=tuple(secrets))
-
-
-def dvc(args: list[str], root: str | Path, *, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``dvc <args>`` in ``root``, output captured.
-
-    Raises:
-        RemoteError: it exited non-zero (the message carries DVC's own error lines).
-    """
-    proc = subprocess.run([dvc_executable(), *args], cwd=root, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-15:]
-        raise RemoteError(f"dvc {' '.join(args)} exited {proc.returncode}:\n" + "\n".join(detail))
-    return proc
 
 
 def setup_remote(spec: RemoteSpec, root: str | Path, *, default: bool = True) -> None:

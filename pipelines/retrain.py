@@ -27,7 +27,8 @@ from pydantic import Field
 from pipelines import audit as audit_mod
 from pipelines import remote
 from pipelines.dag import GUARD_STAGES, flatten, is_source, read_dag, read_metrics, select
-from pipelines.flows import OrchestrationParams, dvc_executable, publish_run_records, run_stages
+from pipelines.dvc_command import dvc, output_tail
+from pipelines.flows import OrchestrationParams, publish_run_records, run_stages
 from stages.core.params import Params, validate_section
 
 
@@ -131,8 +132,7 @@ def run(cmd: list[str], root: Path) -> str:
     """Run a command in ``root``; its output, or a RuntimeError carrying its last lines."""
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{output_tail(proc)}")
     return proc.stdout
 
 
@@ -156,7 +156,7 @@ def push_task(root: str, stages: list[str]) -> str:
 def refresh_task(stage: str, root: str) -> str:
     """Re-run a source stage whatever DVC thinks (``--force``) so that new upstream data enters.
     Unchanged data gives the same output hash, so nothing downstream of it reruns."""
-    out = run([dvc_executable(), "repro", "--single-item", "--force", stage], Path(root))
+    out = dvc(["repro", "--single-item", "--force", stage], root).stdout
     get_run_logger().info("%s", out.strip().splitlines()[-1] if out.strip() else stage)
     return stage
 
@@ -165,7 +165,7 @@ def refresh_task(stage: str, root: str) -> str:
 def save_experiment_task(name: str, root: str, stages: list[str]) -> str:
     """Record the workspace (params, dvc.lock, metrics) as the DVC experiment ``name``; only the outputs
     of ``stages`` are committed to the cache (other pipelines' outputs may be absent on this host)."""
-    run([dvc_executable(), "exp", "save", "--force", "--name", name, *stages], Path(root))
+    dvc(["exp", "save", "--force", "--name", name, *stages], root)
     return name
 
 
@@ -196,7 +196,7 @@ def restore_accepted(root: Path, stages: list[str]) -> None:
     """Put dvc.lock and the outputs of ``stages`` back to the accepted (HEAD) model; params.yaml is left
     as it is (the change that made the candidate stays visible)."""
     run(["git", "checkout", "HEAD", "--", audit_mod.LOCK], root)
-    run([dvc_executable(), "checkout", "--force", "--allow-missing", *stages], root)
+    dvc(["checkout", "--force", "--allow-missing", *stages], root)
 
 
 def run_name() -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.dag import Headline, flatten, headline, pipelines, read_dag
-from pipelines.remote import dvc_executable
+from pipelines.dvc_command import TAIL_LINES, DvcError, dvc, dvc_executable
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +212,6 @@ def format_table(results: list[Result], keys: list[str], metric: str | None, sec
 
 # ---- DVC ------------------------------------------------------------------------------------------
 
-def dvc(root: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([dvc_executable(), *args], cwd=root, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
-        raise SweepError(f"dvc {' '.join(args)} exited {proc.returncode}:\n{tail}")
-    return proc
-
-
 def start_workers(root: str | Path, jobs: int) -> None:
     """``dvc queue start --jobs N``, returning as soon as DVC has started the workers.
 
@@ -234,8 +226,8 @@ def start_workers(root: str | Path, jobs: int) -> None:
                               stdout=out, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
             out.seek(0)
-            tail = "\n".join(out.read().strip().splitlines()[-10:])
-            raise SweepError(f"dvc queue start --jobs {jobs} exited {proc.returncode}:\n{tail}")
+            tail = "\n".join(out.read().strip().splitlines()[-TAIL_LINES:])
+            raise DvcError(f"dvc queue start --jobs {jobs} exited {proc.returncode}:\n{tail}")
 
 
 def stop_experiments(root: str | Path, names: list[str], settle: float = 60.0, poll: float = 1.0) -> list[str]:
@@ -250,15 +242,15 @@ def stop_experiments(root: str | Path, names: list[str], settle: float = 60.0, p
         if not (queued or running) or time.monotonic() > deadline:
             return queued + running
         if queued:
-            dvc(root, "queue", "remove", *queued, check=False)
+            dvc(["queue", "remove", *queued], root, check=False)
         if running:
-            dvc(root, "queue", "kill", *running, check=False)
+            dvc(["queue", "kill", *running], root, check=False)
         time.sleep(poll)
 
 
 def queue_status(root: str | Path) -> dict[str, str]:
     """``dvc queue status`` as experiment name -> Queued | Running | Success | Failed."""
-    out = dvc(root, "queue", "status").stdout
+    out = dvc(["queue", "status"], root).stdout
     status = {}
     for line in out.splitlines():
         parts = line.split()
@@ -302,7 +294,7 @@ def error_line(log_text: str) -> str:
 
 def read_results(root: str | Path, names: list[str], combos: list[dict[str, str]], metric_files: list[str]) -> list[Result]:
     """Params and metrics of the named experiments from ``dvc exp show --json``."""
-    entries = json.loads(dvc(root, "exp", "show", "--json").stdout or "[]")
+    entries = json.loads(dvc(["exp", "show", "--json"], root).stdout or "[]")
     found: dict[str, dict] = {}
     for entry in entries:
         for exp in entry.get("experiments") or []:
@@ -344,7 +336,7 @@ def run_sweep(root: str | Path, pipeline: str, grid: dict[str, list[str]], jobs:
     start = time.perf_counter()
     for name, combo in zip(names, combos):
         sets = [a for k, v in combo.items() for a in ("--set-param", f"{k}={v}")]
-        dvc(root, "exp", "run", "--queue", "--name", name, *sets, *stages)
+        dvc(["exp", "run", "--queue", "--name", name, *sets, *stages], root)
         log.info("queued %s: %s", name, combo)
     start_workers(root, jobs)
     status = wait_for(root, names, timeout)
@@ -352,7 +344,7 @@ def run_sweep(root: str | Path, pipeline: str, grid: dict[str, list[str]], jobs:
     results = read_results(root, names, combos, metric_files)
     for r in results:
         if status.get(r.name) != "Success":
-            r.error = error_line(dvc(root, "queue", "logs", r.name, check=False).stdout)
+            r.error = error_line(dvc(["queue", "logs", r.name], root, check=False).stdout)
     return results, seconds
 
 
@@ -443,5 +435,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"applied {best.name} ({', '.join(f'{k}={v}' for k, v in best.params.items())}): see git diff params.yaml")
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if "exited" not in str(exc) else 1
+        return 2
+    except DvcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 1 if any(r.error for r in results) else 0

@@ -38,7 +38,8 @@ def load_gan(path: str, device: torch.device, kind: str = "dcgan") -> tuple[Gene
     return g, d, ckpt
 
 
-def search_z(g: Generator, d: Discriminator, x: torch.Tensor, p: AnoGanParams, lam: float, seed: int) -> dict[str, torch.Tensor]:
+def search_z(g: Generator, d: Discriminator, x: torch.Tensor, anogan_params: AnoGanParams, lam: float,
+             seed: int) -> dict[str, torch.Tensor]:
     """AnoGAN's z search for a batch of images ``x`` (B, 1, S, S).
 
     Returns:
@@ -47,9 +48,9 @@ def search_z(g: Generator, d: Discriminator, x: torch.Tensor, p: AnoGanParams, l
     """
     assert x.shape[-1] == g.cfg.image_size, f"test images are {x.shape[-1]}px but the GAN makes {g.cfg.image_size}px"
     z = torch.randn(len(x), g.cfg.z_dim, generator=torch.Generator().manual_seed(seed)).to(x.device).requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=p.lr)
+    opt = torch.optim.Adam([z], lr=anogan_params.lr)
     feat_x = d.features(x)  # (B, C, 4, 4), fixed during the search
-    for _ in tqdm(range(p.steps), desc="anogan z search", unit="step", mininterval=1.0, leave=False):
+    for _ in tqdm(range(anogan_params.steps), desc="anogan z search", unit="step", mininterval=1.0, leave=False):
         fake = g(z)
         loss = anomaly_score(x, fake, feat_x, d.features(fake), lam)["score"].sum()  # images are independent
         opt.zero_grad(set_to_none=True)
@@ -62,13 +63,13 @@ def search_z(g: Generator, d: Discriminator, x: torch.Tensor, p: AnoGanParams, l
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
+    anomaly_params, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
     test = load_digits_npz(stage.dep("test.npz"), ("images", "labels", "anomalous"))
     g, d, _ = load_gan(stage.dep("model.pt"), device)
     x = torch.from_numpy(test["images"]).to(device)
     start = time.perf_counter()
-    result = search_z(g, d, x, p.anogan, p.score.lam, common.seed)
+    result = search_z(g, d, x, anomaly_params.anogan, anomaly_params.score.lam, common.seed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -76,7 +77,7 @@ def main(stage: Declared) -> None:
         out.text(stage.out("scores.csv"), scores_frame(test["labels"], test["anomalous"], result).to_csv(index=False, float_format="%.6g"))
         out.npz(stage.out("reconstructions.npz"), images=result["reconstruction"].cpu().numpy(), z=result["z"].cpu().numpy())
     write_run_record(stage.name, {"seconds": seconds, "images": len(x), "seconds_per_image": seconds / len(x),
-                                  "steps": p.anogan.steps, "device": device.type},
+                                  "steps": anomaly_params.anogan.steps, "device": device.type},
                      outputs=[stage.out("scores.csv"), stage.out("reconstructions.npz")])
     log.info("AnoGAN: %d images scored in %.1f s (%.4f s/image)", len(x), seconds, seconds / len(x))
 

@@ -27,24 +27,28 @@ log = logging.getLogger(__name__)
 STAGE = "anomaly-efficientgan"
 
 
-def make_trainer(image_size: int, p: EfficientGanParams, *, seed: int, device: torch.device, key: str = "",
+def make_trainer(image_size: int, efficientgan_params: EfficientGanParams, *, seed: int, device: torch.device, key: str = "",
                  resume=None) -> Trainer:
     """A trainer with freshly initialised networks (call after seeding)."""
-    cfg = EfficientGanConfig(image_size=image_size, z_dim=p.z_dim, channels=p.channels)
+    cfg = EfficientGanConfig(image_size=image_size, z_dim=efficientgan_params.z_dim, channels=efficientgan_params.channels)
     g, e, d = build(cfg.as_dict())
-    return adam_trainer(kind="efficientgan", nets={"g": g, "e": e, "d": d}, lrs={"d": p.lr_d, "g": p.lr_ge, "e": p.lr_ge},
-                        objective=lambda nets: BiGan(nets["g"], nets["e"], nets["d"], p.z_dim),
-                        model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=STAGE)
+    return adam_trainer(kind="efficientgan", nets={"g": g, "e": e, "d": d},
+                        lrs={"d": efficientgan_params.lr_d, "g": efficientgan_params.lr_ge, "e": efficientgan_params.lr_ge},
+                        objective=lambda nets: BiGan(nets["g"], nets["e"], nets["d"], efficientgan_params.z_dim),
+                        model_args=cfg.as_dict(), p=efficientgan_params, seed=seed, device=device, key=key, resume=resume,
+                        desc=STAGE)
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().efficientgan, load_common()
-    launch(p.nproc_per_node, "stages.anomaly.efficientgan")  # N > 1: this command again under torchrun
+    efficientgan_params, common = params.load().efficientgan, load_common()
+    launch(efficientgan_params.nproc_per_node, "stages.anomaly.efficientgan")  # N > 1: this command again under torchrun
     device = setup_torch(common.seed, common.device)
     images = torch.from_numpy(load_digits_npz(stage.dep("train.npz"))["images"])
     trainer = fit_resumable(
-        STAGE, lambda key, resume: make_trainer(images.shape[-1], p, seed=common.seed, device=device, key=key, resume=resume),
-        images, params=p.model_dump(mode="json"), seed=common.seed, device=device, inputs={"train": sha256_file(stage.dep("train.npz"))})
+        STAGE, lambda key, resume: make_trainer(images.shape[-1], efficientgan_params, seed=common.seed, device=device, key=key,
+                                                resume=resume),
+        images, params=efficientgan_params.model_dump(mode="json"), seed=common.seed, device=device,
+        inputs={"train": sha256_file(stage.dep("train.npz"))})
     finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
                     extra={"n_train": len(images), "image_size": images.shape[-1], "device": device.type})
 

@@ -159,7 +159,7 @@ def comparison_figure(x: np.ndarray, labels: np.ndarray, anomalous: np.ndarray, 
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
+    anomaly_params, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
     test = load_digits_npz(stage.dep("test.npz"), ("images", "labels", "anomalous"))
     ano_scores = stage.dep("anogan/scores.csv")
@@ -171,11 +171,11 @@ def main(stage: Declared) -> None:
 
     g, e, d = load_efficientgan(stage.dep("model.pt"), device)
     x = torch.from_numpy(test["images"]).to(device)
-    efficientgan_scores(g, e, d, x[:2], p.score.lam)  # warm-up, so one-off set-up costs are not timed
+    efficientgan_scores(g, e, d, x[:2], anomaly_params.score.lam)  # warm-up, so one-off set-up costs are not timed
     timings = []
     for _ in range(TIMING_REPEATS):  # one pass takes milliseconds: the median of a few is steadier
         start = time.perf_counter()
-        eff = efficientgan_scores(g, e, d, x, p.score.lam)
+        eff = efficientgan_scores(g, e, d, x, anomaly_params.score.lam)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         timings.append(time.perf_counter() - start)
@@ -185,7 +185,7 @@ def main(stage: Declared) -> None:
     eff_frame = scores_frame(test["labels"], anomalous, eff)
     aucs = compare(anomalous, {"anogan": ano["score"].to_numpy(), "efficientgan": eff_frame["score"].to_numpy()}, common.seed)
     metrics = {
-        "n_test": int(len(anomalous)), "n_anomalous": int(anomalous.sum()), "lam": p.score.lam,
+        "n_test": int(len(anomalous)), "n_anomalous": int(anomalous.sum()), "lam": anomaly_params.score.lam,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "anogan": aucs["anogan"],
         "efficientgan": aucs["efficientgan"],

@@ -82,16 +82,16 @@ def ratios(sizes: dict[str, int]) -> dict[str, float]:
 
 
 def main(stage: Declared) -> None:
-    p: ConvertParams = params.load().convert
+    convert_params: ConvertParams = params.load().convert
     metrics: dict[str, dict] = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("files"))
         for entry, clip in iter_clips(stage.dep("clips"), stage.dep("manifest.json")):
             wav = root / f"{clip.key}.wav"
-            wav_error = write_wav(wav, clip.y, clip.sr, p.wav_subtype)
+            wav_error = write_wav(wav, clip.y, clip.sr, convert_params.wav_subtype)
             source = entry.get("source", entry["file"])  # the user's file, not the temporary WAV
             export(wav, root / f"{clip.key}.flac", "flac", source=source)
-            export(wav, root / f"{clip.key}.mp3", "mp3", p.mp3_bitrate, source=source)
+            export(wav, root / f"{clip.key}.mp3", "mp3", convert_params.mp3_bitrate, source=source)
             flac, _, _ = decode(root / f"{clip.key}.flac")
             wav_back, _, _ = decode(wav)
             sizes = {fmt: (root / f"{clip.key}.{fmt}").stat().st_size for fmt in ("wav", "flac", "mp3")}
@@ -104,7 +104,8 @@ def main(stage: Declared) -> None:
             }
             log.info("%s: wav %d B, flac %.2f x, mp3 %.2f x; WAV max error %.2e", clip.key, sizes["wav"],
                      metrics[clip.key]["ratio_to_wav"]["flac"], metrics[clip.key]["ratio_to_wav"]["mp3"], wav_error)
-        out.json(stage.out("metrics.json"), {"clips": metrics, "wav_subtype": p.wav_subtype, "mp3_bitrate": p.mp3_bitrate})
+        out.json(stage.out("metrics.json"), {"clips": metrics, "wav_subtype": convert_params.wav_subtype,
+                                              "mp3_bitrate": convert_params.mp3_bitrate})
 
 
 if __name__ == "__main__":

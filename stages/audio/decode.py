@@ -64,7 +64,7 @@ def waveform_figure(title: str, signals: dict[int, np.ndarray], first: np.ndarra
     return fig
 
 
-def decode_clip(entry: dict, clips_dir: str, root: Path, p: DecodeParams) -> tuple[str, dict]:
+def decode_clip(entry: dict, clips_dir: str, root: Path, decode_params: DecodeParams) -> tuple[str, dict]:
     """One clip: its WAV copies at each rate and of the cut, and its waveform figure, written into
     ``root/<key>/``. Runs in this process or on a Dask worker (``audio.decode.parallel``).
 
@@ -74,8 +74,8 @@ def decode_clip(entry: dict, clips_dir: str, root: Path, p: DecodeParams) -> tup
     clip = load_clip(entry, clips_dir)
     folder = Path(root) / clip.key
     folder.mkdir()
-    signals = at_rates(clip, p.rates)
-    first = cut(clip.y, clip.sr, p.cut_seconds)
+    signals = at_rates(clip, decode_params.rates)
+    first = cut(clip.y, clip.sr, decode_params.cut_seconds)
     for rate, y in signals.items():
         if rate != clip.sr:
             write_float_wav(folder / f"sr{rate}.wav", y, rate)
@@ -86,17 +86,18 @@ def decode_clip(entry: dict, clips_dir: str, root: Path, p: DecodeParams) -> tup
         "rates": {str(rate): summarize(y, rate) for rate, y in signals.items()},
         "first": summarize(first, clip.sr),
     }
-    save(waveform_figure(clip.key, signals, first, clip.sr, p.cut_seconds), folder / "waveform.png")
+    save(waveform_figure(clip.key, signals, first, clip.sr, decode_params.cut_seconds), folder / "waveform.png")
     log.info("%s: %d Hz, %.2f s; min %.3f max %.3f", clip.key, clip.sr, clip.seconds, clip.y.min(), clip.y.max())
     return clip.key, summary
 
 
 def main(stage: Declared) -> None:
-    p = params.load().decode
+    decode_params = params.load().decode
     entries = read_manifest(stage.dep("manifest.json"))
     with stage.outputs() as out:
         root = out.dir(stage.out("decode"))
-        summary = dict(map_files(decode_clip, entries, p.parallel, str(stage.dep("clips")), root, p, desc="decode"))
+        summary = dict(map_files(decode_clip, entries, decode_params.parallel, str(stage.dep("clips")), root, decode_params,
+                                 desc="decode"))
         write_json(root / "summary.json", summary)
 
 

@@ -100,15 +100,15 @@ def clip_signal(y: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(y, -level, level)
 
 
-def apply_effects(y: np.ndarray, sr: int, p: EffectsParams) -> Iterator[tuple[str, np.ndarray]]:
-    """(name, signal) for every effect in ``p``, one at a time."""
-    for steps in p.pitch_steps:
+def apply_effects(y: np.ndarray, sr: int, effects_params: EffectsParams) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, signal) for every effect in ``effects_params``, one at a time."""
+    for steps in effects_params.pitch_steps:
         yield f"pitch_{steps:+g}", pitch_shift(y, sr, steps)
-    for rate in p.stretch_rates:
+    for rate in effects_params.stretch_rates:
         yield f"stretch_{rate:g}", time_stretch(y, rate)
-    for alpha in p.vtln_alpha:
-        yield f"vtln_{alpha:g}", vtln(y, alpha, p.vtln_cutoff)
-    for threshold in p.clip_threshold:
+    for alpha in effects_params.vtln_alpha:
+        yield f"vtln_{alpha:g}", vtln(y, alpha, effects_params.vtln_cutoff)
+    for threshold in effects_params.clip_threshold:
         yield f"clip_{threshold:g}", clip_signal(y, threshold)
 
 
@@ -131,7 +131,7 @@ def spectrograms_figure(title: str, signals: dict[str, np.ndarray], sr: int):
     return fig
 
 
-def effects_of_clip(entry: dict, clips_dir: str, root: Path, p: EffectsParams) -> tuple[str, dict]:
+def effects_of_clip(entry: dict, clips_dir: str, root: Path, effects_params: EffectsParams) -> tuple[str, dict]:
     """One clip: a WAV per effect and the spectrograms figure, written into ``root/<key>/``. Runs in
     this process or on a Dask worker (``audio.effects.parallel``).
 
@@ -139,12 +139,12 @@ def effects_of_clip(entry: dict, clips_dir: str, root: Path, p: EffectsParams) -
         (the clip's key, each signal's length and peak).
     """
     clip = load_clip(entry, clips_dir)
-    rate = p.sr or clip.sr
+    rate = effects_params.sr or clip.sr
     y = resample(clip.y, clip.sr, rate)
     folder = Path(root) / clip.key
     folder.mkdir()
     signals = {"original": y}
-    for name, z in apply_effects(y, rate, p):
+    for name, z in apply_effects(y, rate, effects_params):
         write_float_wav(folder / f"{name}.wav", z, rate)
         signals[name] = z
     summary = {name: {"seconds": len(z) / rate, "peak": float(np.abs(z).max())} for name, z in signals.items()}
@@ -154,12 +154,13 @@ def effects_of_clip(entry: dict, clips_dir: str, root: Path, p: EffectsParams) -
 
 
 def main(stage: Declared) -> None:
-    p = params.load().effects
+    effects_params = params.load().effects
     entries = read_manifest(stage.dep("manifest.json"))
     with stage.outputs() as out:
         root = out.dir(stage.out("effects"))
-        summary = dict(map_files(effects_of_clip, entries, p.parallel, str(stage.dep("clips")), root, p, desc="effects"))
-        write_json(root / "effects.json", {"sr": p.sr, "clips": summary})
+        summary = dict(map_files(effects_of_clip, entries, effects_params.parallel, str(stage.dep("clips")), root, effects_params,
+                                 desc="effects"))
+        write_json(root / "effects.json", {"sr": effects_params.sr, "clips": summary})
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def amplitude_spectrum(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return np.fft.rfftfreq(len(y), d=1.0 / sr), np.abs(np.fft.rfft(y))
 
 
-def compute_features(y: np.ndarray, sr: int, p: FeaturesParams) -> ClipFeatures:
+def compute_features(y: np.ndarray, sr: int, features_params: FeaturesParams) -> ClipFeatures:
     """All features of one clip decoded at its native rate ``sr``.
 
     The STFT magnitude is computed once and reused for the mel spectrogram (``S=|STFT|^2`` gives
@@ -81,16 +81,19 @@ def compute_features(y: np.ndarray, sr: int, p: FeaturesParams) -> ClipFeatures:
     """
     import librosa
 
-    rate = p.sr or sr
+    rate = features_params.sr or sr
     y_r = resample(y, sr, rate)  # (n * rate / sr,)
     spectra = {sr: amplitude_spectrum(y, sr)}
     if rate != sr:
         spectra[rate] = amplitude_spectrum(y_r, rate)
-    rms = librosa.feature.rms(y=y_r, frame_length=p.n_fft, hop_length=p.hop_length)[0]  # (n_frames,)
-    magnitude = np.abs(librosa.stft(y_r, n_fft=p.n_fft, hop_length=p.hop_length))  # (1 + n_fft/2, n_frames)
+    rms = librosa.feature.rms(y=y_r, frame_length=features_params.n_fft, hop_length=features_params.hop_length)[0]  # (n_frames,)
+    # magnitude: (1 + n_fft/2, n_frames)
+    magnitude = np.abs(librosa.stft(y_r, n_fft=features_params.n_fft, hop_length=features_params.hop_length))
     power = magnitude**2
-    mel = librosa.feature.melspectrogram(S=power, sr=rate, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels)
-    return ClipFeatures(rate, rms_total(y), rms, spectra, power_db(power, p.top_db), power_db(mel, p.top_db))
+    mel = librosa.feature.melspectrogram(S=power, sr=rate, n_fft=features_params.n_fft, hop_length=features_params.hop_length,
+                                         n_mels=features_params.n_mels)
+    return ClipFeatures(rate, rms_total(y), rms, spectra, power_db(power, features_params.top_db),
+                        power_db(mel, features_params.top_db))
 
 
 def _envelope(x: np.ndarray, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -125,21 +128,23 @@ def spectrum_figure(title: str, f: ClipFeatures):
     return fig
 
 
-def spectrogram_figure(title: str, f: ClipFeatures, p: FeaturesParams):
+def spectrogram_figure(title: str, f: ClipFeatures, features_params: FeaturesParams):
     import librosa.display
 
     fig, axes = new_figure(2, 1, figsize=(8, 5.5), sharex=True)
-    img = librosa.display.specshow(f.stft_db, sr=f.sr, hop_length=p.hop_length, x_axis="time", y_axis="log", ax=axes[0])
+    img = librosa.display.specshow(f.stft_db, sr=f.sr, hop_length=features_params.hop_length, x_axis="time", y_axis="log",
+                                   ax=axes[0])
     axes[0].set(title=f"{title}: STFT (dB)", xlabel="")
     fig.colorbar(img, ax=axes[0], format="%+.0f dB")
-    img = librosa.display.specshow(f.mel_db, sr=f.sr, hop_length=p.hop_length, x_axis="time", y_axis="mel", ax=axes[1])
-    axes[1].set(title=f"mel spectrogram, {p.n_mels} bands (dB)")
+    img = librosa.display.specshow(f.mel_db, sr=f.sr, hop_length=features_params.hop_length, x_axis="time", y_axis="mel",
+                                   ax=axes[1])
+    axes[1].set(title=f"mel spectrogram, {features_params.n_mels} bands (dB)")
     fig.colorbar(img, ax=axes[1], format="%+.0f dB")
     fig.tight_layout()
     return fig
 
 
-def features_of_clip(entry: dict, clips_dir: str, root: Path, p: FeaturesParams) -> tuple[str, dict, str]:
+def features_of_clip(entry: dict, clips_dir: str, root: Path, features_params: FeaturesParams) -> tuple[str, dict, str]:
     """One clip: ``features.npz`` and its three figures written into ``root/<key>/``. Runs in this
     process or on a Dask worker (``audio.features.parallel``).
 
@@ -147,17 +152,17 @@ def features_of_clip(entry: dict, clips_dir: str, root: Path, p: FeaturesParams)
         (the clip's key, its metrics, its rows of rms.csv).
     """
     clip = load_clip(entry, clips_dir)
-    f = compute_features(clip.y, clip.sr, p)
+    f = compute_features(clip.y, clip.sr, features_params)
     if f.rms_total == 0.0:
-        log.warning("%s: silent clip (RMS 0); dB spectrograms are flat at -%g dB", entry["source"], p.top_db)
+        log.warning("%s: silent clip (RMS 0); dB spectrograms are flat at -%g dB", entry["source"], features_params.top_db)
     folder = Path(root) / clip.key
     folder.mkdir()
-    arrays = f.arrays(p.hop_length)
+    arrays = f.arrays(features_params.hop_length)
     with open(folder / "features.npz", "wb") as fh:
         np.savez_compressed(fh, **arrays)
-    save(rms_figure(clip.key, clip.y, clip.sr, f, p.hop_length), folder / "rms.png")
+    save(rms_figure(clip.key, clip.y, clip.sr, f, features_params.hop_length), folder / "rms.png")
     save(spectrum_figure(clip.key, f), folder / "spectrum.png")
-    save(spectrogram_figure(clip.key, f, p), folder / "spectrogram.png")
+    save(spectrogram_figure(clip.key, f, features_params), folder / "spectrogram.png")
     curve = "".join(f"{clip.key},{t:.4f},{r:.6g}\n" for t, r in zip(arrays["rms_times"], f.rms))
     metrics = {"rms": f.rms_total, "rms_frames_max": float(f.rms.max()), "peak": float(np.abs(clip.y).max()),
                "seconds": clip.seconds, "silent": f.rms_total == 0.0}
@@ -166,15 +171,15 @@ def features_of_clip(entry: dict, clips_dir: str, root: Path, p: FeaturesParams)
 
 
 def main(stage: Declared) -> None:
-    p = params.load().features
+    features_params = params.load().features
     entries = read_manifest(stage.dep("manifest.json"))
     metrics: dict[str, dict] = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("clips"))
         with open(out.path(stage.out("rms.csv")), "w") as curve:
             curve.write("clip,time_s,rms\n")
-            for key, values, rows in map_files(features_of_clip, entries, p.parallel, str(stage.dep("clips")), root, p,
-                                               desc="features"):
+            for key, values, rows in map_files(features_of_clip, entries, features_params.parallel, str(stage.dep("clips")), root,
+                                               features_params, desc="features"):
                 curve.write(rows)
                 metrics[key] = values
         out.json(stage.out("metrics.json"), {"clips": metrics})

@@ -119,17 +119,6 @@ def all_gather_objects(obj, dist: Dist) -> list:
     return out
 
 
-def broadcast_object(obj, dist: Dist):
-    """Rank 0's ``obj`` on every rank."""
-    if not dist.enabled:
-        return obj
-    import torch.distributed as tdist
-
-    box = [obj]
-    tdist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def barrier(dist: Dist) -> None:
     if dist.enabled:
         import torch.distributed as tdist

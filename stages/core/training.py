@@ -106,10 +106,6 @@ def autocast(device, precision: Precision | bool) -> contextlib.AbstractContextM
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=used != "fp32")
 
 
-def amp_enabled(device, amp: bool) -> bool:
-    return precision_on(device, amp) != "fp32"
-
-
 def run_key(**parts: Any) -> str:
     """A short hash of everything that determines a training run (params, seed, input hashes)."""
     return hashlib.sha256(dumps_json(parts).encode()).hexdigest()[:16]

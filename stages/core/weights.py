@@ -77,24 +77,25 @@ def check_digest(data: bytes, expected: str, name: str) -> None:
         )
 
 
-def fetch_weights(p: WeightsParams, *, progress: bool = True) -> Path:
-    """The local, verified weights file for ``p`` (downloaded into the cache for ``url``).
+def fetch_weights(weights_params: WeightsParams, *, progress: bool = True) -> Path:
+    """The local, verified weights file for ``weights_params`` (downloaded into the cache for ``url``).
 
     Raises:
         DownloadError: the download failed or its checksum differs (nothing is kept).
         IntegrityError: a local file whose checksum differs.
         DataError: ``source`` is ``none``, or the path does not exist.
     """
-    if p.source == "none":
+    if weights_params.source == "none":
         raise DataError("weights: source is 'none', there is no weights file to fetch")
-    if p.source == "path":
-        path = require_file(p.path, "weights file")
-        if p.sha256:
-            check_digest(path.read_bytes(), p.sha256, str(path))
+    if weights_params.source == "path":
+        path = require_file(weights_params.path, "weights file")
+        if weights_params.sha256:
+            check_digest(path.read_bytes(), weights_params.sha256, str(path))
         return path
     from .sources import fetch_url
 
-    return fetch_url(p.url, f"sha256:{p.sha256}", deadline=p.deadline_seconds, progress=progress)
+    return fetch_url(weights_params.url, f"sha256:{weights_params.sha256}", deadline=weights_params.deadline_seconds,
+                     progress=progress)
 
 
 def load_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, Any]:

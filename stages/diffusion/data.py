@@ -25,23 +25,24 @@ from stages.gan.data import load_embedded, load_idx_pair
 log = logging.getLogger(__name__)
 
 
-def load_source(p: DataParams) -> tuple[np.ndarray, np.ndarray, str]:
+def load_source(data_params: DataParams) -> tuple[np.ndarray, np.ndarray, str]:
     """Images ((N, H, W) or (N, H, W, C) in [0, 1]), labels and the source's name."""
-    if p.dataset == "digits":
-        if p.source == "embedded":
+    if data_params.dataset == "digits":
+        if data_params.source == "embedded":
             return *load_embedded(), "sklearn.datasets.load_digits"
-        if p.source == "url":
-            return (*load_idx_pair(fetch_url(p.mnist_images.url, p.mnist_images.sha256),
-                                   fetch_url(p.mnist_labels.url, p.mnist_labels.sha256)), p.mnist_images.url)
-        files = [Path(x).expanduser() for x in p.path]
+        if data_params.source == "url":
+            return (*load_idx_pair(fetch_url(data_params.mnist_images.url, data_params.mnist_images.sha256),
+                                   fetch_url(data_params.mnist_labels.url, data_params.mnist_labels.sha256)),
+                    data_params.mnist_images.url)
+        files = [Path(x).expanduser() for x in data_params.path]
     else:
-        if p.source == "url":
-            return *read_cifar10(fetch_url(p.cifar10.url, f"md5:{p.cifar10.md5}")), p.cifar10.url
-        files = [Path(p.path[0]).expanduser()]
+        if data_params.source == "url":
+            return *read_cifar10(fetch_url(data_params.cifar10.url, f"md5:{data_params.cifar10.md5}")), data_params.cifar10.url
+        files = [Path(data_params.path[0]).expanduser()]
     for f in files:
         if not f.is_file():
             raise DataError(f"{f}: no such file (diffusion.data.path)")
-    if p.dataset == "digits":
+    if data_params.dataset == "digits":
         return *load_idx_pair(*files), str(files[0])
     return *read_cifar10(files[0]), str(files[0])
 
@@ -65,18 +66,19 @@ def split(labels: np.ndarray, heldout_per_class: int, train_per_class: int, sour
 
 
 def main(stage: Declared) -> None:
-    p = params.load().data
-    images, labels, source = load_source(p)
-    train_idx, held_idx = split(labels, p.heldout_per_class, p.train_per_class, source)
+    data_params = params.load().data
+    images, labels, source = load_source(data_params)
+    train_idx, held_idx = split(labels, data_params.heldout_per_class, data_params.train_per_class, source)
     with stage.outputs() as out:
-        out.npz(stage.out("train.npz"), images=to_model_range(images[train_idx], p.image_px), labels=labels[train_idx])
-        out.npz(stage.out("heldout.npz"), images=to_model_range(images[held_idx], p.image_px), labels=labels[held_idx])
+        out.npz(stage.out("train.npz"), images=to_model_range(images[train_idx], data_params.image_px), labels=labels[train_idx])
+        out.npz(stage.out("heldout.npz"), images=to_model_range(images[held_idx], data_params.image_px), labels=labels[held_idx])
         out.json(stage.out("summary.json"), {
-            "source": source, "dataset": p.dataset, "image_px": p.image_px, "source_shape": list(images.shape[1:]),
+            "source": source, "dataset": data_params.dataset, "image_px": data_params.image_px,
+            "source_shape": list(images.shape[1:]),
             "train": len(train_idx), "heldout": len(held_idx), "classes": int(len(np.unique(labels))),
         })
-    log.info("%d training and %d held-out images at %dx%d from %s", len(train_idx), len(held_idx), p.image_px,
-             p.image_px, source)
+    log.info("%d training and %d held-out images at %dx%d from %s", len(train_idx), len(held_idx), data_params.image_px,
+             data_params.image_px, source)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def table_csv(rows: list[dict]) -> str:
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().evaluate, load_common()
+    evaluate_params, common = params.load().evaluate, load_common()
     device = setup_torch(common.seed, "cpu")  # scoring is small; CPU keeps the metrics the same on every host
     (judge,), _ = load_models(stage.dep("judge/model.pt"), "diffusion-judge", build_judge, ("judge",), device)
     train = torch.from_numpy(load_images_npz(stage.dep("train.npz"))[0])
@@ -73,7 +73,7 @@ def main(stage: Declared) -> None:
         if missing:
             raise DataError(f"{stage.dep('samples.npz')}: sampler(s) {', '.join(missing)} missing; rerun diffusion-sample")
         samples = {s["name"]: z[s["name"]] for s in settings}
-    metrics, rows, hist = score(judge, train, heldout, samples, settings, p.confidence)
+    metrics, rows, hist = score(judge, train, heldout, samples, settings, evaluate_params.confidence)
     with stage.outputs() as out:
         out.json(stage.out("metrics.json"), metrics)
         out.json(stage.out("histograms.json"), hist)

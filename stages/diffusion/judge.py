@@ -34,21 +34,21 @@ class Classification:
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().judge, load_common()
+    judge_params, common = params.load().judge, load_common()
     device = setup_torch(common.seed, common.device)
     images, labels = (torch.from_numpy(a) for a in load_images_npz(stage.dep("train.npz")))
     held, held_labels = (torch.from_numpy(a) for a in load_images_npz(stage.dep("heldout.npz")))
-    cfg = JudgeConfig(in_channels=images.shape[1], image_px=images.shape[-1], channels=p.channels,
-                      features=p.features, classes=int(max(labels.max(), held_labels.max())) + 1)
+    cfg = JudgeConfig(in_channels=images.shape[1], image_px=images.shape[-1], channels=judge_params.channels,
+                      features=judge_params.features, classes=int(max(labels.max(), held_labels.max())) + 1)
 
     def make(key, resume):
         net = Judge(cfg)  # adam_trainer moves it in place, so the validation step sees the trained weights
-        return adam_trainer(kind="diffusion-judge", nets={"judge": net}, lrs={"judge": p.lr},
-                            objective=lambda nets: Classification(nets["judge"]), model_args=cfg.as_dict(), p=p,
+        return adam_trainer(kind="diffusion-judge", nets={"judge": net}, lrs={"judge": judge_params.lr},
+                            objective=lambda nets: Classification(nets["judge"]), model_args=cfg.as_dict(), p=judge_params,
                             seed=common.seed, device=device, key=key, resume=resume, desc=stage.name,
                             val_step=lambda b: {"val_accuracy": (net(b[0]).argmax(1) == b[1]).float().mean()})
 
-    trainer = fit_resumable(stage.name, make, TensorData(images, labels), params=p.model_dump(mode="json"),
+    trainer = fit_resumable(stage.name, make, TensorData(images, labels), params=judge_params.model_dump(mode="json"),
                             seed=common.seed, device=device, val=TensorData(held, held_labels),
                             inputs={"train": sha256_file(stage.dep("train.npz")), "heldout": sha256_file(stage.dep("heldout.npz"))})
     finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),

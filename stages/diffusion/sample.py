@@ -39,11 +39,11 @@ CHECKED = ("timesteps", "schedule", "beta_1", "beta_T")  # diffusion.train keys 
 N_STRIP_ROWS = 4
 
 
-def samplers(p: DiffusionParams) -> list[dict]:
+def samplers(diffusion_params: DiffusionParams) -> list[dict]:
     """The sampler settings to run, each with its name and network evaluations per image."""
-    out = [{"name": "ddpm", "sampler": "ddpm", "steps": p.train.timesteps, "eta": 1.0, "skip": "all",
-            "evaluations": p.train.timesteps}] if p.sample.ddpm else []
-    for d in p.sample.ddim:
+    out = [{"name": "ddpm", "sampler": "ddpm", "steps": diffusion_params.train.timesteps, "eta": 1.0, "skip": "all",
+            "evaluations": diffusion_params.train.timesteps}] if diffusion_params.sample.ddpm else []
+    for d in diffusion_params.sample.ddim:
         out.append({"name": f"ddim_s{d.steps}_eta{d.eta:g}_{d.skip}", "sampler": "ddim", "steps": d.steps, "eta": d.eta,
                     "skip": d.skip, "evaluations": d.steps})
     names = [s["name"] for s in out]
@@ -55,7 +55,7 @@ def samplers(p: DiffusionParams) -> list[dict]:
     return out
 
 
-def load_unet(path, p: DiffusionParams, in_channels: int, device) -> UNet:
+def load_unet(path, diffusion_params: DiffusionParams, in_channels: int, device) -> UNet:
     """The EMA U-Net of a `diffusion-train` checkpoint, checked against the sampler's params.
 
     Raises:
@@ -63,13 +63,13 @@ def load_unet(path, p: DiffusionParams, in_channels: int, device) -> UNet:
             do not fit the config it describes.
     """
     ckpt = load_checkpoint(path, map_location=device, kind=KIND)
-    trained, want = ckpt["params"], p.train.model_dump(mode="json")
+    trained, want = ckpt["params"], diffusion_params.train.model_dump(mode="json")
     for key in CHECKED:
         if trained.get(key) != want[key]:
             raise DataError(f"{path}: trained with diffusion.train.{key} = {trained.get(key)!r} but params.yaml has "
                             f"{want[key]!r}; the sampler's schedule must be the network's: rerun diffusion-train")
     args = ckpt["model_args"]
-    for key, value in (("image_px", p.data.image_px), ("in_channels", in_channels)):
+    for key, value in (("image_px", diffusion_params.data.image_px), ("in_channels", in_channels)):
         if args.get(key) != value:
             raise DataError(f"{path}: network built for {key} = {args.get(key)!r} but the data has {value!r} "
                             f"(diffusion.data); rerun diffusion-train")
@@ -111,21 +111,22 @@ def forward_strip(s: Schedule, x0: torch.Tensor, ts: list[int], seed: int) -> np
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
+    diffusion_params, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
     train_images = load_images_npz(stage.dep("train.npz"))[0]
-    net = load_unet(stage.dep("model.pt"), p, train_images.shape[1], device)
-    s = make_schedule(p.train.schedule, p.train.beta_1, p.train.beta_T, p.train.timesteps)
-    settings = samplers(p)
-    shape = (p.sample.n_samples, *train_images.shape[1:])
+    net = load_unet(stage.dep("model.pt"), diffusion_params, train_images.shape[1], device)
+    s = make_schedule(diffusion_params.train.schedule, diffusion_params.train.beta_1, diffusion_params.train.beta_T,
+                      diffusion_params.train.timesteps)
+    settings = samplers(diffusion_params)
+    shape = (diffusion_params.sample.n_samples, *train_images.shape[1:])
     x_T = torch.randn(shape, generator=torch.Generator().manual_seed(common.seed)).to(device)
-    ts = sorted({int(round(v)) for v in np.linspace(0, s.T - 1, p.sample.strip_steps)})
+    ts = sorted({int(round(v)) for v in np.linspace(0, s.T - 1, diffusion_params.sample.strip_steps)})
     samples, timing, reverse = {}, {}, None
     for k, setting in enumerate(settings):
         start = time.perf_counter()
         keep = tuple(ts) if setting["sampler"] == "ddpm" else ()
-        x, kept = run_sampler(net, s, setting, x_T, p.sample.batch_size, common.seed + 1 + k, p.sample.variance, keep,
-                               p.sample.clip_x0)
+        x, kept = run_sampler(net, s, setting, x_T, diffusion_params.sample.batch_size, common.seed + 1 + k,
+                              diffusion_params.sample.variance, keep, diffusion_params.sample.clip_x0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
@@ -150,7 +151,7 @@ def main(stage: Declared) -> None:
         out.json(stage.out("settings.json"), settings)
         for path, fig in figs.items():
             out.figure(path, fig)
-    write_run_record(stage.name, {"device": device.type, "n_samples": p.sample.n_samples, "samplers": timing},
+    write_run_record(stage.name, {"device": device.type, "n_samples": diffusion_params.sample.n_samples, "samplers": timing},
                      outputs=[stage.out("samples.npz")])
 
 

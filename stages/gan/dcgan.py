@@ -25,11 +25,11 @@ N_SHOW = 8
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().dcgan, load_common()
-    launch(p.nproc_per_node, "stages.gan.dcgan")  # N > 1: this command again under torchrun
+    dcgan_params, common = params.load().dcgan, load_common()
+    launch(dcgan_params.nproc_per_node, "stages.gan.dcgan")  # N > 1: this command again under torchrun
     device = setup_torch(common.seed, common.device)
-    trainer, real = train_stage("gan-dcgan", "dcgan", stage.dep("train.npz"), p, common.seed, device)
-    fake, _ = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
+    trainer, real = train_stage("gan-dcgan", "dcgan", stage.dep("train.npz"), dcgan_params, common.seed, device)
+    fake, _ = generate(trainer.models["g"], N_SHOW, dcgan_params.z_dim, common.seed, device)
     spread = torch.linspace(0, len(real) - 1, N_SHOW).long()  # every digit, not just the first one
     fig = image_rows([("real", real[spread, 0].numpy()), ("generated", fake[:, 0].numpy())])
     finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),

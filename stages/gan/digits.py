@@ -35,58 +35,59 @@ from stages.gan.params import DigitsParams
 log = logging.getLogger(__name__)
 
 
-def load_source(p: DigitsParams) -> tuple[np.ndarray, np.ndarray, str]:
+def load_source(digits_params: DigitsParams) -> tuple[np.ndarray, np.ndarray, str]:
     """Images, labels and a name for the source (used in messages)."""
-    if p.source == "embedded":
+    if digits_params.source == "embedded":
         return *load_embedded(), "sklearn.datasets.load_digits"
-    if p.source == "url":
-        return *load_idx_pair(fetch_url(p.images.url, p.images.sha256), fetch_url(p.labels.url, p.labels.sha256)), p.images.url
-    images, labels = (Path(x).expanduser() for x in p.path)
+    if digits_params.source == "url":
+        return *load_idx_pair(fetch_url(digits_params.images.url, digits_params.images.sha256),
+                              fetch_url(digits_params.labels.url, digits_params.labels.sha256)), digits_params.images.url
+    images, labels = (Path(x).expanduser() for x in digits_params.path)
     for f in (images, labels):
         if not f.is_file():
             raise DataError(f"{f}: no such file (gan.digits.path)")
     return *load_idx_pair(images, labels), str(images)
 
 
-def split_digits(labels: np.ndarray, p: DigitsParams, source: str) -> tuple[np.ndarray, np.ndarray]:
+def split_digits(labels: np.ndarray, digits_params: DigitsParams, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the training set and of the test set (in file order within each digit).
 
     Raises:
         DataError: a digit has too few images for the requested counts.
     """
     train, test = [], []
-    for digit in [*p.normal, *p.anomalous]:
+    for digit in [*digits_params.normal, *digits_params.anomalous]:
         idx = np.flatnonzero(labels == digit)
-        normal = digit in p.normal
-        need = p.train_per_class + p.test_per_class if normal else p.anomalous_per_class
+        normal = digit in digits_params.normal
+        need = digits_params.train_per_class + digits_params.test_per_class if normal else digits_params.anomalous_per_class
         if len(idx) < need:
             counts = "train_per_class + test_per_class" if normal else "anomalous_per_class"
             raise DataError(f"{source}: digit {digit} has {len(idx)} images, gan.digits needs {need} "
                             f"({counts}); lower them")
         if normal:
-            train.append(idx[:p.train_per_class])
-            test.append(idx[p.train_per_class:need])
+            train.append(idx[:digits_params.train_per_class])
+            test.append(idx[digits_params.train_per_class:need])
         else:
             test.append(idx[:need])
     return np.concatenate(train), np.concatenate(test)
 
 
 def main(stage: Declared) -> None:
-    p = params.load().digits
-    images, labels, source = load_source(p)
-    train_idx, test_idx = split_digits(labels, p, source)
+    digits_params = params.load().digits
+    images, labels, source = load_source(digits_params)
+    train_idx, test_idx = split_digits(labels, digits_params, source)
     test_labels = labels[test_idx]
     with stage.outputs() as out:
-        out.npz(stage.out("train.npz"), images=resize(images[train_idx], p.image_px), labels=labels[train_idx])
-        out.npz(stage.out("test.npz"), images=resize(images[test_idx], p.image_px), labels=test_labels,
-                anomalous=np.isin(test_labels, p.anomalous))
+        out.npz(stage.out("train.npz"), images=resize(images[train_idx], digits_params.image_px), labels=labels[train_idx])
+        out.npz(stage.out("test.npz"), images=resize(images[test_idx], digits_params.image_px), labels=test_labels,
+                anomalous=np.isin(test_labels, digits_params.anomalous))
         out.json(stage.out("summary.json"), {
-            "source": source, "image_px": p.image_px, "source_shape": list(images.shape[1:]),
-            "train": {str(d): int((labels[train_idx] == d).sum()) for d in p.normal},
-            "test": {str(d): int((test_labels == d).sum()) for d in [*p.normal, *p.anomalous]},
+            "source": source, "image_px": digits_params.image_px, "source_shape": list(images.shape[1:]),
+            "train": {str(d): int((labels[train_idx] == d).sum()) for d in digits_params.normal},
+            "test": {str(d): int((test_labels == d).sum()) for d in [*digits_params.normal, *digits_params.anomalous]},
         })
     log.info("%d training and %d test images (%d anomalous) at %dx%d from %s", len(train_idx), len(test_idx),
-             int(np.isin(test_labels, p.anomalous).sum()), p.image_px, p.image_px, source)
+             int(np.isin(test_labels, digits_params.anomalous).sum()), digits_params.image_px, digits_params.image_px, source)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ def centre_attention(maps: torch.Tensor) -> np.ndarray:
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().sagan, load_common()
-    launch(p.nproc_per_node, "stages.gan.sagan")  # N > 1: this command again under torchrun
+    sagan_params, common = params.load().sagan, load_common()
+    launch(sagan_params.nproc_per_node, "stages.gan.sagan")  # N > 1: this command again under torchrun
     device = setup_torch(common.seed, common.device)
-    trainer, real = train_stage("gan-sagan", "sagan", stage.dep("train.npz"), p, common.seed, device)
-    fake, maps = generate(trainer.models["g"], N_SHOW, p.z_dim, common.seed, device)
+    trainer, real = train_stage("gan-sagan", "sagan", stage.dep("train.npz"), sagan_params, common.seed, device)
+    fake, maps = generate(trainer.models["g"], N_SHOW, sagan_params.z_dim, common.seed, device)
     rows = [("generated", fake[:, 0].numpy())]
     for m in maps:
         att = centre_attention(m)

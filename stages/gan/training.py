@@ -20,22 +20,24 @@ log = logging.getLogger(__name__)
 OBJECTIVES = {"dcgan": BCEGan, "sagan": HingeGan}
 
 
-def make_trainer(kind: str, image_size: int, p: GanTrainParams, *, seed: int, device: torch.device,
+def make_trainer(kind: str, image_size: int, train_params: GanTrainParams, *, seed: int, device: torch.device,
                  key: str = "", resume: Path | None = None, desc: str | None = None) -> Trainer:
     """A trainer with freshly initialised networks (call after seeding) for a ``dcgan`` or ``sagan``."""
-    cfg = GanConfig(image_size=image_size, z_dim=p.z_dim, channels=p.channels)
+    cfg = GanConfig(image_size=image_size, z_dim=train_params.z_dim, channels=train_params.channels)
     g, d = build(kind, cfg.as_dict())
-    return adam_trainer(kind=kind, nets={"g": g, "d": d}, lrs={"d": p.lr_d, "g": p.lr_g},
-                        objective=lambda nets: OBJECTIVES[kind](nets["g"], nets["d"], p.z_dim),
-                        model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=desc)
+    return adam_trainer(kind=kind, nets={"g": g, "d": d}, lrs={"d": train_params.lr_d, "g": train_params.lr_g},
+                        objective=lambda nets: OBJECTIVES[kind](nets["g"], nets["d"], train_params.z_dim),
+                        model_args=cfg.as_dict(), p=train_params, seed=seed, device=device, key=key, resume=resume, desc=desc)
 
 
-def train_stage(stage: str, kind: str, train_path: str, p: GanTrainParams, seed: int, device: torch.device) -> tuple[Trainer, torch.Tensor]:
+def train_stage(stage: str, kind: str, train_path: str, train_params: GanTrainParams, seed: int,
+                device: torch.device) -> tuple[Trainer, torch.Tensor]:
     """Train ``kind`` on the digits at ``train_path``, resuming a killed run of the same params and data."""
     images = torch.from_numpy(load_digits_npz(train_path)["images"])
     trainer = fit_resumable(
-        stage, lambda key, resume: make_trainer(kind, images.shape[-1], p, seed=seed, device=device, key=key, resume=resume, desc=stage),
-        images, params=p.model_dump(mode="json"), seed=seed, device=device, inputs={"train": sha256_file(train_path)})
+        stage, lambda key, resume: make_trainer(kind, images.shape[-1], train_params, seed=seed, device=device, key=key,
+                                                resume=resume, desc=stage),
+        images, params=train_params.model_dump(mode="json"), seed=seed, device=device, inputs={"train": sha256_file(train_path)})
     return trainer, images
 
 

@@ -77,16 +77,17 @@ def decode_photo(item: tuple[Path, str], folder: Path, png_compression: int) -> 
 
 
 def main(stage: Declared) -> None:
-    p = params.load().decode
-    files = source_files(p)
+    decode_params = params.load().decode
+    files = source_files(decode_params)
     out_dir = stage.out("decoded")
     with stage.outputs() as out:
         tmp_dir = out.dir(out_dir)
         items = list(zip(files, unique_names(files)))
-        entries = [{**entry, "file": origin(path, p)} for (path, _), entry in
-                   zip(items, map_files(decode_photo, items, p.parallel, tmp_dir, p.png_compression, desc="decode"))]
-        (tmp_dir / MANIFEST).write_text(dumps_json({"source": p.source, "images": entries}))
-    log.info("%d photo(s) from %s -> %s", len(entries), p.source, out_dir)
+        entries = [{**entry, "file": origin(path, decode_params)} for (path, _), entry in
+                   zip(items, map_files(decode_photo, items, decode_params.parallel, tmp_dir, decode_params.png_compression,
+                                        desc="decode"))]
+        (tmp_dir / MANIFEST).write_text(dumps_json({"source": decode_params.source, "images": entries}))
+    log.info("%d photo(s) from %s -> %s", len(entries), decode_params.source, out_dir)
 
 
 if __name__ == "__main__":

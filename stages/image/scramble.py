@@ -148,14 +148,17 @@ def block_unscramble(img: np.ndarray, block: int, key: int, rotate_flip: bool) -
     return from_blocks(out, img)
 
 
-def scramble(img: np.ndarray, p: params.ScrambleParams) -> np.ndarray:
+def scramble(img: np.ndarray, scramble_params: params.ScrambleParams) -> np.ndarray:
     """Colour scrambling, then block scrambling."""
-    return block_scramble(colour_scramble(img, p.block_size, p.key, p.negative_positive), p.block_size, p.key, p.rotate_flip)
+    return block_scramble(
+        colour_scramble(img, scramble_params.block_size, scramble_params.key, scramble_params.negative_positive),
+        scramble_params.block_size, scramble_params.key, scramble_params.rotate_flip)
 
 
-def unscramble(img: np.ndarray, p: params.ScrambleParams) -> np.ndarray:
+def unscramble(img: np.ndarray, scramble_params: params.ScrambleParams) -> np.ndarray:
     """Exact inverse of :func:`scramble`."""
-    return colour_unscramble(block_unscramble(img, p.block_size, p.key, p.rotate_flip), p.block_size, p.key, p.negative_positive)
+    return colour_unscramble(block_unscramble(img, scramble_params.block_size, scramble_params.key, scramble_params.rotate_flip),
+                             scramble_params.block_size, scramble_params.key, scramble_params.negative_positive)
 
 
 def scramble_figure(name: str, panels: dict[str, np.ndarray]):
@@ -169,20 +172,20 @@ def scramble_figure(name: str, panels: dict[str, np.ndarray]):
 
 
 def main(stage: Declared) -> None:
-    p = params.load().scramble
+    scramble_params = params.load().scramble
     metrics = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("images"))
         files = photo_files(stage.dep("decoded"))
         for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="scramble", unit="photo"):
-            gh, gw = block_grid(rgb.shape, p.block_size, photo=files[name])
-            left = (rgb.shape[1] - gw * p.block_size, rgb.shape[0] - gh * p.block_size)
+            gh, gw = block_grid(rgb.shape, scramble_params.block_size, photo=files[name])
+            left = (rgb.shape[1] - gw * scramble_params.block_size, rgb.shape[0] - gh * scramble_params.block_size)
             if any(left):
                 log.warning("%s: %d column(s) and %d row(s) at the right/bottom edge are narrower than a block and stay as they are", name, *left)
-            colour = colour_scramble(rgb, p.block_size, p.key, p.negative_positive)
-            block = block_scramble(rgb, p.block_size, p.key, p.rotate_flip)
-            both = scramble(rgb, p)
-            restored = unscramble(both, p)
+            colour = colour_scramble(rgb, scramble_params.block_size, scramble_params.key, scramble_params.negative_positive)
+            block = block_scramble(rgb, scramble_params.block_size, scramble_params.key, scramble_params.rotate_flip)
+            both = scramble(rgb, scramble_params)
+            restored = unscramble(both, scramble_params)
             exact = bool(np.array_equal(restored, rgb))
             if not exact:  # a bug, not bad input: keep the traceback
                 raise AssertionError(f"{name}: unscramble(scramble(x)) != x")
@@ -192,7 +195,7 @@ def main(stage: Declared) -> None:
                 imwrite(folder / f"{key}.png", img)
             panels = {
                 "original": rgb,
-                f"colour scrambled ({p.block_size} px blocks)": colour,
+                f"colour scrambled ({scramble_params.block_size} px blocks)": colour,
                 "block scrambled": block,
                 "colour + block": both,
                 "unscrambled (bit-exact)": restored,

@@ -207,37 +207,39 @@ def pitfall_figure(name: str, pit: dict):
     return fig
 
 
-def transform_one(name: str, rgb: np.ndarray, p: params.TransformsParams, folder: Path) -> dict:
+def transform_one(name: str, rgb: np.ndarray, transforms_params: params.TransformsParams, folder: Path) -> dict:
     """Run every exercise on one photo, writing its images and figures into ``folder``; return the numbers."""
-    box, note = fit_box(rgb.shape, p.crop)
+    box, note = fit_box(rgb.shape, transforms_params.crop)
     if note:
         log.warning("%s: %s", name, note)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    fixed, otsu, otsu_t = binarize(gray, p.threshold)
-    k = p.blur_kernel
+    fixed, otsu, otsu_t = binarize(gray, transforms_params.threshold)
+    k = transforms_params.blur_kernel
     images = {
         "crop": crop(rgb, box),
-        "rotate": rotate(rgb, p.angle),
+        "rotate": rotate(rgb, transforms_params.angle),
         "flip_horizontal": cv2.flip(rgb, 1),
         "flip_vertical": cv2.flip(rgb, 0),
         "gray": gray,
         "binary_fixed": fixed,
         "binary_otsu": otsu,
         "blur": cv2.blur(rgb, (k, k)),
-        "drawn": draw(rgb, p.text, p.rectangle),
+        "drawn": draw(rgb, transforms_params.text, transforms_params.rectangle),
     }
     for key, img in images.items():
         imwrite(folder / f"{key}.png", img)
-    psnrs = {f"x{s:g}": {i: round_trip_psnr(rgb, s, i) for i in p.interpolations} for s in p.scales}
-    save(resize_figure(name, rgb, p.scales, p.interpolations, p.zoom, psnrs), folder / "resize.png")
+    psnrs = {f"x{s:g}": {i: round_trip_psnr(rgb, s, i) for i in transforms_params.interpolations}
+             for s in transforms_params.scales}
+    save(resize_figure(name, rgb, transforms_params.scales, transforms_params.interpolations, transforms_params.zoom, psnrs),
+         folder / "resize.png")
     titles = {
-        "crop": f"crop {box}", "rotate": f"rotate {p.angle:g}°", "flip_horizontal": "flip horizontal",
-        "flip_vertical": "flip vertical", "gray": "grayscale", "binary_fixed": f"binary, threshold {p.threshold}",
+        "crop": f"crop {box}", "rotate": f"rotate {transforms_params.angle:g}°", "flip_horizontal": "flip horizontal",
+        "flip_vertical": "flip vertical", "gray": "grayscale", "binary_fixed": f"binary, threshold {transforms_params.threshold}",
         "binary_otsu": f"binary, Otsu ({otsu_t:g})", "blur": f"cv2.blur {k}×{k}", "drawn": "rectangle + text",
     }
     panels = {"original": rgb} | {titles[key]: img for key, img in images.items()}
     save(overview_figure(name, panels), folder / "overview.png")
-    pit = scale_pitfall(rgb, p.factor)
+    pit = scale_pitfall(rgb, transforms_params.factor)
     save(pitfall_figure(name, pit), folder / "pitfall.png")
     return {
         "crop_box": list(box),
@@ -252,14 +254,14 @@ def transform_one(name: str, rgb: np.ndarray, p: params.TransformsParams, folder
 
 
 def main(stage: Declared) -> None:
-    p = params.load().transforms
+    transforms_params = params.load().transforms
     metrics = {}
     with stage.outputs() as out:
         root = out.dir(stage.out("images"))
         for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="transforms", unit="photo"):
             folder = root / name
             folder.mkdir()
-            metrics[name] = transform_one(name, rgb, p, folder)
+            metrics[name] = transform_one(name, rgb, transforms_params, folder)
             log.info("%s: Otsu threshold %g, crop %s", name, metrics[name]["otsu_threshold"], metrics[name]["crop_box"])
         out.json(stage.out("metrics.json"), metrics)
 

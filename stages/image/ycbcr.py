@@ -128,14 +128,14 @@ def ycbcr_figure(name: str, rgb: np.ndarray, ycc: np.ndarray, diff: np.ndarray):
 
 
 def main(stage: Declared) -> None:
-    p = params.load().ycbcr
-    matrix = coefficient_matrix(p.coefficients)
+    ycbcr_params = params.load().ycbcr
+    matrix = coefficient_matrix(ycbcr_params.coefficients)
     metrics = {}
     with stage.outputs() as out:
         folder = out.dir(stage.out("arrays"))
         for name, rgb in tqdm(decoded_images(stage.dep("decoded")), desc="ycbcr", unit="photo"):
             t0 = time.perf_counter()
-            ycc = rgb_to_ycbcr(rgb, matrix, p.chunk_pixels)
+            ycc = rgb_to_ycbcr(rgb, matrix, ycbcr_params.chunk_pixels)
             seconds = time.perf_counter() - t0  # logged only: a timing in an output would break reproducibility
             ref_u8 = opencv_ycbcr(rgb, as_float=False)
             vs_float = compare(ycc, opencv_ycbcr(rgb, as_float=True))

@@ -149,26 +149,27 @@ def gensim_reviews() -> tuple[Rows, list[str]]:
     return rows, unlabelled
 
 
-def labelled_splits(p: DownloadParams) -> tuple[Rows, Rows, list[str]]:
+def labelled_splits(download_params: DownloadParams) -> tuple[Rows, Rows, list[str]]:
     """(train, test, unlabelled) from the configured source.
 
     Raises:
         DataError: a bad file (named with its line), or a split with one class only.
     """
     unlabelled: list[str] = []
-    if p.source == "embedded":
+    if download_params.source == "embedded":
         rows = polarity_reviews()
-        train, test = stratified_split(rows, p.test_fraction, p.split_seed)
+        train, test = stratified_split(rows, download_params.test_fraction, download_params.split_seed)
         test, dropped = drop_overlap(test, [t for t, _ in gensim_reviews()[0]])
         log.info("dropped %d test sentences that are also in gensim's pang_lee_polarity.cor", dropped)
-    elif p.source == "gensim":
+    elif download_params.source == "gensim":
         rows, unlabelled = gensim_reviews()
-        train, test = stratified_split(rows, p.test_fraction, p.split_seed)
-    elif p.source == "url":
-        splits = read_aclimdb_tar(fetch_url(p.url, p.checksum, deadline=p.deadline_seconds))
-        train, test = _both(splits, p.url)
+        train, test = stratified_split(rows, download_params.test_fraction, download_params.split_seed)
+    elif download_params.source == "url":
+        splits = read_aclimdb_tar(fetch_url(download_params.url, download_params.checksum,
+                                            deadline=download_params.deadline_seconds))
+        train, test = _both(splits, download_params.url)
     else:
-        entries = [Path(e).expanduser() for e in p.path]
+        entries = [Path(e).expanduser() for e in download_params.path]
         for e in entries:
             if not e.exists():
                 raise DataError(f"{e}: no such file or folder (nlp.download.path)")
@@ -180,10 +181,11 @@ def labelled_splits(p: DownloadParams) -> tuple[Rows, Rows, list[str]]:
         else:
             rows = [row for e in entries for row in read_tsv(e)]
             require_both_classes(rows, ", ".join(map(str, entries)))
-            train, test = stratified_split(rows, p.test_fraction, p.split_seed)
-    train, test = limit_per_class(train, p.max_per_class, p.split_seed), limit_per_class(test, p.max_per_class, p.split_seed)
-    require_both_classes(train, f"nlp.download.source {p.source}: the train split")
-    require_both_classes(test, f"nlp.download.source {p.source}: the test split")
+            train, test = stratified_split(rows, download_params.test_fraction, download_params.split_seed)
+    train, test = (limit_per_class(train, download_params.max_per_class, download_params.split_seed),
+                   limit_per_class(test, download_params.max_per_class, download_params.split_seed))
+    require_both_classes(train, f"nlp.download.source {download_params.source}: the train split")
+    require_both_classes(test, f"nlp.download.source {download_params.source}: the test split")
     return train, test, unlabelled
 
 
@@ -194,9 +196,9 @@ def _both(splits: dict[str, Rows], where: str) -> tuple[Rows, Rows]:
     return splits["train"], splits["test"]
 
 
-def japanese_text(p: DownloadParams) -> str:
+def japanese_text(download_params: DownloadParams) -> str:
     """The Japanese text of the configured source (UTF-8 checked line by line)."""
-    src = p.japanese
+    src = download_params.japanese
     if src.source == "story":
         return JAPANESE_TEXT
     if src.source == "embedded":
@@ -225,9 +227,9 @@ def profile(train: Rows, test: Rows, unlabelled: list[str], japanese: str) -> di
 
 
 def main(stage: Declared) -> None:
-    p = params.load().download
-    train, test, unlabelled = labelled_splits(p)
-    japanese = japanese_text(p)
+    download_params = params.load().download
+    train, test, unlabelled = labelled_splits(download_params)
+    japanese = japanese_text(download_params)
     info = profile(train, test, unlabelled, japanese)
     log.info("train %s, test %s, unlabelled %d documents", info["train"], info["test"], len(unlabelled))
     with stage.outputs() as out:

@@ -28,7 +28,7 @@ from stages.core.stage import Declared
 from stages.core.training import setup_torch
 from stages.nlp import params
 from stages.nlp.nets import KIND, build
-from stages.nlp.vocabulary import CLS_ID, EOS_ID, PAD_ID, Vocab
+from stages.nlp.token_ids import CLS_ID, EOS_ID, PAD_ID, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def pick_examples(y: np.ndarray, pred: np.ndarray) -> list[int]:
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().evaluate, load_common()
+    evaluate_params, common = params.load().evaluate, load_common()
     device = setup_torch(common.seed, common.device)
     vocab = Vocab.from_json(read_json(stage.dep("vocab.json")))
     with np.load(stage.dep("ids.npz")) as z:
@@ -146,7 +146,7 @@ def main(stage: Declared) -> None:
     metrics = {"n_test": len(y)}
     for name, guess in (("transformer", pred), ("tfidf_logreg", base)):
         ok = guess == y
-        low, high = bootstrap_accuracy(ok, p.resamples, common.seed)
+        low, high = bootstrap_accuracy(ok, evaluate_params.resamples, common.seed)
         metrics[name] = {"accuracy": float(ok.mean()), "accuracy_low": low, "accuracy_high": high, "confusion": confusion(y, guess)}
     metrics["majority_class_accuracy"] = float(max(y.mean(), 1 - y.mean()))
     log.info("test accuracy: transformer %.3f [%.3f, %.3f], tf-idf + logistic regression %.3f [%.3f, %.3f] (n = %d)",

@@ -32,13 +32,15 @@ def tokenize_lines(lines: list[str], tokenizer: JapaneseTokenizer) -> list[list[
     return [tokens for line in lines if (tokens := tokenizer(line))]
 
 
-def train_vectors(docs: list[list[str]], p: JapaneseParams, seed: int) -> dict:
+def train_vectors(docs: list[list[str]], japanese_params: JapaneseParams, seed: int) -> dict:
     """``{"word2vec": KeyedVectors, "fasttext": FastTextKeyedVectors}`` trained on ``docs``."""
     from gensim.models import FastText, Word2Vec
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    common = dict(sentences=docs, vector_size=p.dim, window=p.window, min_count=p.min_count, epochs=p.epochs,
-                  sg=int(p.skipgram), seed=seed, workers=1)  # one worker: gensim's result depends on thread scheduling otherwise
+    # one worker: gensim's result depends on thread scheduling otherwise
+    common = dict(sentences=docs, vector_size=japanese_params.dim, window=japanese_params.window,
+                  min_count=japanese_params.min_count, epochs=japanese_params.epochs, sg=int(japanese_params.skipgram), seed=seed,
+                  workers=1)
     return {"word2vec": Word2Vec(**common).wv, "fasttext": FastText(**common).wv}
 
 
@@ -68,13 +70,14 @@ def analogies(kv, queries: list[list[str]], topn: int) -> list[dict]:
     return out
 
 
-def report(docs: list[list[str]], models: dict, p: JapaneseParams) -> dict:
+def report(docs: list[list[str]], models: dict, japanese_params: JapaneseParams) -> dict:
     """The metrics file: corpus counts, then neighbours and analogies per model."""
     out: dict = {"lines": len(docs), "tokens": sum(map(len, docs)), "distinct": len({t for d in docs for t in d}),
-                 "topn": p.topn}
+                 "topn": japanese_params.topn}
     for name, kv in models.items():
-        found = analogies(kv, p.analogies, p.topn)
-        out[name] = {"vocabulary": len(kv.key_to_index), "neighbours": neighbours(kv, p.neighbours, p.topn),
+        found = analogies(kv, japanese_params.analogies, japanese_params.topn)
+        out[name] = {"vocabulary": len(kv.key_to_index),
+                     "neighbours": neighbours(kv, japanese_params.neighbours, japanese_params.topn),
                      "analogies": found, "analogies_holding": sum(e["holds"] for e in found)}
     return out
 
@@ -89,13 +92,13 @@ def summary(result: dict, models: tuple[str, ...] = ("word2vec", "fasttext")) ->
 
 
 def main(stage: Declared) -> None:
-    p, seed = params.load().japanese, load_common().seed
+    japanese_params, seed = params.load().japanese, load_common().seed
     docs = tokenize_lines(read_lines(stage.dep("corpus") / "japanese.txt"), JapaneseTokenizer())
-    models = train_vectors(docs, p, seed)
-    result = report(docs, models, p)
+    models = train_vectors(docs, japanese_params, seed)
+    result = report(docs, models, japanese_params)
     for name in models:
         log.info("%s: %d words; analogies holding: %d of %d", name, result[name]["vocabulary"],
-                 result[name]["analogies_holding"], len(p.analogies))
+                 result[name]["analogies_holding"], len(japanese_params.analogies))
     with stage.outputs() as out:
         out.json(stage.out("report.json"), result)
         out.json(stage.out("metrics.json"), summary(result, tuple(models)))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.nlp.vocabulary import PAD_ID
+from stages.nlp.token_ids import PAD_ID
 
 KIND = "nlp-transformer"
 

@@ -50,12 +50,12 @@ def length_histogram(splits: dict[str, list[list[str]]]):
 
 
 def main(stage: Declared) -> None:
-    p = params.load().tokenize
+    tokenize_params = params.load().tokenize
     corpus = stage.dep("corpus")
     train_texts, train_y = read_labelled(corpus / "train.tsv")
     test_texts, test_y = read_labelled(corpus / "test.tsv")
-    train, test = tokenize_all(train_texts, p.lowercase), tokenize_all(test_texts, p.lowercase)
-    unlabelled = tokenize_all(read_lines(corpus / "unlabelled.txt"), p.lowercase)
+    train, test = tokenize_all(train_texts, tokenize_params.lowercase), tokenize_all(test_texts, tokenize_params.lowercase)
+    unlabelled = tokenize_all(read_lines(corpus / "unlabelled.txt"), tokenize_params.lowercase)
     stats = {name: token_stats(docs) for name, docs in (("train", train), ("test", test), ("unlabelled", unlabelled))}
     log.info("tokens: %s", {k: v["tokens"] for k, v in stats.items()})
     with stage.outputs() as out:

@@ -23,7 +23,7 @@ from stages.core.training import TensorData, adam_trainer, finish_training, fit_
 from stages.nlp import params
 from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
 from stages.nlp.params import TrainParams
-from stages.nlp.vocabulary import SPECIALS
+from stages.nlp.token_ids import SPECIALS
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +64,33 @@ def cpu_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
-def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, p: TrainParams, *, seed: int, device, key: str = "",
+def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, train_params: TrainParams, *, seed: int, device, key: str = "",
                  resume=None, desc: str = "nlp-train"):
     """A trainer with a freshly initialised classifier (call after seeding) whose embedding is ``vectors``."""
     net = TransformerClassifier(cfg)
     with torch.no_grad():
         net.embed.weight.copy_(vectors)
-    net.embed.weight.requires_grad_(not p.freeze_embedding)  # Adam skips a parameter that never gets a gradient
-    return adam_trainer(kind=KIND, nets={"net": net}, lrs={"net": p.lr}, objective=lambda nets: Classification(nets["net"]),
-                        model_args=cfg.as_dict(), p=p, seed=seed, device=device, key=key, resume=resume, desc=desc,
+    net.embed.weight.requires_grad_(not train_params.freeze_embedding)  # Adam skips a parameter that never gets a gradient
+    return adam_trainer(kind=KIND, nets={"net": net}, lrs={"net": train_params.lr},
+                        objective=lambda nets: Classification(nets["net"]),
+                        model_args=cfg.as_dict(), p=train_params, seed=seed, device=device, key=key, resume=resume, desc=desc,
                         val_step=val_step(net))
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().train, load_common()
-    cpu_threads(p.threads)
+    train_params, common = params.load().train, load_common()
+    cpu_threads(train_params.threads)
     device = setup_torch(common.seed, common.device)
     arrays, vectors = load_arrays(stage.dep("ids.npz"), stage.dep("embedding.npz"))
-    check_frozen_vectors(vectors, p.freeze_embedding, stage.dep("embedding.npz"))
+    check_frozen_vectors(vectors, train_params.freeze_embedding, stage.dep("embedding.npz"))
     cfg = TransformerConfig(vocab=len(vectors), d_model=vectors.shape[1], max_len=arrays["train_ids"].shape[1],
-                            blocks=p.blocks, ffn=p.ffn, dropout=p.dropout)
+                            blocks=train_params.blocks, ffn=train_params.ffn, dropout=train_params.dropout)
     train = TensorData(arrays["train_ids"], arrays["train_y"])
     val = TensorData(arrays["val_ids"], arrays["val_y"])
     trainer = fit_resumable(
-        stage.name, lambda key, resume: make_trainer(cfg, vectors, p, seed=common.seed, device=device, key=key, resume=resume),
-        train, val=val, params=p.model_dump(mode="json"), seed=common.seed, device=device,
+        stage.name, lambda key, resume: make_trainer(cfg, vectors, train_params, seed=common.seed, device=device, key=key,
+                                                     resume=resume),
+        train, val=val, params=train_params.model_dump(mode="json"), seed=common.seed, device=device,
         inputs={"ids": sha256_file(stage.dep("ids.npz")), "embedding": sha256_file(stage.dep("embedding.npz"))})
     finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
                     metrics=stage.out("metrics.json"),

@@ -37,12 +37,12 @@ from stages.nlp import params
 from stages.nlp.corpus import read_documents
 from stages.nlp.params import VectorsParams
 from stages.nlp.text import without_bom
-from stages.nlp.vocabulary import SPECIALS, Vocab
+from stages.nlp.token_ids import SPECIALS, Vocab
 
 log = logging.getLogger(__name__)
 
 
-def train_gensim(docs: list[list[str]], p: VectorsParams, seed: int) -> dict:
+def train_gensim(docs: list[list[str]], vectors_params: VectorsParams, seed: int) -> dict:
     """word2vec and fastText (gensim, skip-gram off: CBOW as gensim's default) on ``docs``.
 
     Returns:
@@ -51,8 +51,9 @@ def train_gensim(docs: list[list[str]], p: VectorsParams, seed: int) -> dict:
     from gensim.models import FastText, Word2Vec
 
     logging.getLogger("gensim").setLevel(logging.WARNING)  # a line per epoch otherwise
-    common = dict(sentences=docs, vector_size=p.dim, window=p.window, min_count=p.min_count, epochs=p.epochs,
-                  seed=seed, workers=1)  # one worker: gensim's result depends on thread scheduling otherwise
+    # one worker: gensim's result depends on thread scheduling otherwise
+    common = dict(sentences=docs, vector_size=vectors_params.dim, window=vectors_params.window,
+                  min_count=vectors_params.min_count, epochs=vectors_params.epochs, seed=seed, workers=1)
     return {"word2vec": Word2Vec(**common).wv, "fasttext": FastText(**common).wv}
 
 
@@ -167,44 +168,46 @@ def analogies(kv, queries: list[list[str]], topn: int = 5) -> list[dict]:
     return out
 
 
-def pretrained_path(p: VectorsParams) -> Path:
+def pretrained_path(vectors_params: VectorsParams) -> Path:
     """The .vec file of a ``url`` or ``path`` source (downloaded once and checked)."""
-    if p.source == "path":
-        path = Path(p.path).expanduser()
+    if vectors_params.source == "path":
+        path = Path(vectors_params.path).expanduser()
         if not path.is_file():
             raise DataError(f"{path}: no such file (nlp.vectors.path)")
         return path
-    if p.sha256 is None:
-        raise DataError(f"params.yaml: nlp.vectors.sha256 is not set: no checksum is published for {p.url}; download it "
-                        "once, check it, and set nlp.vectors.sha256 to its sha256 (sha256sum <file>)")
-    return fetch_url(p.url, f"sha256:{p.sha256}", deadline=p.deadline_seconds)
+    if vectors_params.sha256 is None:
+        raise DataError(f"params.yaml: nlp.vectors.sha256 is not set: no checksum is published for {vectors_params.url}; "
+                        "download it once, check it, and set nlp.vectors.sha256 to its sha256 (sha256sum <file>)")
+    return fetch_url(vectors_params.url, f"sha256:{vectors_params.sha256}", deadline=vectors_params.deadline_seconds)
 
 
 def main(stage: Declared) -> None:
-    p, seed = params.load().vectors, load_common().seed
+    vectors_params, seed = params.load().vectors, load_common().seed
     tokens = stage.dep("tokens")
     vocab = Vocab.from_json(read_json(stage.dep("vocab.json")))
     train_docs, _ = read_documents(tokens / "train.tsv")
     unlabelled, _ = read_documents(tokens / "unlabelled.txt", labelled=False)
     report: dict = {}
-    if p.source == "trained":
-        en = train_gensim([d for d in train_docs + (unlabelled if p.unlabelled else []) if d], p, seed)
-        kv = en[p.use]
-        vectors, found = embedding_matrix(vocab, lambda w: kv[w] if w in kv.key_to_index or p.use == "fasttext" else None, p.dim)
+    if vectors_params.source == "trained":
+        en = train_gensim([d for d in train_docs + (unlabelled if vectors_params.unlabelled else []) if d], vectors_params, seed)
+        kv = en[vectors_params.use]
+        vectors, found = embedding_matrix(
+            vocab, lambda w: kv[w] if w in kv.key_to_index or vectors_params.use == "fasttext" else None, vectors_params.dim)
         in_model = np.array([w in kv.key_to_index for w in vocab.itos_])
-        report["english"] = {k: analogies(m, p.analogies) for k, m in en.items()}
-        source = f"gensim {p.use} trained on {len(train_docs)} train + {len(unlabelled) if p.unlabelled else 0} unlabelled documents"
+        report["english"] = {k: analogies(m, vectors_params.analogies) for k, m in en.items()}
+        source = (f"gensim {vectors_params.use} trained on {len(train_docs)} train + "
+                  f"{len(unlabelled) if vectors_params.unlabelled else 0} unlabelled documents")
     else:
-        path = pretrained_path(p)
-        table = read_vec(path, set(vocab.itos_), p.dim)
-        vectors, found = embedding_matrix(vocab, table.get, p.dim)
+        path = pretrained_path(vectors_params)
+        table = read_vec(path, set(vocab.itos_), vectors_params.dim)
+        vectors, found = embedding_matrix(vocab, table.get, vectors_params.dim)
         in_model = found
         report["english"] = {}
-        source = str(p.url if p.source == "url" else path)
+        source = str(vectors_params.url if vectors_params.source == "url" else path)
     words = len(vocab) - len(SPECIALS)
     check_coverage(int(found.sum()), words, source)
     coverage = {"vocab_words": words, "with_vector": int(found.sum()), "in_vector_vocab": int(in_model[len(SPECIALS):].sum()),
-                "coverage": float(in_model[len(SPECIALS):].sum() / max(words, 1)), "dim": p.dim, "source": source}
+                "coverage": float(in_model[len(SPECIALS):].sum() / max(words, 1)), "dim": vectors_params.dim, "source": source}
     log.info("vectors: %s", coverage)
     with stage.outputs() as out:
         out.npz(stage.out("embedding.npz"), vectors=vectors, found=found)

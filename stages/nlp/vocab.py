@@ -17,7 +17,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.nlp import params
 from stages.nlp.corpus import read_documents
-from stages.nlp.vocabulary import PAD_ID, SPECIALS, UNK_ID, Vocab, val_split
+from stages.nlp.token_ids import PAD_ID, SPECIALS, UNK_ID, Vocab, val_split
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,19 @@ def check_vocabulary(vocab: Vocab, train_docs: list[list[str]]) -> None:
 
 
 def main(stage: Declared) -> None:
-    p = params.load().vocab
+    vocab_params = params.load().vocab
     tokens = stage.dep("tokens")
     train_docs, train_y = read_documents(tokens / "train.tsv")
     test_docs, test_y = read_documents(tokens / "test.tsv")
-    vocab = Vocab(min_freq=p.min_freq).fit(train_docs)
+    vocab = Vocab(min_freq=vocab_params.min_freq).fit(train_docs)
     check_vocabulary(vocab, train_docs)
-    train_ids, test_ids = vocab.encode(train_docs, p.max_len), vocab.encode(test_docs, p.max_len)
-    tr, va = val_split(len(train_docs), p.val_fraction, p.split_seed)
+    train_ids, test_ids = vocab.encode(train_docs, vocab_params.max_len), vocab.encode(test_docs, vocab_params.max_len)
+    tr, va = val_split(len(train_docs), vocab_params.val_fraction, vocab_params.split_seed)
     y = np.asarray(train_y, dtype=np.int64)
     stats = {"vocab_size": len(vocab), "train": len(tr), "val": len(va), "test": len(test_docs),
              "unk_share_train": unk_share(train_ids), "unk_share_test": unk_share(test_ids),
-             "truncated_train": int(sum(len(d) > p.max_len - 2 for d in train_docs))}
-    log.info("vocabulary of %d (min_freq %d); %s", len(vocab), p.min_freq, stats)
+             "truncated_train": int(sum(len(d) > vocab_params.max_len - 2 for d in train_docs))}
+    log.info("vocabulary of %d (min_freq %d); %s", len(vocab), vocab_params.min_freq, stats)
     with stage.outputs() as out:
         out.json(stage.out("vocab.json"), vocab.to_json())
         out.npz(stage.out("ids.npz"), train_ids=train_ids[tr], train_y=y[tr], val_ids=train_ids[va], val_y=y[va],

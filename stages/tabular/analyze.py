@@ -100,13 +100,13 @@ def histogram_figure(train: pd.DataFrame, analysis: dict, bins: int):
 
 
 def main(stage: Declared) -> None:
-    p = params.load().analyze
+    analyze_params = params.load().analyze
     train = read_parquet(stage.dep("train.parquet"))
-    analysis = analyze(train, p.columns, p.alpha, p.bins)
+    analysis = analyze(train, analyze_params.columns, analyze_params.alpha, analyze_params.bins)
     out_dir = stage.out("analyze")
     with stage.outputs() as out:
         out.json(out_dir / "analysis.json", analysis)
-        out.figure(out_dir / "histograms.png", histogram_figure(train, analysis, p.bins))
+        out.figure(out_dir / "histograms.png", histogram_figure(train, analysis, analyze_params.bins))
     for col, a in analysis.items():
         log.info("%-6s outliers=%-3d normal_p=%.3g uniform_p=%.3g -> %s", col, a["outliers"], a["normal_p"], a["uniform_p"], a["scaler"])
 

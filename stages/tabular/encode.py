@@ -81,14 +81,15 @@ def apply_encoding(frame: pd.DataFrame, encoding: dict) -> pd.DataFrame:
 
 
 def main(stage: Declared) -> None:
-    p = params.load().encode
+    encode_params = params.load().encode
     train, test = read_pair(stage.dep("split"))
-    encoding = fit_encoding(train, p.drop, p.categorical)
+    encoding = fit_encoding(train, encode_params.drop, encode_params.categorical)
     out_dir = stage.out("encode")
     with stage.outputs() as out:
         write_pair(out, out_dir, apply_encoding(train, encoding), apply_encoding(test, encoding))
         out.json(out_dir / "encoding.json", encoding)
-    log.info("%d feature columns (%s encoding); dropped %s", len(encoding["columns"]) - 1, p.categorical, encoding["drop"])
+    log.info("%d feature columns (%s encoding); dropped %s", len(encoding["columns"]) - 1, encode_params.categorical,
+             encoding["drop"])
 
 
 if __name__ == "__main__":

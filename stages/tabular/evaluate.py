@@ -48,7 +48,7 @@ def confusion_figure(cm: np.ndarray):
 
 
 def main(stage: Declared) -> None:
-    p, seed = params.load().train, load_common().seed
+    train_params, seed = params.load().train, load_common().seed
     model = load_pickle(stage.dep("model.pkl"))
     unscaled_train, unscaled_test = read_pair(stage.dep("impute"))
     scaled_train, scaled_test = read_pair(stage.dep("scale"))
@@ -57,9 +57,9 @@ def main(stage: Declared) -> None:
         "test_accuracy": accuracy(model, scaled_test),
         "n_test": len(scaled_test),
         "comparison": {
-            "unscaled": {"train_accuracy": accuracy(m := train_svc(unscaled_train, p, seed), unscaled_train),
+            "unscaled": {"train_accuracy": accuracy(m := train_svc(unscaled_train, train_params, seed), unscaled_train),
                          "test_accuracy": accuracy(m, unscaled_test)},
-            "scaled": {"train_accuracy": accuracy(m := train_svc(scaled_train, p, seed), scaled_train),
+            "scaled": {"train_accuracy": accuracy(m := train_svc(scaled_train, train_params, seed), scaled_train),
                        "test_accuracy": accuracy(m, scaled_test)},
         },
     }

@@ -9,7 +9,7 @@ from stages.tabular.frames import features_target
 from stages.tabular.params import TrainParams
 
 
-def train_svc(train: pd.DataFrame, p: TrainParams, seed: int) -> SVC:
+def train_svc(train: pd.DataFrame, train_params: TrainParams, seed: int) -> SVC:
     """An SVC fitted on every feature column of ``train``."""
     X, y = features_target(train)
-    return SVC(C=p.C, kernel=p.kernel, gamma=p.gamma, random_state=seed).fit(X, y)
+    return SVC(C=train_params.C, kernel=train_params.kernel, gamma=train_params.gamma, random_state=seed).fit(X, y)

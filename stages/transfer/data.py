@@ -119,10 +119,10 @@ def extract_zip(archive: Path, dest: Path, name: str) -> tuple[Path, str]:
     return dest / prefix, prefix
 
 
-def copy_folder(folder: Folder, dest: Path, p: DataParams) -> dict:
+def copy_folder(folder: Folder, dest: Path, data_params: DataParams) -> dict:
     """Copy the kept images byte for byte into ``dest/<split>/<class>/``; returns counts per split and class."""
     counts = {}
-    for split, n in (("train", p.train_per_class), ("val", p.val_per_class)):
+    for split, n in (("train", data_params.train_per_class), ("val", data_params.val_per_class)):
         kept = take_per_class(folder.files[split], n, f"transfer.data.{split}_per_class", folder.show)
         for path, cls in kept:
             target = dest / split / folder.classes[cls] / path.relative_to(folder.root / split / folder.classes[cls])
@@ -132,21 +132,22 @@ def copy_folder(folder: Folder, dest: Path, p: DataParams) -> dict:
     return counts
 
 
-def write_digits(dest: Path, p: DataParams, seed: int) -> dict:
+def write_digits(dest: Path, data_params: DataParams, seed: int) -> dict:
     """Render the picked digits as PNGs under ``dest/<split>/<digit>/``; returns counts per split and class."""
     scans, labels = embedded_digits()
-    picks = pick_digits(labels, p.digits, (p.train_per_class, p.val_per_class), seed, "transfer.data (train + val per class)")
+    picks = pick_digits(labels, data_params.digits, (data_params.train_per_class, data_params.val_per_class), seed,
+                        "transfer.data (train + val per class)")
     counts = {}
     for split, idx in zip(SPLITS, picks):
         for i in idx:
             folder = dest / split / str(labels[i])
             folder.mkdir(parents=True, exist_ok=True)
             digit_image(scans[i]).save(folder / f"{i:04d}.png", format="PNG", optimize=False)
-        counts[split] = {str(d): int(np.sum(labels[idx] == d)) for d in p.digits}
+        counts[split] = {str(d): int(np.sum(labels[idx] == d)) for d in data_params.digits}
     return counts
 
 
-def read_source(p: DataParams, tmp: Path) -> tuple[Folder | None, str]:
+def read_source(data_params: DataParams, tmp: Path) -> tuple[Folder | None, str]:
     """The checked ImageFolder of a ``path`` or ``url`` source (None for ``embedded``) and the source's name.
 
     A ``url`` zip is extracted into ``tmp``; messages name the URL and the cached zip, never ``tmp``.
@@ -157,31 +158,31 @@ def read_source(p: DataParams, tmp: Path) -> tuple[Folder | None, str]:
         DownloadError: the download failed or its checksum differs.
     """
     folder, name = None, "sklearn.datasets.load_digits"
-    if p.source == "path":
-        name = str(Path(p.path[0]).expanduser())
+    if data_params.source == "path":
+        name = str(Path(data_params.path[0]).expanduser())
         folder = scan_folder(Path(name))
-    elif p.source == "url":
-        name = p.url
-        archive = fetch_url(p.url, p.checksum, deadline=p.deadline_seconds)
-        shown = f"{p.url} (cached at {archive})"  # the temporary folder is gone when the user reads the message
+    elif data_params.source == "url":
+        name = data_params.url
+        archive = fetch_url(data_params.url, data_params.checksum, deadline=data_params.deadline_seconds)
+        shown = f"{data_params.url} (cached at {archive})"  # the temporary folder is gone when the user reads the message
         root, prefix = extract_zip(archive, tmp, shown)
         folder = scan_folder(root, name=shown, member_prefix=prefix)
     if folder is not None:
-        for split, n in (("train", p.train_per_class), ("val", p.val_per_class)):
+        for split, n in (("train", data_params.train_per_class), ("val", data_params.val_per_class)):
             take_per_class(folder.files[split], n, f"transfer.data.{split}_per_class", folder.show)
     return folder, name
 
 
 def main(stage: Declared) -> None:
-    p, seed = params.load().data, load_common().seed
+    data_params, seed = params.load().data, load_common().seed
     target = stage.out("target")
     with tempfile.TemporaryDirectory(prefix="transfer-data-") as tmp:
-        folder, name = read_source(p, Path(tmp))
+        folder, name = read_source(data_params, Path(tmp))
         with stage.outputs() as out:
             dest = out.dir(target)
-            counts = write_digits(dest, p, seed) if folder is None else copy_folder(folder, dest, p)
+            counts = write_digits(dest, data_params, seed) if folder is None else copy_folder(folder, dest, data_params)
             classes = list(counts["train"])
-            out.json(stage.out("summary.json"), {"source": p.source, "from": name, "classes": classes, "counts": counts,
+            out.json(stage.out("summary.json"), {"source": data_params.source, "from": name, "classes": classes, "counts": counts,
                                                  "train": sum(counts["train"].values()), "val": sum(counts["val"].values())})
     log.info("%d classes (%s): %d training and %d validation images from %s", len(classes), ", ".join(classes),
              sum(counts["train"].values()), sum(counts["val"].values()), name)

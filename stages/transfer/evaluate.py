@@ -77,10 +77,10 @@ def curves_figure(histories: dict[str, pd.DataFrame]):
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
+    transfer_params, common = params.load(), load_common()
     device = torch.device(resolve_device(common.device))
     images, labels, _, classes = load_split(stage.dep("target"), "val")
-    x, y = stack(images, make_transforms(p.transform)[1]), np.array(labels)
+    x, y = stack(images, make_transforms(transfer_params.transform)[1]), np.array(labels)
     results, histories, predictions = {}, {}, {}
     for variant in VARIANTS:
         folder = STAGE_OF[variant]

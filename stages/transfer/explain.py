@@ -82,10 +82,10 @@ def gradcam_figure(rows: list[tuple[str, list[dict]]], per_kind: int):
     return fig
 
 
-def backbone_guess(p: params.TransferParams, x: torch.Tensor, weights, meta, device) -> list[list]:
+def backbone_guess(transfer_params: params.TransferParams, x: torch.Tensor, weights, meta, device) -> list[list]:
     """The pretrained backbone's top classes for one image (N=1), named by its own head's classes."""
     info = read_json(meta)
-    net = build({**p.model.model_dump(), "num_classes": info["num_classes"]})
+    net = build({**transfer_params.model.model_dump(), "num_classes": info["num_classes"]})
     load_pretrained(net, weights, sha256=info["sha256"])  # checksum, then keys and shapes
     net.to(device).eval()
     prob = predict(net, x, device)[0]
@@ -94,26 +94,27 @@ def backbone_guess(p: params.TransferParams, x: torch.Tensor, weights, meta, dev
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
+    transfer_params, common = params.load(), load_common()
     device = torch.device(resolve_device(common.device))
     images, labels, names, classes = load_split(stage.dep("target"), "val")
-    x, y = stack(images, make_transforms(p.transform)[1]), np.array(labels)
+    x, y = stack(images, make_transforms(transfer_params.transform)[1]), np.array(labels)
     net, _ = load_classifier(stage.dep("finetune/model.pt"), device)
     prob = predict(net, x, device)  # (N, classes)
     predicted = prob.argmax(1).numpy()
     rows, chosen = [], []
     for title, mask in (("correct", predicted == y), ("wrong", predicted != y)):
-        idx = pick(mask, p.explain.per_kind)
+        idx = pick(mask, transfer_params.explain.per_kind)
         cams = gradcam(net, x[idx].to(device), torch.as_tensor(predicted[idx]).to(device)).cpu() if len(idx) else []
         items = []
         for j, i in enumerate(idx):
             entry = {"image": names[i], "actual": classes[y[i]], "predicted": classes[predicted[i]], "prob": float(prob[i, predicted[i]])}
             chosen.append(entry)
-            items.append({**entry, "image": unnormalise(x[i], p.transform.mean, p.transform.std), "cam": cams[j].numpy()})
+            items.append({**entry, "image": unnormalise(x[i], transfer_params.transform.mean, transfer_params.transform.std),
+                          "cam": cams[j].numpy()})
         rows.append((title, items))
-    guess = backbone_guess(p, x[:1], stage.dep("backbone.pth"), stage.dep("backbone.json"), device)
+    guess = backbone_guess(transfer_params, x[:1], stage.dep("backbone.pth"), stage.dep("backbone.json"), device)
     with stage.outputs() as out:
-        out.figure(stage.out("gradcam.png"), gradcam_figure(rows, p.explain.per_kind))
+        out.figure(stage.out("gradcam.png"), gradcam_figure(rows, transfer_params.explain.per_kind))
         out.json(stage.out("predictions.json"), {
             "gradcam": chosen, "wrong_total": int((predicted != y).sum()), "n_val": len(y),
             "backbone": {"image": names[0], "actual": classes[y[0]], "top": guess}})

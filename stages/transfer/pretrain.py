@@ -38,18 +38,19 @@ from stages.transfer.training import make_trainer, model_args
 log = logging.getLogger(__name__)
 
 
-def source_digits(p: params.TransferParams, seed: int):
+def source_digits(transfer_params: params.TransferParams, seed: int):
     """The source task: (classes, train ImageSet, val TensorData) of the pretraining digits."""
     scans, labels = embedded_digits()
-    pp = p.pretrain
-    train_idx, val_idx = pick_digits(labels, pp.digits, (pp.train_per_class, pp.val_per_class), seed,
+    pretrain_params = transfer_params.pretrain
+    train_idx, val_idx = pick_digits(labels, pretrain_params.digits,
+                                     (pretrain_params.train_per_class, pretrain_params.val_per_class), seed,
                                      "transfer.pretrain (train + val per class)")
-    index = {d: i for i, d in enumerate(pp.digits)}  # digit -> class index
-    train_tf, val_tf = make_transforms(p.transform)
+    index = {d: i for i, d in enumerate(pretrain_params.digits)}  # digit -> class index
+    train_tf, val_tf = make_transforms(transfer_params.transform)
     train = ImageSet([digit_image(scans[i]).convert("RGB") for i in train_idx], [index[int(labels[i])] for i in train_idx], train_tf)
     val = TensorData(stack([digit_image(scans[i]).convert("RGB") for i in val_idx], val_tf),
                      torch.tensor([index[int(labels[i])] for i in val_idx]))
-    return [str(d) for d in pp.digits], train, val
+    return [str(d) for d in pretrain_params.digits], train, val
 
 
 def state_bytes(state: dict) -> bytes:
@@ -77,48 +78,49 @@ def category_names(arch: str, source: str, num_classes: int) -> list[str]:
     return [str(i) for i in range(num_classes)]
 
 
-def verified_weights(p: params.TransferParams) -> tuple[bytes, dict]:
+def verified_weights(transfer_params: params.TransferParams) -> tuple[bytes, dict]:
     """Fetch and check published weights; returns the file's bytes and its description.
 
     Raises:
         DownloadError / IntegrityError: checksum. DataError: not a state dict, or keys/shapes that do
         not fit ``transfer.model.arch``.
     """
-    w, arch = p.pretrain.weights, p.model.arch
-    path = fetch_weights(w)
-    state = load_state_dict(path, w.sha256)
+    weights_params, arch = transfer_params.pretrain.weights, transfer_params.model.arch
+    path = fetch_weights(weights_params)
+    state = load_state_dict(path, weights_params.sha256)
     head = ARCHS[arch].head + "weight"
     if head not in state:
         raise DataError(f"{path}: weights do not fit the {arch} architecture; no {head} in the file")
     num_classes = int(state[head].shape[0])
-    net = build({**p.model.model_dump(), "num_classes": num_classes})
-    load_pretrained(net, path, sha256=w.sha256)  # every key and shape, the head included
+    net = build({**transfer_params.model.model_dump(), "num_classes": num_classes})
+    load_pretrained(net, path, sha256=weights_params.sha256)  # every key and shape, the head included
     data = path.read_bytes()
-    source = w.url if w.source == "url" else str(path)
-    return data, {"origin": w.source, "from": source, "num_classes": num_classes,
+    source = weights_params.url if weights_params.source == "url" else str(path)
+    return data, {"origin": weights_params.source, "from": source, "num_classes": num_classes,
                   "classes": category_names(arch, source, num_classes), "tensors": len(state)}
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load(), load_common()
-    arch = p.model.arch
-    if p.pretrain.weights.source != "none":
-        data, info = verified_weights(p)
+    transfer_params, common = params.load(), load_common()
+    arch = transfer_params.model.arch
+    if transfer_params.pretrain.weights.source != "none":
+        data, info = verified_weights(transfer_params)
         meta = {"arch": arch, "head": ARCHS[arch].head, **info}
         metrics = {"origin": info["origin"], "num_classes": info["num_classes"], "tensors": info["tensors"], "epochs": 0}
         history, trainer = "epoch\n", None
     else:
         device = setup_torch(common.seed, common.device)
-        classes, train, val = source_digits(p, common.seed)
-        args = model_args(p.model, classes)
+        classes, train, val = source_digits(transfer_params, common.seed)
+        args = model_args(transfer_params.model, classes)
 
         def make(key, resume):
             net = build(args)
-            groups = param_groups(net, arch, {"features": p.pretrain.lr, "hidden": p.pretrain.lr, "head": p.pretrain.lr})
-            return make_trainer(net, groups, args, p.pretrain.model_dump(mode="json"), p.pretrain, seed=common.seed,
-                                device=device, key=key, resume=resume, desc=stage.name)
+            groups = param_groups(net, arch, {"features": transfer_params.pretrain.lr, "hidden": transfer_params.pretrain.lr,
+                                              "head": transfer_params.pretrain.lr})
+            return make_trainer(net, groups, args, transfer_params.pretrain.model_dump(mode="json"), transfer_params.pretrain,
+                                seed=common.seed, device=device, key=key, resume=resume, desc=stage.name)
 
-        section = p.model_dump(mode="json", include={"model", "transform", "pretrain"})
+        section = transfer_params.model_dump(mode="json", include={"model", "transform", "pretrain"})
         trainer = fit_resumable(stage.name, make, train, val=val, params=section, seed=common.seed, device=device,
                                 inputs={"digits": ",".join(classes)})
         data = state_bytes(trainer.models["net"].state_dict())

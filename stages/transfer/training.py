@@ -57,18 +57,19 @@ def val_metrics(net: torch.nn.Module):
     return step
 
 
-def model_args(m: ModelParams, classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
+def model_args(model_params: ModelParams, classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """The config a network is rebuilt from (stored in checkpoints)."""
-    return {"arch": m.arch, "num_classes": len(classes), "width": m.width, "hidden": m.hidden, "classes": list(classes)}
+    return {"arch": model_params.arch, "num_classes": len(classes), "width": model_params.width, "hidden": model_params.hidden,
+            "classes": list(classes)}
 
 
-def load_target(root: Path, t: TransformParams):
+def load_target(root: Path, transform_params: TransformParams):
     """The target's training set (randomly transformed per access) and validation tensors.
 
     Returns:
         (classes, train ImageSet, val TensorData of (images (N, 3, S, S), labels (N,)), val file names)
     """
-    train_tf, val_tf = make_transforms(t)
+    train_tf, val_tf = make_transforms(transform_params)
     images, labels, _, classes = load_split(root, "train")
     val_images, val_labels, names, _ = load_split(root, "val")
     val = TensorData(stack(val_images, val_tf), torch.tensor(val_labels))  # deterministic: transformed once
@@ -90,13 +91,14 @@ def load_backbone(net: torch.nn.Module, arch: str, weights: Path, meta: Path) ->
     return load_pretrained(net, weights, sha256=info["sha256"], skip=(ARCHS[arch].head,))
 
 
-def lrs_of(variant: str, p: params.TransferParams) -> dict[str, float]:
+def lrs_of(variant: str, transfer_params: params.TransferParams) -> dict[str, float]:
     """Learning rate per parameter group; groups left out are frozen."""
     if variant == "scratch":
-        return {g: p.train.lr_scratch for g in ("features", "hidden", "head")}
+        return {g: transfer_params.train.lr_scratch for g in ("features", "hidden", "head")}
     if variant == "transfer":  # the backbone's convolutions frozen; the course trains classifier.6 alone
-        return {g: p.train.lr_transfer for g in p.train.transfer_trains}
-    return {"features": p.finetune.lr_features, "hidden": p.finetune.lr_hidden, "head": p.finetune.lr_head}
+        return {g: transfer_params.train.lr_transfer for g in transfer_params.train.transfer_trains}
+    return {"features": transfer_params.finetune.lr_features, "hidden": transfer_params.finetune.lr_hidden,
+            "head": transfer_params.finetune.lr_head}
 
 
 def make_trainer(net: torch.nn.Module, groups: list[dict], args: dict, section: dict, tp, *, seed: int, device,
@@ -125,11 +127,11 @@ def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple
         model, history, metrics: the declared outputs.
     """
     assert variant in VARIANTS and (backbone is None) == (variant == "scratch"), variant
-    p, common = params.load(), load_common()
+    transfer_params, common = params.load(), load_common()
     device = setup_torch(common.seed, common.device)
     root = target
-    classes, train, val, _ = load_target(root, p.transform)
-    args = {**model_args(p.model, classes), "variant": variant}
+    classes, train, val, _ = load_target(root, transfer_params.transform)
+    args = {**model_args(transfer_params.model, classes), "variant": variant}
     inputs = {"target": _folder_hash(root)}
     if variant != "scratch":
         inputs["backbone"] = sha256_file(backbone[0])
@@ -137,15 +139,16 @@ def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple
     def make(key: str, resume: Path) -> Trainer:
         net = build(args)  # seeded by setup_torch: the same head init for the three variants
         if variant != "scratch":
-            load_backbone(net, p.model.arch, *backbone)
-        groups = param_groups(net, p.model.arch, lrs_of(variant, p))
-        section = {"variant": variant, "model": p.model.model_dump(mode="json"), "transform": p.transform.model_dump(mode="json"),
-                   "train": p.train.model_dump(mode="json"), "lrs": {g["name"]: g["lr"] for g in groups}}
-        return make_trainer(net, groups, args, section, p.train, seed=common.seed, device=device, key=key, resume=resume,
-                            desc=stage.name)
+            load_backbone(net, transfer_params.model.arch, *backbone)
+        groups = param_groups(net, transfer_params.model.arch, lrs_of(variant, transfer_params))
+        section = {"variant": variant, "model": transfer_params.model.model_dump(mode="json"),
+                   "transform": transfer_params.transform.model_dump(mode="json"),
+                   "train": transfer_params.train.model_dump(mode="json"), "lrs": {g["name"]: g["lr"] for g in groups}}
+        return make_trainer(net, groups, args, section, transfer_params.train, seed=common.seed, device=device, key=key,
+                            resume=resume, desc=stage.name)
 
     read = {"model", "transform", "train"} | ({"finetune"} if variant == "finetune" else set())  # the keys dvc.yaml lists
-    section_key = {"variant": variant, **p.model_dump(mode="json", include=read)}
+    section_key = {"variant": variant, **transfer_params.model_dump(mode="json", include=read)}
     trainer = fit_resumable(stage.name, make, train, val=val, params=section_key, seed=common.seed, device=device, inputs=inputs)
     trainable = sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)
     finish_training(stage.name, trainer, outputs=stage.outputs, model=model, history=history, metrics=metrics,

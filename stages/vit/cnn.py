@@ -22,17 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().cnn, load_common()
+    cnn_params, common = params.load().cnn, load_common()
     summary = load_summary(stage.dep("summary.json"))
     pre = preprocess_args(summary, int(summary["image_px"]), pretrained=False)  # the CNN takes the stored size
-    args = {"in_channels": int(summary["channels"]), "num_classes": len(summary["classes"]), "channels": p.channels}
+    args = {"in_channels": int(summary["channels"]), "num_classes": len(summary["classes"]), "channels": cnn_params.channels}
     device = setup_torch(common.seed, common.device)
 
     def build():
         net = SmallCnn(**args)
-        return net, [{"params": list(net.parameters()), "lr": p.lr}]
+        return net, [{"params": list(net.parameters()), "lr": cnn_params.lr}]
 
-    trainer = train_classifier(stage.name, "cnn", build, p, pre, {"cnn": args, "preprocess": pre},
+    trainer = train_classifier(stage.name, "cnn", build, cnn_params, pre, {"cnn": args, "preprocess": pre},
                                stage.dep("train.npz"), stage.dep("val.npz"), seed=common.seed, device=device)
     finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
                     metrics=stage.out("metrics.json"),

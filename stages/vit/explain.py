@@ -96,19 +96,20 @@ def similarity_figure(sim: torch.Tensor, rows: int):
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().explain, load_common()
+    explain_params, common = params.load().explain, load_common()
     device = setup_torch(common.seed, common.device)
     summary = load_summary(stage.dep("summary.json"))
     images, labels = load_split(stage.dep("test.npz"))
     (net,), ckpt = load_models(stage.dep("model.pt"), "vit", build_vit, ("net",), device)
-    pick = pick_images(labels, p.images)
-    predicted, maps = rollout_maps(net, images[pick], ckpt["model_args"]["preprocess"], p.residual, device)
+    pick = pick_images(labels, explain_params.images)
+    predicted, maps = rollout_maps(net, images[pick], ckpt["model_args"]["preprocess"], explain_params.residual, device)
     rows = {"ViT": (predicted.numpy(), maps)}
     arrays = {"index": pick, "labels": labels[pick], "predicted": predicted.numpy(), "rollout": maps.numpy()}
     finetuned = stage.dep("finetune") / "model.pt"
     if finetuned.exists():
         (tuned,), tuned_ckpt = load_models(finetuned, "vit", build_vit, ("net",), device)
-        tuned_pred, tuned_maps = rollout_maps(tuned, images[pick], tuned_ckpt["model_args"]["preprocess"], p.residual, device)
+        tuned_pred, tuned_maps = rollout_maps(tuned, images[pick], tuned_ckpt["model_args"]["preprocess"],
+                                              explain_params.residual, device)
         rows["fine-tuned"] = (tuned_pred.numpy(), tuned_maps)
         arrays.update(finetune_predicted=tuned_pred.numpy(), finetune_rollout=tuned_maps.numpy())
     sim = position_similarity(net.input_layer.pos_emb).cpu()

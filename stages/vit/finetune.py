@@ -36,16 +36,16 @@ SKIPPED = ("vit.finetune.weights.source is none: no pretrained weights, nothing 
 
 
 def main(stage: Declared) -> None:
-    f = params.load().finetune
+    finetune_params = params.load().finetune
     folder = stage.out("finetune")
-    w = f.weights
-    if w.source == "none":
+    weights_params = finetune_params.weights
+    if weights_params.source == "none":
         with stage.outputs() as out:  # the whole folder is replaced: no model of an earlier run stays beside it
             (out.dir(folder) / "source.json").write_text(dumps_json({"source": "none", "skipped": SKIPPED}))
         log.info("%s", SKIPPED)
         return
-    weights_path = fetch_weights(w)
-    state = load_state_dict(weights_path, w.sha256)
+    weights_path = fetch_weights(weights_params)
+    state = load_state_dict(weights_path, weights_params.sha256)
     digest = sha256_file(weights_path)
 
     def init(net) -> None:
@@ -55,14 +55,16 @@ def main(stage: Declared) -> None:
     @contextlib.contextmanager
     def outputs():
         with stage.outputs() as out:
-            out.json(folder / "source.json", {"source": w.source, "url": w.url if w.source == "url" else None,
-                                              "path": str(w.path) if w.source == "path" else None,
+            out.json(folder / "source.json", {"source": weights_params.source,
+                                              "url": weights_params.url if weights_params.source == "url" else None,
+                                              "path": str(weights_params.path) if weights_params.source == "path" else None,
                                               "sha256": digest, "file": weights_path.name})
             shutil.copyfile(weights_path, out.dir(folder / "pretrained") / weights_path.name)  # replaced whole
             yield out
 
-    train_vit(stage, f.model, f.train, init=init, backbone_scale=f.train.backbone_lr_scale, key={"weights": digest},
-              extra={"pretrained": w.source, "weights_sha256": digest}, outputs=outputs,
+    train_vit(stage, finetune_params.model, finetune_params.train, init=init,
+              backbone_scale=finetune_params.train.backbone_lr_scale, key={"weights": digest},
+              extra={"pretrained": weights_params.source, "weights_sha256": digest}, outputs=outputs,
               paths={name: folder / f"{name}.{ext}" for name, ext in
                      (("model", "pt"), ("history", "csv"), ("metrics", "json"), ("curves", "png"))})
 

@@ -142,46 +142,46 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
             [round(max(float(v), 1e-6), 6) for v in x.std(axis=(0, 2, 3))])
 
 
-def build_splits(p: DataParams, seed: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], str]:
+def build_splits(data_params: DataParams, seed: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], str]:
     """The three splits (images uint8 (N, C, S, S), labels), the class names and the source's name."""
-    if p.source == "url":
-        path = fetch_url(p.url, p.checksum, deadline=p.deadline_seconds)
+    if data_params.source == "url":
+        path = fetch_url(data_params.url, data_params.checksum, deadline=data_params.deadline_seconds)
         train_x, train_y, test_x, test_y, classes = read_cifar_tarball(path)
-        name = p.url
-        if p.image_px != 32:
+        name = data_params.url
+        if data_params.image_px != 32:
             log.warning("CIFAR-10 images are 32x32; resizing all %d to %dx%d (vit.data.image_px)",
-                        len(train_x) + len(test_x), p.image_px, p.image_px)
-            train_x, test_x = resize_uint8(train_x, p.image_px), resize_uint8(test_x, p.image_px)
+                        len(train_x) + len(test_x), data_params.image_px, data_params.image_px)
+            train_x, test_x = resize_uint8(train_x, data_params.image_px), resize_uint8(test_x, data_params.image_px)
     else:
-        if p.source == "embedded":
+        if data_params.source == "embedded":
             images, labels, classes = load_embedded()
-            images, name = resize_uint8(images, p.image_px), "sklearn.datasets.load_digits"
+            images, name = resize_uint8(images, data_params.image_px), "sklearn.datasets.load_digits"
         else:
-            images, labels, classes = load_image_folder(p.path, p.image_px)
-            name = ", ".join(p.path)
-        pool, test = stratified_split(labels, p.test_fraction, seed, name)
+            images, labels, classes = load_image_folder(data_params.path, data_params.image_px)
+            name = ", ".join(data_params.path)
+        pool, test = stratified_split(labels, data_params.test_fraction, seed, name)
         train_x, train_y, test_x, test_y = images[pool], labels[pool], images[test], labels[test]
-    fit, val = stratified_split(train_y, p.val_fraction, seed, name)
-    fit = cap_per_class(fit, train_y, p.max_train_per_class)
+    fit, val = stratified_split(train_y, data_params.val_fraction, seed, name)
+    fit = cap_per_class(fit, train_y, data_params.max_train_per_class)
     splits = {"train": (train_x[fit], train_y[fit]), "val": (train_x[val], train_y[val]), "test": (test_x, test_y)}
     return splits, classes, name
 
 
 def main(stage: Declared) -> None:
-    p, common = params.load().data, load_common()
-    splits, classes, name = build_splits(p, common.seed)
+    data_params, common = params.load().data, load_common()
+    splits, classes, name = build_splits(data_params, common.seed)
     mean, std = channel_stats(splits["train"][0])
     targets = {"train": stage.out("train.npz"), "val": stage.out("val.npz"), "test": stage.out("test.npz")}
     with stage.outputs() as out:
         for split, (x, y) in splits.items():
             out.npz(targets[split], images=x, labels=y)
         out.json(stage.out("summary.json"), {
-            "source": name, "classes": classes, "channels": int(splits["train"][0].shape[1]), "image_px": p.image_px,
+            "source": name, "classes": classes, "channels": int(splits["train"][0].shape[1]), "image_px": data_params.image_px,
             "mean": mean, "std": std,
             "counts": {split: np.bincount(y, minlength=len(classes)).tolist() for split, (_, y) in splits.items()},
         })
     log.info("%s: %s images at %dx%d, %d classes", name, " / ".join(f"{len(y)} {s}" for s, (_, y) in splits.items()),
-             p.image_px, p.image_px, len(classes))
+             data_params.image_px, data_params.image_px, len(classes))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from stages.vit.training import train_vit
 
 
 def main(stage: Declared) -> None:
-    vp = params.load()
-    train_vit(stage, vp.model, vp.train, paths={"model": stage.out("model.pt"), "history": stage.out("history.csv"),
-                                                "metrics": stage.out("metrics.json"), "curves": stage.out("curves.png")})
+    vit_params = params.load()
+    train_vit(stage, vit_params.model, vit_params.train,
+              paths={"model": stage.out("model.pt"), "history": stage.out("history.csv"),
+                     "metrics": stage.out("metrics.json"), "curves": stage.out("curves.png")})
 
 
 if __name__ == "__main__":

@@ -57,29 +57,29 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def make_trainer(*, kind: str, net: nn.Module, groups: list[dict], p: OptimParams, pre: dict[str, Any], model_args: dict,
-                 n_train: int, seed: int, device: torch.device, key: str = "", resume: Path | None = None,
+def make_trainer(*, kind: str, net: nn.Module, groups: list[dict], optim_params: OptimParams, pre: dict[str, Any],
+                 model_args: dict, n_train: int, seed: int, device: torch.device, key: str = "", resume: Path | None = None,
                  desc: str | None = None) -> Trainer:
     """A trainer for one classifier: AdamW over ``groups`` (param groups with their lr), warm-up +
     cosine per update, gradient clipping, validation accuracy every epoch."""
     net = net.to(device)
-    opt = torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
-    per_epoch = steps_per_epoch(n_train, p.batch_size)
-    sched = warmup_cosine(opt, round(p.warmup_epochs * per_epoch), p.epochs * per_epoch)
+    opt = torch.optim.AdamW(groups, lr=optim_params.lr, weight_decay=optim_params.weight_decay)
+    per_epoch = steps_per_epoch(n_train, optim_params.batch_size)
+    sched = warmup_cosine(opt, round(optim_params.warmup_epochs * per_epoch), optim_params.epochs * per_epoch)
 
     def val_step(batch) -> dict[str, torch.Tensor]:
         x, y = batch
         logits = net(prepare_batch(x, pre))
         return {"val_loss": F.cross_entropy(logits, y), "val_accuracy": (logits.argmax(1) == y).float().mean()}
 
-    return Trainer(models={"net": net}, optimizers={"net": opt}, objective=Classify(net, pre, p.label_smoothing),
-                   kind=kind, model_args=model_args, params=p.model_dump(mode="json"), epochs=p.epochs,
-                   batch_size=p.batch_size, device=device, precision="fp16" if p.amp else "fp32", seed=seed, key=key,
-                   resume=resume, checkpoint_every=p.checkpoint_every, desc=desc or kind, schedulers={"net": sched},
-                   clip_grad_norm=p.clip_grad_norm, val_step=val_step)
+    return Trainer(models={"net": net}, optimizers={"net": opt}, objective=Classify(net, pre, optim_params.label_smoothing),
+                   kind=kind, model_args=model_args, params=optim_params.model_dump(mode="json"), epochs=optim_params.epochs,
+                   batch_size=optim_params.batch_size, device=device, precision="fp16" if optim_params.amp else "fp32", seed=seed,
+                   key=key, resume=resume, checkpoint_every=optim_params.checkpoint_every, desc=desc or kind,
+                   schedulers={"net": sched}, clip_grad_norm=optim_params.clip_grad_norm, val_step=val_step)
 
 
-def train_classifier(stage: str, kind: str, build: Callable[[], tuple[nn.Module, list[dict]]], p: OptimParams,
+def train_classifier(stage: str, kind: str, build: Callable[[], tuple[nn.Module, list[dict]]], optim_params: OptimParams,
                      pre: dict[str, Any], model_args: dict, train_path: Path, val_path: Path, *, seed: int,
                      device: torch.device, extra_key: dict | None = None) -> Trainer:
     """Train the network ``build()`` makes (after seeding; it returns the network and its param groups)
@@ -91,19 +91,20 @@ def train_classifier(stage: str, kind: str, build: Callable[[], tuple[nn.Module,
 
     def make(key: str, resume: Path) -> Trainer:
         net, groups = build()
-        return make_trainer(kind=kind, net=net, groups=groups, p=p, pre=pre, model_args=model_args, n_train=len(train),
-                            seed=seed, device=device, key=key, resume=resume, desc=stage)
+        return make_trainer(kind=kind, net=net, groups=groups, optim_params=optim_params, pre=pre, model_args=model_args,
+                            n_train=len(train), seed=seed, device=device, key=key, resume=resume, desc=stage)
 
     return fit_resumable(stage, make, train, val=val, seed=seed, device=device,
-                         params={"train": p.model_dump(mode="json"), "model_args": model_args, **(extra_key or {})},
+                         params={"train": optim_params.model_dump(mode="json"), "model_args": model_args, **(extra_key or {})},
                          inputs={"train": sha256_file(train_path), "val": sha256_file(val_path)})
 
 
-def vit_config(m: ModelParams, summary: dict, pretrained: bool) -> VitConfig:
+def vit_config(model_params: ModelParams, summary: dict, pretrained: bool) -> VitConfig:
     """The network's config: the params' shape, channels and classes from the data (3 channels for pretrained weights)."""
     return VitConfig(in_channels=3 if pretrained else int(summary["channels"]), num_classes=len(summary["classes"]),
-                     emb_dim=m.emb_dim, num_patch_row=m.num_patch_row, image_size=m.image_size, num_blocks=m.num_blocks,
-                     head=m.head, hidden_dim=m.hidden_dim, dropout=m.dropout, qkv_bias=m.qkv_bias, ln_eps=m.ln_eps)
+                     emb_dim=model_params.emb_dim, num_patch_row=model_params.num_patch_row, image_size=model_params.image_size,
+                     num_blocks=model_params.num_blocks, head=model_params.head, hidden_dim=model_params.hidden_dim,
+                     dropout=model_params.dropout, qkv_bias=model_params.qkv_bias, ln_eps=model_params.ln_eps)
 
 
 def param_groups(net: Vit, lr: float, backbone_scale: float | None) -> list[dict]:
@@ -116,11 +117,11 @@ def param_groups(net: Vit, lr: float, backbone_scale: float | None) -> list[dict
     return [{"params": body, "lr": lr * backbone_scale}, {"params": head, "lr": lr}]
 
 
-def train_vit(stage: Declared, m: ModelParams, p: OptimParams, *, paths: dict[str, Any],
+def train_vit(stage: Declared, model_params: ModelParams, optim_params: OptimParams, *, paths: dict[str, Any],
               init: Callable[[Vit], None] | None = None, backbone_scale: float | None = None,
               key: dict | None = None, extra: dict | None = None,
               outputs: Callable[[], contextlib.AbstractContextManager] | None = None) -> None:
-    """Train the ViT of shape ``m`` by ``p`` on the stage's split and write its outputs.
+    """Train the ViT of shape ``model_params`` by ``optim_params`` on the stage's split and write its outputs.
 
     Args:
         paths: the declared ``model``, ``history``, ``metrics`` and ``curves`` paths.
@@ -133,7 +134,7 @@ def train_vit(stage: Declared, m: ModelParams, p: OptimParams, *, paths: dict[st
     common = load_common()
     summary = load_summary(stage.dep("summary.json"))
     pretrained = init is not None
-    cfg = vit_config(m, summary, pretrained)
+    cfg = vit_config(model_params, summary, pretrained)
     pre = preprocess_args(summary, cfg.image_size, pretrained)
     check_input_side(int(summary["image_px"]), cfg.image_size, stage.name)
     device = setup_torch(common.seed, common.device)
@@ -142,9 +143,9 @@ def train_vit(stage: Declared, m: ModelParams, p: OptimParams, *, paths: dict[st
         net = Vit(cfg)
         if init is not None:
             init(net)
-        return net, param_groups(net, p.lr, backbone_scale)
+        return net, param_groups(net, optim_params.lr, backbone_scale)
 
-    trainer = train_classifier(stage.name, "vit", build, p, pre, {"vit": cfg.as_dict(), "preprocess": pre},
+    trainer = train_classifier(stage.name, "vit", build, optim_params, pre, {"vit": cfg.as_dict(), "preprocess": pre},
                                stage.dep("train.npz"), stage.dep("val.npz"), seed=common.seed, device=device,
                                extra_key=key)
     finish_training(stage.name, trainer, outputs=outputs or stage.outputs, model=paths["model"], history=paths["history"],

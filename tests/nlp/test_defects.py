@@ -17,7 +17,7 @@ from stages.nlp.params import DownloadParams, JapaneseSourceParams
 from stages.nlp.text import read_tsv
 from stages.nlp.train import check_frozen_vectors
 from stages.nlp.vocab import check_vocabulary
-from stages.nlp.vocabulary import Vocab
+from stages.nlp.token_ids import Vocab
 
 
 def _params(**kw) -> DownloadParams:

@@ -17,7 +17,7 @@ from stages.core.params import parse_params, read_params_file
 from stages.core.stage import Declared
 from stages.nlp import download, params, vectors
 from stages.nlp.params import VectorsParams
-from stages.nlp.vocabulary import Vocab
+from stages.nlp.token_ids import Vocab
 from tests.conftest import ROOT, serve_directory
 
 REAL = parse_params((ROOT / "params.yaml").read_text())

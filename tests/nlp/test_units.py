@@ -14,7 +14,7 @@ from stages.nlp.text import (JapaneseTokenizer, preprocess_japanese, read_aclimd
                              tokenize_japanese_lines)
 from stages.nlp.params import TrainParams
 from stages.nlp.train import cpu_threads, make_trainer
-from stages.nlp.vocabulary import CLS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, val_split
+from stages.nlp.token_ids import CLS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, val_split
 
 
 # ---- tokenisers ---------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The vocabulary: fitted on train tokens only, then used to turn every split into fixed-length ids.
+"""Tokens to ids: the vocabulary (:class:`Vocab`), fitted on train tokens only, then used to turn every
+split into fixed-length ids; the special ids; the train/validation cut. A library: the stage that fits
+and saves the vocabulary is :mod:`stages.nlp.vocab` (``nlp-vocab``); nlp-vectors, -train and -evaluate
+read it.
 
 Ids follow the book (torchtext): ``<unk>`` = 0, ``<pad>`` = 1, then ``<cls>`` and ``<eos>``, then
 the words seen at least ``min_freq`` times in train, most frequent first (ties alphabetical). A review
