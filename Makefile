@@ -36,8 +36,11 @@ repro: setup  ## run every pipeline on the embedded default data (only what chan
 	@echo; echo "transfer, nlp, vit, diffusion (each pipeline's full metrics): python -m pipelines metrics transfer nlp vit diffusion"
 	@echo; echo "Results are in artifacts/<pipeline>/<stage>/; figures are the *.png files there."
 
-test: setup  ## run the whole test suite, end-to-end tests included (what CI runs), on two workers
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+# Three workers on two cores: the end-to-end tests spend part of their time waiting (servers starting,
+# processes importing, disk), and a third worker fills it. Whole files per worker, longest first
+# (tests/conftest.py orders them), and the 15 slowest tests printed at the end.
+test: setup  ## run the whole test suite, end-to-end tests included (what CI runs), on three workers
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup  ## unit and shape tests only: no dvc repro, Prefect server or torchrun (the inner loop)
 	$(BIN)/python -m pytest -m "not e2e" --durations=10

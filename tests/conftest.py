@@ -9,6 +9,7 @@ instead of reproducing from scratch. Tests whose point is a fresh repo (nothing 
 run-cache) keep :func:`make_repo` / ``temp_repo``."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # One BLAS/OpenMP (and so torch) thread per process, set before anything imports numpy or torch and
-# inherited by every dvc/stage subprocess: `make test` runs two pytest workers on two cores, and tiny
+# inherited by every dvc/stage subprocess: `make test` runs three pytest workers on two cores, and tiny
 # smoke models on two threads each were measured at several times the CPU time of one thread on a
 # busy 2-core host. `OMP_NUM_THREADS=2 make test` overrides it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -40,10 +41,26 @@ E2E_FIXTURES = frozenset({"temp_repo", "tabular_repo", "reproduced_tabular", "pr
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``e2e`` every test whose fixtures (direct or indirect) include one of :data:`E2E_FIXTURES`."""
+    """Mark ``e2e`` every test whose fixtures (direct or indirect) include one of :data:`E2E_FIXTURES`,
+    then order the files longest first.
+
+    ``make test`` hands whole files to its workers in collection order (``--dist loadfile
+    --no-loadscope-reorder``). Started last, one 3-minute course check on its own decides when the run
+    ends; started first, it runs beside everything else. A file's weight is the largest
+    ``@pytest.mark.slow(seconds)`` among its tests (a rough figure on 2 busy cores, only for this
+    order; no test checks a time), else 1 for a file with an end-to-end test, else 0; ties keep pytest's
+    order, and the order is the same on every worker, as xdist requires.
+    """
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+    weight: dict[str, float] = {}
+    for item in items:
+        slow = item.get_closest_marker("slow")
+        cost = float(slow.args[0]) if slow else 1.0 if item.get_closest_marker("e2e") else 0.0
+        weight[item.nodeid.split("::")[0]] = weight.get(item.nodeid.split("::")[0], 0.0) + cost
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (-weight[item.nodeid.split("::")[0]], order[id(item)]))
 
 
 def run_env(**extra: str) -> dict[str, str]:
@@ -125,12 +142,23 @@ def clone_repo(source: Repo, dest: Path) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def reproduced_tabular(tmp_path_factory) -> Repo:
+def reproduced_tabular(tmp_path_factory, worker_id: str) -> Repo:
     """A copy of the project in which ``dvc repro tabular-evaluate`` ran once, from scratch, with the
     committed params (``dvc.lock`` left uncommitted, as after any repro). ``first`` is that repro's
-    output. Shared by the whole session: read it, never change it (:func:`clone_repo` it instead)."""
-    repo = make_repo(tmp_path_factory.mktemp("reproduced") / "tabular")
-    repo.first = repo.dvc("repro", "tabular-evaluate")
+    output. Shared by the whole session, every xdist worker included (the first to need it builds it
+    while the others wait on a lock): read it, never change it (:func:`clone_repo` it instead)."""
+    base = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # xdist: the workers' temporary folders share this run's parent
+        base = base.parent
+    path, stdout = base / "reproduced-tabular", base / "reproduced-tabular.stdout"
+    with open(base / "reproduced-tabular.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stdout.exists():
+            shutil.rmtree(path, ignore_errors=True)  # a worker killed half-way left a part
+            first = make_repo(path).dvc("repro", "tabular-evaluate")
+            stdout.write_text(first.stdout)
+    repo = Repo(path)
+    repo.first = subprocess.CompletedProcess(["dvc", "repro", "tabular-evaluate"], 0, stdout.read_text(), "")
     return repo
 
 

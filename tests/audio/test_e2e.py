@@ -25,6 +25,7 @@ def use_clips(repo, folder: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(75)
 def test_repro_on_real_clips(temp_repo, shared_data: Path):
     use_clips(temp_repo, shared_data / "audio")
     proc = temp_repo.dvc("repro", *STAGES)

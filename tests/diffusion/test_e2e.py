@@ -12,6 +12,7 @@ STAGES = {"diffusion-data", "diffusion-judge", "diffusion-train", "diffusion-sam
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(100)
 def test_dvc_repro_diffusion_then_a_sampler_change_reruns_sampling_only(temp_repo):
     repo = temp_repo
     for dotted, value in SMOKE.items():

@@ -11,6 +11,7 @@ ALL = ("image-decode", *STAGES)
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(85)
 def test_repro_embedded_then_own_photos_then_a_bad_file(temp_repo, shared_data, tmp_path):
     repo = temp_repo
     proc = repo.dvc("repro", *STAGES)

@@ -14,6 +14,7 @@ STAGES = {"nlp-download", "nlp-tokenize", "nlp-vocab", "nlp-vectors", "nlp-japan
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(85)
 def test_dvc_repro_nlp_then_a_train_param_reruns_only_train_and_evaluate(temp_repo):
     repo = temp_repo
     for dotted, value in SMOKE.items():

@@ -95,6 +95,7 @@ def audit_json(repo: Repo, *args: str, rc: int = 0) -> dict:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(120)
 def test_audit_each_commit_reports_its_param_and_commit(history):
     repo, shas = history
     old = audit_json(repo, MODEL, "--rev", "HEAD~1")

@@ -113,6 +113,7 @@ def expected_after_training_change(repo: Repo, monkeypatch) -> list[str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(170)
 def test_handoff_through_folder_remote(host_a, tmp_path, monkeypatch):
     a, _ = host_a
     b = clone(a, tmp_path / "b")

@@ -106,6 +106,7 @@ def locked_md5(repo: Repo, path: str, rev: str = "HEAD") -> str:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(175)
 def test_served_retraining_with_quality_gate(prefect_server, tabular_repo, tmp_path):
     api, home = prefect_server
     repo = tabular_repo  # reproduced once per session: the repro below runs nothing

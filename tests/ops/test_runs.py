@@ -13,6 +13,7 @@ TABULAR = ["tabular-download", "tabular-split", "tabular-encode", "tabular-imput
            "tabular-scale", "tabular-balance", "tabular-train", "tabular-evaluate"]
 
 
+@pytest.mark.slow(120)
 def test_plain_dvc_repro_records_every_stage_run(reproduced_tabular):
     repo = reproduced_tabular  # its session `dvc repro tabular-evaluate` ran every tabular stage
     history = read_history(repo.path)

@@ -30,6 +30,7 @@ def scheduled_runs(api: str, deployment_id: str) -> list[dict]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(80)
 def test_schedule_fires_without_manual_trigger(tmp_path):
     home = tmp_path / "prefect-home"
     home.mkdir()

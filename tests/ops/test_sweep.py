@@ -151,6 +151,7 @@ def test_error_line_prefers_the_stages_own_message():
     assert error_line("a\nERROR: failed to reproduce 'x'\n") == "ERROR: failed to reproduce 'x'"
 
 
+@pytest.mark.slow(165)
 def test_sweep_on_the_queue_with_two_workers(tabular_repo):
     repo = tabular_repo  # tabular reproduced: each experiment restores the stages before training
     repo.commit("reproduced")

@@ -35,6 +35,7 @@ def wait_worker(api: str, worker, log, timeout: float = 60) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(80)
 def test_a_worker_in_a_process_pool_runs_the_retraining_flow(prefect_server, tabular_repo, tmp_path):
     api, home = prefect_server
     repo = tabular_repo

@@ -15,6 +15,7 @@ def tabular_lock(repo) -> dict:
     return {name: stage["outs"] for name, stage in lock.items() if name.startswith("tabular-")}
 
 
+@pytest.mark.slow(125)
 def test_flow_matches_dvc_repro(tmp_path, reproduced_tabular, prefect_server):
     by_flow = make_repo(tmp_path / "flow")          # fresh: the flow runs every stage
     by_dvc = reproduced_tabular                     # the session's `dvc repro tabular-evaluate` of the same copy

@@ -82,6 +82,7 @@ def test_params_typo_names_the_key(repo):
         repo.run("git", "checkout", "params.yaml")
 
 
+@pytest.mark.slow(110)
 def test_real_titanic_through_the_url_source(repo, shared_data, tmp_path):
     env = run_env(REPROLAB_CACHE=str(tmp_path / "cache"))
     with serve_directory(shared_data) as url:

@@ -36,6 +36,7 @@ def finetune_predictions(repo) -> list[str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(75)
 def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp_path):
     repo = temp_repo
     for dotted, value in SMOKE.items():

@@ -5,5 +5,6 @@ from tests.course import assert_course_check_passes
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(155)
 def test_course_profile_runs_end_to_end(tmp_path):
     assert_course_check_passes("vit", tmp_path)

@@ -23,6 +23,7 @@ STAGES = {"vit-data", "vit-train", "vit-finetune", "vit-cnn-train", "vit-evaluat
 
 
 @pytest.mark.e2e
+@pytest.mark.slow(120)
 def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_path, monkeypatch):
     repo = temp_repo
     for dotted, value in SMOKE.items():
