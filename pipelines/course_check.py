@@ -138,7 +138,8 @@ def check_pipeline(root: Path, pipeline: str, workdir: Path, timeout: float) -> 
             return CheckResult(pipeline, False, seconds=time.monotonic() - start, error=f"setting up: {exc}")
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                    REPROLAB_CACHE=str(work / ".download-cache"), DVC_NO_ANALYTICS="1",
-                   MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+                   MPLBACKEND="Agg", PYTHONUNBUFFERED="1",
+                   REPROLAB_CHECK_READS="1")  # a stage that reads a file it does not declare fails (docs/code-deps.md)
         try:
             proc = subprocess.run([dvc_executable(), "repro", *[s for s in wanted if pipeline_of(s) == pipeline]], cwd=work, env=env,
                                   capture_output=True, text=True, timeout=timeout)

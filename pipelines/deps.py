@@ -2,9 +2,10 @@
 
 A stage's code deps in dvc.yaml are exactly the in-repo modules (under ``stages/`` and ``pipelines/``)
 that running its module executes: the module itself and everything it imports, transitively, with
-imports inside functions and relative imports included. A package ``__init__.py`` counts only when it
-holds more than a docstring (the stage packages' do not). Imports under ``if TYPE_CHECKING:`` do not
-run and do not count.
+imports inside functions and relative imports included, and the modules a file imports by name at
+run time where it lists them in ``RUNTIME_IMPORTS`` (:func:`runtime_imports`). A package
+``__init__.py`` counts only when it holds more than a docstring (the stage packages' do not). Imports
+under ``if TYPE_CHECKING:`` do not run and do not count.
 
 ``python -m pipelines deps`` checks dvc.yaml (exit 1 with what is missing or unused per stage);
 ``--write`` rewrites only those code deps, in place, keeping dvc.yaml's comments and order: data deps
@@ -76,7 +77,31 @@ def imported_modules(path: Path, module: str, root: Path) -> set[str]:
         for target in targets:
             parts = target.split(".")
             found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    for target in runtime_imports(tree, root):
+        parts = target.split(".")
+        found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     return {m for m in found if module_path(m, root) is not None}
+
+
+def runtime_imports(tree: ast.Module, root: Path) -> list[str]:
+    """The modules a file imports by name at run time (``importlib``), as it declares them.
+
+    A module-level ``RUNTIME_IMPORTS = ("stages.*.params", ...)`` lists them as module names, ``*``
+    matching one name; each is expanded against the repository's files. (``params-check`` validates
+    every pipeline's section, importing each schema by the name ``stages.core.params.SECTIONS`` gives.)
+    """
+    import fnmatch
+
+    patterns = [elt.value for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name) and target.id == "RUNTIME_IMPORTS" and node.value is not None
+                for elt in getattr(node.value, "elts", []) if isinstance(elt, ast.Constant) and isinstance(elt.value, str)]
+    if not patterns:
+        return []
+    modules = sorted(".".join(f.relative_to(root).with_suffix("").parts) for r in CODE_ROOTS for f in (root / r).rglob("*.py")
+                     if "__pycache__" not in f.parts and f.name != "__init__.py")
+    return [m for pattern in patterns for m in modules
+            if fnmatch.fnmatchcase(m, pattern) and m.count(".") == pattern.count(".")]
 
 
 def _has_code(path: Path) -> bool:

@@ -73,6 +73,7 @@ def run_env(**extra: str) -> dict[str, str]:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         MPLBACKEND="Agg",
         PYTHONUNBUFFERED="1",
+        REPROLAB_CHECK_READS="1",  # every stage a test runs fails if it reads a file it does not declare
     )
     env.update(extra)
     return env

@@ -239,6 +239,108 @@ def _module_name(main: Callable) -> str:
     return spec.name if spec is not None else main.__module__
 
 
+CHECK_READS_ENV = "REPROLAB_CHECK_READS"  # "1": a stage fails if it read a file dvc.yaml does not declare
+# read by every stage and known to DVC by other means: its own declaration, and the params it lists
+ALWAYS_READABLE = ("dvc.yaml", "params.yaml")
+NOT_PROJECT_FILES = (".venv", ".git", ".dvc", ".reprolab")  # tools' and run records' files, not a stage's inputs
+
+
+class ReadAudit:
+    """The project files a stage process opens for reading, seen by a Python audit hook (``open``).
+
+    DVC reruns a stage when a declared dep changes and never sees a file a stage reads without
+    declaring it: such a stage silently goes stale. With ``REPROLAB_CHECK_READS=1`` (the test suite
+    sets it for every stage it runs) :func:`run_stage` fails a stage that read a file under the
+    working directory that is none of its deps (data or code), outputs, ``dvc.yaml`` or
+    ``params.yaml``. Files outside the project (site-packages) and in the download cache are not
+    inputs DVC could track. Only this process is seen, not the processes it starts.
+    """
+
+    def __init__(self, root: str | Path = ".") -> None:
+        self.root = os.path.abspath(root)
+        # the download cache ($REPROLAB_CACHE) may lie inside the project (the course check's copies):
+        # what is in it is an input by its URL and checksum, which the stage declares as params
+        cache = os.environ.get("REPROLAB_CACHE")
+        self.cache = os.path.abspath(cache) + os.sep if cache else None
+        self.read: set[str] = set()
+        self.active = True
+        sys.addaudithook(self._hook)  # an audit hook cannot be removed: ``active`` turns it off
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if event != "open" or not self.active:
+            return
+        try:
+            path, mode, flags = args
+            if not isinstance(path, (str, bytes, os.PathLike)):
+                return  # a file descriptor
+            reading = (not any(c in mode for c in "wax+")) if isinstance(mode, str) else \
+                not (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            if reading:
+                full = os.path.abspath(os.fsdecode(path))
+                if self.cache and full.startswith(self.cache):
+                    return
+                rel = os.path.relpath(full, self.root)
+                if not rel.startswith(".." + os.sep) and rel != "..":
+                    self.read.add(Path(rel).as_posix())
+        except Exception:  # noqa: BLE001 - an audit hook's exception would fail the open itself
+            pass
+
+    def named(self, stage: Declared) -> list[str]:
+        """Project paths that the stage's declared params name (a ``path`` source's files and folders):
+        declared by value, re-read on request (``dvc repro --force --single-item <source stage>``, or
+        retraining's refresh), not by DVC's hash."""
+        import yaml
+
+        try:
+            data = yaml.load(Path(os.environ.get("REPROLAB_PARAMS", "params.yaml")).read_text(),
+                             Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, yaml.YAMLError):
+            return []
+        values: list[str] = []
+
+        def collect(node: Any) -> None:
+            if isinstance(node, str):
+                values.append(node)
+            elif isinstance(node, dict):
+                for v in node.values():
+                    collect(v)
+            elif isinstance(node, list):
+                for v in node:
+                    collect(v)
+
+        for key in stage.params:
+            node = data
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            collect(node)
+        out = []
+        for value in values:
+            rel = os.path.relpath(os.path.abspath(value), self.root)
+            if value and not rel.startswith(".."):
+                out.append(rel)
+        return out
+
+    def undeclared(self, stage: Declared) -> list[str]:
+        """The files read that ``stage`` does not declare (sorted)."""
+        declared = [PurePath(p) for p in (*stage.deps, *stage.code, *stage.outs, *ALWAYS_READABLE, *self.named(stage))]
+        temporaries = [(PurePath(o).parent, f".{PurePath(o).name}.tmp") for o in stage.outs]  # io.temporary_name
+
+        def temporary(path: PurePath) -> bool:  # an output's temporary, or a file in a temporary folder
+            return any((parent == path.parent and path.name.startswith(prefix))
+                       or (parent in path.parents and path.parts[len(parent.parts)].startswith(prefix))
+                       for parent, prefix in temporaries)
+
+        def allowed(rel: str) -> bool:
+            path = PurePath(rel)
+            if path.parts[0] in NOT_PROJECT_FILES or "__pycache__" in path.parts or os.path.isdir(rel):
+                return True
+            if path.name == "__init__.py":  # a package marker: listed where it holds code (pipelines deps)
+                return True
+            return any(path == d or d in path.parents for d in declared) or temporary(path)
+
+        return sorted(r for r in self.read if not allowed(r))
+
+
 def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -> None:
     """Run a stage's ``main`` with its dvc.yaml declaration, logging set up.
 
@@ -266,11 +368,17 @@ def run_stage(main: Callable[[Declared], None], argv: list[str] | None = None) -
     # every run of a declared stage leaves a run record (wall/CPU time, memory, device, host, commit);
     # a torchrun rank does not: the process that launched torchrun records the whole run
     run = StageRun(stage.name) if stage is not None and "TORCHELASTIC_RUN_ID" not in os.environ else None
+    reads = ReadAudit() if stage is not None and os.environ.get(CHECK_READS_ENV) == "1" else None
     status, message = "failed", None
     try:
         if stage is None:
             raise error
         main(stage)
+        if reads is not None:
+            reads.active = False
+            if undeclared := reads.undeclared(stage):
+                raise StageError(f"{stage.file}: stage '{stage.name}' read {', '.join(undeclared)}, which it does not "
+                                 "declare: add each to its deps (DVC cannot rerun the stage when it changes)")
         status = "ok"
     except StageError as exc:
         log.error("%s", exc)

@@ -30,6 +30,10 @@ from stages.core.stage import Declared
 
 log = logging.getLogger(__name__)
 
+# schema(section) imports each pipeline's params module by the name SECTIONS gives: they are this
+# stage's code too (`python -m pipelines deps` lists them in dvc.yaml; a new pipeline's module matches)
+RUNTIME_IMPORTS = ("stages.*.params",)
+
 # ok.json's content: constant, so that the stages depending on it never rerun because this one did
 OK = {"params": "valid"}
 

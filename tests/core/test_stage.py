@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,40 @@ def test_every_lookup_in_a_stage_resolves_against_its_entry(name):
         getattr(s, kind)(suffix)
     used_outs = {str(s.out(suffix)) for kind, suffix in lookups if kind == "out"}
     assert {o for o in s.outs if not o.endswith(".sha256")} <= used_outs, f"{name}: a declared output no lookup names"
+
+
+def test_reading_an_undeclared_file_fails_the_stage_when_reads_are_checked(tmp_path):
+    """REPROLAB_CHECK_READS=1: a stage that reads a project file dvc.yaml does not list fails, naming
+    the file; its declared inputs, its code, dvc.yaml and the files its params name are fine to read."""
+    package = tmp_path / "probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "s.py").write_text(
+        "from pathlib import Path\n"
+        "from stages.core.runtime import run_stage\n\n\n"
+        "def main(stage):\n"
+        "    text = stage.dep('in.txt').read_text() + Path('extra.txt').read_text()\n"
+        "    with stage.outputs() as out:\n"
+        "        out.text('out.txt', text)\n\n\n"
+        "if __name__ == '__main__':\n"
+        "    run_stage(main)\n")
+    for name in ("in.txt", "extra.txt"):
+        (tmp_path / name).write_text(name)
+    entry = {"cmd": "python -m probe.s", "deps": ["in.txt", "probe/s.py"], "outs": ["out.txt"]}
+
+    def run(deps: list[str], check: str) -> subprocess.CompletedProcess:
+        (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"p-s": {**entry, "deps": deps}}}))
+        env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "REPROLAB_CHECK_READS": check,
+               "REPROLAB_RUNS": str(tmp_path / "runs")}
+        return subprocess.run([sys.executable, "-m", "probe.s"], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    bad = run(entry["deps"], "1")
+    assert bad.returncode == 2 and "stage 'p-s' read extra.txt, which it does not declare" in bad.stderr, bad.stderr
+    assert run(entry["deps"], "0").returncode == 0                        # unchecked: DVC alone never notices
+    ok = run([*entry["deps"], "extra.txt"], "1")
+    assert ok.returncode == 0, ok.stderr
+    # a file a declared param names (a `path` source) is declared by value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"p": {"path": ["extra.txt"]}}))
+    entry["params"] = ["p"]
+    named = run(entry["deps"], "1")
+    assert named.returncode == 0, named.stderr

@@ -153,3 +153,19 @@ def test_no_stage_depends_on_the_operations_harness_and_the_docs_table_is_curren
     page = (ROOT / "docs/code-deps.md").read_text()
     table = page.split("<!-- impact table: python -m pipelines deps --impact -->\n", 1)[1].split("<!-- end of impact table -->", 1)[0]
     assert table == deps.impact_table(ROOT), "docs/code-deps.md is stale: paste `python -m pipelines deps --impact` into it"
+
+
+def test_modules_imported_by_name_at_run_time_are_code_deps_where_declared(tmp_path):
+    """``RUNTIME_IMPORTS = ("stages.*.params",)``: every pipeline's params module (one name for ``*``)
+    and what it imports; a module that imports by name without declaring it gets nothing extra."""
+    write(tmp_path, {
+        "stages/check/run.py": 'import importlib\nRUNTIME_IMPORTS = ("stages.*.params",)\n',
+        "stages/check/other.py": "import importlib\n",
+        "stages/a/params.py": "from stages.core import errors\n",
+        "stages/b/params.py": "",
+        "stages/b/deeper/params.py": "",
+        "stages/core/errors.py": "",
+    })
+    assert sorted(deps.code_deps("stages.check.run", tmp_path)) == [
+        "stages/a/params.py", "stages/b/params.py", "stages/check/run.py", "stages/core/errors.py"]
+    assert sorted(deps.code_deps("stages.check.other", tmp_path)) == ["stages/check/other.py"]
