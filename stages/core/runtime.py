@@ -273,10 +273,15 @@ class ReadAudit:
             path, mode, flags = args
             if not isinstance(path, (str, bytes, os.PathLike)):
                 return  # a file descriptor
-            reading = (not any(c in mode for c in "wax+")) if isinstance(mode, str) else \
-                not (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            name = os.fsdecode(path)
+            if isinstance(mode, str):  # open(), io.open(), the import system
+                reading = not any(c in mode for c in "wax+")
+            else:  # os.open(): a relative name may be relative to a directory descriptor (dir_fd: shutil's
+                # rmtree, os.fwalk), which the event does not carry, and a directory is no input
+                flags = flags or 0
+                reading = os.path.isabs(name) and not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_DIRECTORY)
             if reading:
-                full = os.path.abspath(os.fsdecode(path))
+                full = os.path.abspath(name)
                 if self.cache and full.startswith(self.cache):
                     return
                 rel = os.path.relpath(full, self.root)

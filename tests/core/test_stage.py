@@ -189,9 +189,12 @@ def test_reading_an_undeclared_file_fails_the_stage_when_reads_are_checked(tmp_p
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "s.py").write_text(
+        "import os, shutil\n"
         "from pathlib import Path\n"
         "from stages.core.runtime import run_stage\n\n\n"
         "def main(stage):\n"
+        "    os.makedirs('scratch/a/b')\n"
+        "    shutil.rmtree('scratch')  # opens each folder by a name relative to its parent's descriptor\n"
         "    text = stage.dep('in.txt').read_text() + Path('extra.txt').read_text()\n"
         "    with stage.outputs() as out:\n"
         "        out.text('out.txt', text)\n\n\n"
