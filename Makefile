@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Quiet, offline-friendly defaults for DVC and Prefect (see also the README's "Environment").
+# Quiet, offline-friendly defaults for DVC and Prefect (see also docs/configuration.md, "Environment").
 export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120

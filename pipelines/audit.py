@@ -333,7 +333,7 @@ def audit(root: str | Path, path: str, rev: str | None = None) -> dict:
 
     Returns:
         ``{"path", "rev", "stage", "cmd", "output", "file", "workspace", "params", "lineage",
-        "commits", "experiments", "metrics", "run"}`` (see the README, "Auditing a model"); ``run`` is the
+        "commits", "experiments", "metrics", "run"}`` (see docs/operations.md, "Auditing a model"); ``run`` is the
         producing stage's last run record on this host (wall-clock figures; workspace audits only), or None.
 
     Raises:

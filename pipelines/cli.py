@@ -38,7 +38,7 @@ EPILOG = """examples:
                                             a parameter sweep on DVC's experiment queue, best marked
 
 Without PREFECT_API_URL the flow runs against a temporary local Prefect server.
-See the README for the GPU-host handoff, scheduled retraining and auditing.
+See docs/operations.md for the GPU-host handoff, scheduled retraining and auditing.
 `dvc repro` and `python -m pipelines run` run the same stages and write the same dvc.lock.
 """
 
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remote", help="GPU-host handoff through a shared DVC remote", description=(
         "Set up a DVC remote every host shares, push outputs and the run-cache, pull them on another host. "
-        "See the README, 'Running on a GPU host'."))
+        "See docs/operations.md, 'Running on a GPU host'."))
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("setup", help="add (or replace) a DVC remote: a folder path, s3://bucket/prefix or ssh://host/path")
     a.add_argument("name", help="remote name, e.g. shared")
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve a scheduled deployment (retrain)", description=(
         "Serve the retraining flow as a Prefect deployment on a cron schedule; blocks until stopped. "
-        "Set PREFECT_API_URL to a running Prefect server. See the README, 'Scheduled retraining'."))
+        "Set PREFECT_API_URL to a running Prefect server. See docs/operations.md, 'Scheduled retraining'."))
     p.add_argument("flow", choices=["retrain"], help="what to serve")
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (every day at 03:00)')

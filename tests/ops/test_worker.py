@@ -1,5 +1,5 @@
 """A real Prefect worker: a `process` work pool, the retraining flow deployed to it with `prefect
-deploy` (as the README's "worker on a GPU host" section does), a worker process started here; a run
+deploy` (as docs/ops.md's "Workers" section does), a worker process started here; a run
 triggered through the API executes on that worker, its logs (DVC's output included) and the stage run
 records reach the server, and every process started here is stopped."""
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_a_worker_in_a_process_pool_runs_the_retraining_flow(prefect_server, tab
     env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="INFO",
                   PREFECT_WORKER_QUERY_SECONDS="1")  # default 10 s between the worker's looks for runs
     repo.run(str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
-    # the README's command: the deployment records this checkout's path as its working directory
+    # the documented command (docs/ops.md): the deployment records this checkout's path as its working directory
     deployed = repo.run(str(BIN / "prefect"), "--no-prompt", "deploy", "pipelines/retrain.py:retrain_flow",
                         "--name", "retrain-worker", "--pool", POOL, env=env)
     assert "retrain/retrain-worker" in deployed.stdout, deployed.stdout
