@@ -252,16 +252,18 @@ class ReadAudit:
     declaring it: such a stage silently goes stale. With ``REPROLAB_CHECK_READS=1`` (the test suite
     sets it for every stage it runs) :func:`run_stage` fails a stage that read a file under the
     working directory that is none of its deps (data or code), outputs, ``dvc.yaml`` or
-    ``params.yaml``. Files outside the project (site-packages) and in the download cache are not
-    inputs DVC could track. Only this process is seen, not the processes it starts.
+    ``params.yaml``. Files outside the project (site-packages), in the download cache and in the resume
+    checkpoints are not inputs DVC could track. Only this process is seen (each torchrun rank checks
+    its own), not the other processes it starts.
     """
 
     def __init__(self, root: str | Path = ".") -> None:
         self.root = os.path.abspath(root)
-        # the download cache ($REPROLAB_CACHE) may lie inside the project (the course check's copies):
-        # what is in it is an input by its URL and checksum, which the stage declares as params
-        cache = os.environ.get("REPROLAB_CACHE")
-        self.cache = os.path.abspath(cache) + os.sep if cache else None
+        # the download cache and the resume checkpoints may lie inside the project (the course check's
+        # copies, tests): a download is an input by its URL and checksum, which the stage declares as
+        # params, and a resume checkpoint is the stage's own unfinished run
+        self.elsewhere = tuple(os.path.abspath(os.environ[name]) + os.sep for name in ("REPROLAB_CACHE", "REPROLAB_CHECKPOINTS")
+                               if os.environ.get(name))
         self.read: set[str] = set()
         self.active = True
         sys.addaudithook(self._hook)  # an audit hook cannot be removed: ``active`` turns it off
@@ -282,7 +284,7 @@ class ReadAudit:
                 reading = os.path.isabs(name) and not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_DIRECTORY)
             if reading:
                 full = os.path.abspath(name)
-                if self.cache and full.startswith(self.cache):
+                if full.startswith(self.elsewhere):
                     return
                 rel = os.path.relpath(full, self.root)
                 if not rel.startswith(".." + os.sep) and rel != "..":
