@@ -296,12 +296,11 @@ class ReadAudit:
         """Project paths that the stage's declared params name (a ``path`` source's files and folders):
         declared by value, re-read on request (``dvc repro --force --single-item <source stage>``, or
         retraining's refresh), not by DVC's hash."""
-        import yaml
+        from .params import read_params_file  # params imports this module: not at the top
 
         try:
-            data = yaml.load(Path(os.environ.get("REPROLAB_PARAMS", "params.yaml")).read_text(),
-                             Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except (OSError, yaml.YAMLError):
+            data = read_params_file()
+        except StageError:  # no or malformed params.yaml: the stage itself has said so
             return []
         values: list[str] = []
 
