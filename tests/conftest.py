@@ -46,10 +46,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     ``make test`` hands whole files to its workers in collection order (``--dist loadfile
     --no-loadscope-reorder``). Started last, one 3-minute course check on its own decides when the run
-    ends; started first, it runs beside everything else. A file's weight is the largest
-    ``@pytest.mark.slow(seconds)`` among its tests (a rough figure on 2 busy cores, only for this
-    order; no test checks a time), else 1 for a file with an end-to-end test, else 0; ties keep pytest's
-    order, and the order is the same on every worker, as xdist requires.
+    ends; started first, it runs beside everything else. A file's weight is the sum over its
+    tests of ``@pytest.mark.slow(seconds)`` (a rough figure on 2 busy cores, only for this order; no
+    test checks a time), 1 for another end-to-end test, 0 for the rest; ties keep pytest's order, and
+    the order is the same on every worker, as xdist requires.
     """
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -58,9 +58,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         slow = item.get_closest_marker("slow")
         cost = float(slow.args[0]) if slow else 1.0 if item.get_closest_marker("e2e") else 0.0
-        weight[item.nodeid.split("::")[0]] = weight.get(item.nodeid.split("::")[0], 0.0) + cost
+        weight[item.path] = weight.get(item.path, 0.0) + cost
     order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (-weight[item.nodeid.split("::")[0]], order[id(item)]))
+    items.sort(key=lambda item: (-weight[item.path], order[id(item)]))
 
 
 def run_env(**extra: str) -> dict[str, str]:
