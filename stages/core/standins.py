@@ -122,14 +122,15 @@ def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(header + array.tobytes(), mtime=0)
 
 
-def _tar(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
+def _tar(members: dict[str, bytes]) -> bytes:
+    """A .tar.gz of ``members``: the same bytes on every call (no time in the tar or the gzip header)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tar:
+    with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), mtime=0)  # tarfile's "w:gz" writes the current time into the header
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

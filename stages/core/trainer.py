@@ -165,7 +165,7 @@ class Trainer:
         self.dist = dist or from_env()
         self.models, self.optimizers = models, optimizers
         self.nets = self._wrap(models, device)  # what the objective calls: DDP wrappers under torchrun
-        if hasattr(objective, "steps") or isinstance(objective, ManualObjective):
+        if not isinstance(objective, type) and (hasattr(objective, "steps") or isinstance(objective, ManualObjective)):
             assert not self.dist.enabled, "with several processes, pass the objective as a function of the models"
             self.objective = objective
         else:

@@ -153,14 +153,42 @@ def test_a_path_argument_is_refused():
     assert proc.returncode == 2 and "unrecognized arguments: --out elsewhere" in proc.stderr
 
 
+FINISHED = {"model": "model.pt", "history": "history.csv", "metrics": "metrics.json"}  # TrainingRun.finish's defaults
+
+
 def _lookups(path: Path) -> list[tuple[str, str]]:
-    """Every ``stage.dep("…")`` / ``stage.out("…")`` with a literal suffix in a module."""
+    """Every ``stage.dep("…")`` / ``stage.out("…")`` with a literal suffix in a module, and the outputs
+    ``TrainingRun.finish`` writes (its defaults, or the literal suffixes it is given) in the module or
+    in the modules of its own pipeline it imports (a shared ``train_target``)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("dep", "out")
                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "stage"
                 and node.args and isinstance(node.args[0], ast.Constant)):
             found.append((node.func.attr, node.args[0].value))
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    scopes = [tree]  # the stage module, and the functions of its own pipeline it imports and calls
+    for imp in ast.walk(tree):
+        if isinstance(imp, ast.ImportFrom) and imp.module and imp.module.startswith(package + "."):
+            names = {a.name for a in imp.names} & called
+            source = ROOT.joinpath(*imp.module.split(".")).with_suffix(".py")
+            if names and source.exists():
+                scopes += [f for f in ast.parse(source.read_text()).body if isinstance(f, ast.FunctionDef) and f.name in names]
+    for module in scopes:
+        for node in ast.walk(module):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "finish":
+                given = {k.arg: k.value for k in node.keywords}
+                for arg, default in FINISHED.items():
+                    value = given.get(arg)
+                    if value is None:
+                        found.append(("out", default))
+                    elif isinstance(value, ast.Constant) and isinstance(value.value, str):
+                        found.append(("out", value.value))
+                for value in (given.get("figures"), given.get("run_outputs")):
+                    keys = value.keys if isinstance(value, ast.Dict) else value.elts if isinstance(value, ast.Tuple) else []
+                    found += [("out", k.value) for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
     return found
 
 
