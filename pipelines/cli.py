@@ -158,12 +158,9 @@ def cmd_remote(args: argparse.Namespace) -> int:
                 print("run `dvc repro --pull`: it restores from the run-cache (and the remote) every stage another "
                       "host already ran with these inputs, and runs the rest")
         elif args.action == "prepare":
-            from pipelines.retrain import load_settings
-
             dag = read_dag(".")
             selected = [s.name for s in select(dag, args.names)]
-            training = [s for s in remote.training_stages(dag, load_settings(Path(".").resolve())[0].training_stages)
-                        if s in selected]
+            training = [s for s in remote.training_stages(dag) if s in selected]
             todo = remote.upstream(dag, training) if training else selected
             print(f"preparing {len(todo)} stage(s) upstream of {', '.join(training) or '(no training stage)'}")
             proc = subprocess.run([dvc_executable(), "repro", *todo])
@@ -324,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
     a = actions.add_parser("prepare", help="CPU host: reproduce everything upstream of the training stages, then push",
                            description="Reproduce the stages the training stages depend on (not the training stages: "
-                           "names ending in -train, or listed in retrain.training_stages) and push outputs and run-cache.")
+                           "those marked `meta: {train: true}` in dvc.yaml) and push outputs and run-cache.")
     a.add_argument("names", nargs="+", metavar="PIPELINE", help="pipeline name, stage name, or 'all'")
     a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
     p.set_defaults(func=cmd_remote)
