@@ -11,6 +11,7 @@ from pipelines.dag import pipelines, read_dag, select
 
 EPILOG = """examples:
   python -m pipelines list                  pipelines and their stages, from dvc.yaml
+  python -m pipelines list --readme --write the README's pipelines table, regenerated
   python -m pipelines run tabular           reproduce one pipeline as a Prefect flow
   python -m pipelines run all               every pipeline
   PREFECT_API_URL=http://127.0.0.1:4200/api python -m pipelines run tabular
@@ -58,6 +59,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from pipelines.dag import GUARD_STAGES
 
     dag = read_dag(".")
+    if args.readme or args.write:
+        from pipelines import readme
+
+        try:
+            return readme.main(dag, ".", write=args.write)
+        except readme.ReadmeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     guards = [s.name for s in dag if s.name in GUARD_STAGES]
     if guards:
         print("before every pipeline:")
@@ -81,6 +90,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown pipeline(s) {', '.join(unknown)} (known: {', '.join(groups)})", file=sys.stderr)
         return 2
+    if args.headline:
+        return print_headlines(dag, names)
     for name in names:
         found = read_metrics([s for s in dag if s.name in groups[name]])
         print(f"{name}:" + ("" if found else " no metrics yet (dvc repro)"))
@@ -89,6 +100,27 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             width = max(map(len, values), default=0)
             for key, value in values.items():
                 print(f"    {key.ljust(width)}  {value:.4g}" if isinstance(value, float) else f"    {key.ljust(width)}  {value}")
+    return 0
+
+
+def print_headlines(dag, names: list[str]) -> int:
+    """One line per pipeline: its headline metric (``meta.headline`` in dvc.yaml) and its value here."""
+    from pipelines.dag import headline, read_metrics
+
+    width = max(map(len, names), default=0)
+    for name in names:
+        try:
+            head = headline(dag, name)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if head is None:
+            print(f"{name.ljust(width)}  no headline metric declared (all of them: python -m pipelines metrics {name})")
+            continue
+        value = read_metrics([s for s in dag if s.name == head.stage]).get(head.file, {}).get(head.metric)
+        shown = "not yet computed (dvc repro)" if value is None else f"{value:.4g}" if isinstance(value, float) else value
+        better = "higher" if head.higher_is_better else "lower"
+        print(f"{name.ljust(width)}  {head.metric} = {shown}  ({better} is better; {head.file})")
     return 0
 
 
@@ -286,9 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("list", help="list pipelines and their stages (from dvc.yaml)")
+    p.add_argument("--readme", action="store_true", help="print the README's pipelines table (from dvc.yaml and docs/)")
+    p.add_argument("--write", action="store_true", help="write that table into README.md, between its marker lines")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("metrics", help="each pipeline's metrics in the workspace, one value per line")
     p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipelines to show (default: all)")
+    p.add_argument("--headline", action="store_true",
+                   help="one line per pipeline: its headline metric (meta.headline in dvc.yaml) only")
     p.set_defaults(func=cmd_metrics)
     p = sub.add_parser("run", help="reproduce pipelines as a Prefect flow", description=(
         "Reproduce the named pipelines (or single stages, or 'all') and everything upstream of them. "
