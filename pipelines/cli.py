@@ -199,8 +199,8 @@ def cmd_remote(args: argparse.Namespace) -> int:
             if proc.returncode != 0:
                 return proc.returncode
             print(remote.push(".", args.remote, todo))
-    except (remote.RemoteError, DvcError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (remote.RemoteError, DvcError, KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 1
     return 0
 

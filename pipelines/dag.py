@@ -36,6 +36,7 @@ class StageInfo:
     headline: Headline | None = None    # meta.headline, when this stage declares one
     headline_error: str = ""            # why its meta.headline is malformed (raised by headline(), only there)
     train: bool = False                 # meta.train: a training stage (the GPU-host handoff stops before it)
+    train_error: str = ""               # why its meta.train is malformed (raised by remote.training_stages)
 
 
 def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headline | None:
@@ -108,9 +109,13 @@ def read_dag(root: str | Path = ".") -> list[StageInfo]:
                 head, error = parse_headline(s.addressing, s.meta, metrics), ""
             except ValueError as exc:
                 head, error = None, str(exc)
+            try:
+                train, train_error = parse_train(s.addressing, s.meta), ""
+            except ValueError as exc:
+                train, train_error = False, str(exc)
             out.append(StageInfo(name=s.addressing, upstream=tuple(sorted(d.addressing for d in graph.successors(s))),
                                  metrics=metrics, params=params, headline=head, headline_error=error,
-                                 train=parse_train(s.addressing, s.meta)))
+                                 train=train, train_error=train_error))
         return out
 
 

@@ -255,7 +255,14 @@ def stale_stages(root: str | Path, targets: list[str] | None = None) -> list[str
 
 
 def training_stages(dag: list[StageInfo]) -> list[str]:
-    """Stages that train, in DAG order: those marked ``meta: {train: true}`` in dvc.yaml."""
+    """Stages that train, in DAG order: those marked ``meta: {train: true}`` in dvc.yaml.
+
+    Raises:
+        ValueError: a stage's ``meta.train`` is neither true nor false (the message names the stage).
+    """
+    errors = [s.train_error for s in dag if s.train_error]
+    if errors:
+        raise ValueError(errors[0])
     return [s.name for s in dag if s.train]
 
 

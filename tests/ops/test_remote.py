@@ -58,6 +58,9 @@ def test_build_spec_rejects_options_of_another_kind(tmp_path):
 
 def test_training_stages_are_those_marked_in_dvc_yaml():
     assert training_stages(DAG) == ["p-fit"]
+    bad = [*DAG, StageInfo("p-tune", ("p-fit",), train_error="dvc.yaml: p-tune: meta.train: expected true or false, got 'yes'")]
+    with pytest.raises(ValueError, match=r"^dvc\.yaml: p-tune: meta\.train: expected true or false"):
+        training_stages(bad)
 
 
 def test_downstream_and_upstream_of_training():
