@@ -3,8 +3,8 @@
 Each pipeline declares its section as pydantic models built on :class:`Params` (unknown keys are
 forbidden, so a typo is an error rather than a silently ignored setting). :data:`SECTIONS` registers
 every top-level section and its schema: core's, the operations harness's, and every pipeline's, found
-by convention (``stages/<name>/params.py`` defining ``<Name>Params``). A stage loads its section with :func:`load_section`; a wrong
-key, type or value stops it with the full key path, e.g.
+by convention (``stages/<name>/params.py`` defining ``<Name>Params``). A stage loads its section with
+:func:`load_section`; a wrong key, type or value stops it with the full key path, e.g.
 ``params.yaml: tabular.train.C: Input should be a valid number (got 'abc')``.
 
 Every load also checks the whole file: an unknown top-level section is an error naming it, and so is
