@@ -152,6 +152,8 @@ def toy(tmp_path, monkeypatch):
     yield root
     for name in [m for m in sys.modules if m == "stages.toy" or m.startswith("stages.toy.")]:
         del sys.modules[name]
+    if hasattr(stages, "toy"):  # the import set it on the package
+        delattr(stages, "toy")
 
 
 def test_a_new_pipeline_needs_no_edit_outside_its_own_files(toy, capsys):
