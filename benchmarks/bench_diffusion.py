@@ -5,7 +5,7 @@
    sample, mean and spread over the seeds, plus the goal lines (issue 20, the DDIM paper's shape): the mean
    FID of DDIM η = 0 non-increasing in S, and DDIM S = 50 within 1.5x of DDPM's mean FID at 20x fewer
    evaluations. Each seed trains the U-Net from scratch with the stage's code
-   (:func:`stages.diffusion.train.make_trainer`) on the embedded default data; the judge is trained once.
+   (:func:`stages.diffusion.train.ddpm_parts` on the core training stage) on the embedded default data; the judge is trained once.
    Seconds are wall clock of this run, measured on this host (not comparable across hosts).
 2. Sampler throughput: network evaluations per second of :func:`ddim_sample` (S = 100, η = 0) vs a
    plain loop calling the same network on the same inputs S times. Goal: >= 0.95 of the plain loop.
@@ -39,16 +39,17 @@ sys.path.insert(0, str(ROOT))
 
 from stages.core.figures import new_figure, save  # noqa: E402
 from stages.core.params import parse_params, validate_section  # noqa: E402
-from stages.core.training import TensorData, adam_trainer, setup_torch  # noqa: E402
+from stages.core.batches import TensorData  # noqa: E402
+from stages.core.training import TrainingRun  # noqa: E402
 from stages.diffusion.data import load_source, split  # noqa: E402
 from stages.diffusion.evaluate import score  # noqa: E402
 from stages.diffusion.images import to_model_range  # noqa: E402
-from stages.diffusion.judge import Classification  # noqa: E402
+from stages.diffusion.judge import judge_parts  # noqa: E402
 from stages.diffusion.params import DiffusionParams  # noqa: E402
 from stages.diffusion.quality import Judge, JudgeConfig  # noqa: E402
 from stages.diffusion.sample import run_sampler, samplers  # noqa: E402
 from stages.diffusion.schedule import ddim_sample, make_schedule, step_sequence  # noqa: E402
-from stages.diffusion.train import make_trainer, unet_config  # noqa: E402
+from stages.diffusion.train import ddpm_parts, unet_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import make_repo, write_result  # noqa: E402
@@ -81,22 +82,19 @@ def load_params(epochs: int | None, schedule: str | None = None, clip: bool | No
 
 
 def train_judge(p: DiffusionParams, train, labels, seed: int) -> Judge:
-    device = setup_torch(seed, "cpu")
     cfg = JudgeConfig(in_channels=train.shape[1], image_px=train.shape[-1], channels=p.judge.channels,
                       features=p.judge.features, classes=int(labels.max()) + 1)
-    net = Judge(cfg)
-    trainer = adam_trainer(kind="diffusion-judge", nets={"judge": net}, lrs={"judge": p.judge.lr},
-                           objective=lambda nets: Classification(nets["judge"]), model_args=cfg.as_dict(), p=p.judge,
-                           seed=seed, device=device, desc="judge")
+    run = TrainingRun("diffusion-judge", p.judge, kind="diffusion-judge", device="cpu", seed=seed)
+    trainer = run.build(**judge_parts(cfg), data=train)
     trainer.fit(TensorData(train, labels))
+    net = trainer.models["judge"]
     return net.eval().requires_grad_(False)
 
 
 def one_seed(p: DiffusionParams, seed: int, train, heldout, judge) -> tuple[list[dict], dict, torch.nn.Module]:
     """Train the U-Net with ``seed``, run every sampler (timed), score them."""
-    device = setup_torch(seed, "cpu")
-    trainer = make_trainer(p.train, unet_config(p.train, train.shape[1], train.shape[-1]), seed=seed, device=device,
-                           desc=f"ddpm seed {seed}")
+    run = TrainingRun(f"ddpm seed {seed}", p.train, kind="ddpm", device="cpu", seed=seed)
+    trainer = run.build(**ddpm_parts(p.train, unet_config(p.train, train.shape[1], train.shape[-1])), data=train)
     start = time.perf_counter()
     trainer.fit(train)
     train_s = time.perf_counter() - start

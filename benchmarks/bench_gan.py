@@ -30,11 +30,12 @@ from stages.anomaly import efficientgan  # noqa: E402
 from stages.anomaly.anogan import search_z  # noqa: E402
 from stages.anomaly.evaluate import efficientgan_scores  # noqa: E402
 from stages.anomaly.params import AnomalyParams  # noqa: E402
-from stages.core.training import setup_torch  # noqa: E402
+from stages.core.device import setup_torch  # noqa: E402
 from stages.gan import digits  # noqa: E402
 from stages.gan.nets import GanConfig, build  # noqa: E402
 from stages.gan.params import GanParams  # noqa: E402
-from stages.gan.training import make_trainer  # noqa: E402
+from stages.core.training import TrainingRun  # noqa: E402
+from stages.gan.training import gan_parts  # noqa: E402
 
 EPOCHS = 20
 REPEATS = 3
@@ -55,8 +56,8 @@ def data(gp: GanParams) -> tuple[torch.Tensor, torch.Tensor]:
 def stage_loop(x: torch.Tensor, gp: GanParams, device, ckpt_dir: Path) -> tuple[float, list[float]]:
     """Images/s of the stage's trainer (resume checkpoints included), and each epoch's seconds."""
     p = gp.dcgan.model_copy(update={"epochs": EPOCHS})
-    setup_torch(SEED, device.type)
-    trainer = make_trainer("dcgan", x.shape[-1], p, seed=SEED, device=device, key="bench", resume=ckpt_dir / "last.pt")
+    run = TrainingRun("gan-dcgan", p, kind="dcgan", device=device.type, seed=SEED)
+    trainer = run.build(**gan_parts("dcgan", p, x.shape[-1]), data=x, key="bench", resume=ckpt_dir / "last.pt")
     start = time.perf_counter()
     trainer.fit(x)
     seconds = time.perf_counter() - start
@@ -70,8 +71,8 @@ def plain_loop(x: torch.Tensor, gp: GanParams, device) -> tuple[float, list[floa
     setup_torch(SEED, device.type)
     g, d = build("dcgan", GanConfig(x.shape[-1], p.z_dim, p.channels).as_dict())
     g, d = g.to(device).train(), d.to(device).train()
-    opt_g = torch.optim.Adam(g.parameters(), p.lr_g, betas=p.betas)
-    opt_d = torch.optim.Adam(d.parameters(), p.lr_d, betas=p.betas)
+    opt_g = torch.optim.Adam(g.parameters(), p.lr_of("g"), betas=p.betas)
+    opt_d = torch.optim.Adam(d.parameters(), p.lr_of("d"), betas=p.betas)
     shuffle = torch.Generator().manual_seed(SEED)
     x = x.to(device)
     n, bs = len(x), p.batch_size
@@ -110,7 +111,8 @@ def scoring(test: torch.Tensor, gp: GanParams, ap: AnomalyParams, device) -> dic
     start = time.perf_counter()
     search_z(g, d, x, ap.anogan, ap.score.lam, SEED)
     anogan = (time.perf_counter() - start) / len(x)
-    trainer = efficientgan.make_trainer(test.shape[-1], ap.efficientgan, seed=SEED, device=device)
+    run = TrainingRun("anomaly-efficientgan", ap.efficientgan, kind="efficientgan", device=device.type, seed=SEED)
+    trainer = run.build(**efficientgan.efficientgan_parts(ap.efficientgan, test.shape[-1]), data=test)
     eg, ee, ed = (trainer.models[k].eval().requires_grad_(False) for k in "ged")
     efficientgan_scores(eg, ee, ed, x[:2], ap.score.lam)  # warm-up
     times = []

@@ -31,14 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_result  # noqa: E402
-from stages.core.training import TensorData, setup_torch  # noqa: E402
+from stages.core.batches import TensorData  # noqa: E402
+from stages.core.device import setup_torch  # noqa: E402
 from stages.nlp.download import gensim_reviews  # noqa: E402
 from stages.nlp.japanese import TEXT as JAPANESE  # noqa: E402
 from stages.nlp.nets import TransformerConfig  # noqa: E402
 from stages.nlp.params import NlpParams  # noqa: E402
 from stages.nlp.text import JapaneseTokenizer  # noqa: E402
 from stages.nlp.tokenize import tokenize_all  # noqa: E402
-from stages.nlp.train import cpu_threads, make_trainer  # noqa: E402
+from stages.core.training import TrainingRun  # noqa: E402
+from stages.nlp.nets import KIND  # noqa: E402
+from stages.nlp.train import classifier_parts, cpu_threads  # noqa: E402
 from stages.nlp.token_ids import PAD_ID  # noqa: E402
 
 SEED = 42
@@ -127,8 +130,8 @@ def training(repeats: int) -> dict:
     seen = EPOCHS * (n // tp.batch_size) * tp.batch_size
 
     def stage_run(folder: Path) -> float:
-        setup_torch(SEED, device.type)
-        trainer = make_trainer(cfg, vectors, tp, seed=SEED, device=device, key="bench", resume=folder / "last.pt")
+        run = TrainingRun("nlp-train", tp, kind=KIND, device=device.type, seed=SEED)
+        trainer = run.build(**classifier_parts(cfg, vectors, tp), data=ids, key="bench", resume=folder / "last.pt")
         start = time.perf_counter()
         trainer.fit(TensorData(ids, y))
         seconds = time.perf_counter() - start
@@ -136,8 +139,8 @@ def training(repeats: int) -> dict:
         return seen / seconds
 
     def plain_run() -> float:
-        setup_torch(SEED, device.type)
-        trainer = make_trainer(cfg, vectors, tp, seed=SEED, device=device)  # the same network and optimizer
+        run = TrainingRun("nlp-train", tp, kind=KIND, device=device.type, seed=SEED)
+        trainer = run.build(**classifier_parts(cfg, vectors, tp), data=ids)  # the same network and optimizer
         net, opt = trainer.models["net"], trainer.optimizers["net"]
         net.train()
         x, t = ids.to(device), y.to(device)

@@ -30,12 +30,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.core.training import TensorData, setup_torch  # noqa: E402
+from stages.core.batches import TensorData  # noqa: E402
+from stages.core.device import setup_torch  # noqa: E402
 from stages.vit.data import prepare_batch  # noqa: E402
 from stages.vit.model import MultiHeadSelfAttention, Vit, VitConfig  # noqa: E402
 from stages.vit.params import VitParams  # noqa: E402
 from stages.vit.prepare import build_splits, channel_stats  # noqa: E402
-from stages.vit.training import make_trainer, steps_per_epoch, warmup_cosine  # noqa: E402
+from stages.core.recipe import lr_factor, steps_per_epoch  # noqa: E402
+from stages.core.training import TrainingRun  # noqa: E402
+from stages.vit.training import classifier_parts  # noqa: E402
 
 SEED = 42
 
@@ -112,13 +115,15 @@ def load_data(vp: VitParams):
 
 def stage_loop(tensors, pre, cfg, p, device, epochs: int, ckpt: Path) -> float:
     """Images/s of the stage's trainer (validation and resume checkpoints included)."""
-    setup_torch(SEED, device.type)
-    net = Vit(cfg)
     (x, y), (vx, vy) = tensors["train"], tensors["val"]
     q = p.model_copy(update={"epochs": epochs, "warmup_epochs": min(p.warmup_epochs, epochs)})
-    trainer = make_trainer(kind="vit", net=net, groups=[{"params": list(net.parameters()), "lr": q.lr}], optim_params=q, pre=pre,
-                           model_args={"vit": cfg.as_dict()}, n_train=len(x), seed=SEED, device=device, key="bench",
-                           resume=ckpt, desc="bench")
+    run = TrainingRun("bench", q, kind="vit", device=device.type, seed=SEED)
+
+    def build():
+        net = Vit(cfg)
+        return net, [{"params": list(net.parameters()), "lr": q.lr}]
+
+    trainer = run.build(**classifier_parts(build, pre, q), model_args={"vit": cfg.as_dict()}, data=x, key="bench", resume=ckpt)
     start = time.perf_counter()
     trainer.fit(TensorData(x, y), TensorData(vx, vy))
     seconds = time.perf_counter() - start
@@ -134,7 +139,8 @@ def plain_loop(tensors, pre, cfg, p, device, epochs: int) -> float:
     bs = min(p.batch_size, len(x))
     per_epoch = steps_per_epoch(len(x), bs)
     opt = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    sched = warmup_cosine(opt, round(min(p.warmup_epochs, epochs) * per_epoch), epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor("cosine", round(min(p.warmup_epochs, epochs) * per_epoch),
+                                                               epochs * per_epoch))
     gen = torch.Generator().manual_seed(SEED)
     start = time.perf_counter()
     for _ in range(epochs):

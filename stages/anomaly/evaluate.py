@@ -30,7 +30,7 @@ from stages.core.params import load_common
 from stages.core.runs import read_run_record, write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)

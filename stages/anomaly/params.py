@@ -6,9 +6,10 @@ error naming it, not a silent fallback. The test set and the DCGAN that AnoGAN r
 """
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from stages.core.params import Betas, Params, load_section
+from stages.core.params import Params, load_section
+from stages.core.recipe import Recipe, need_networks
 
 
 class ScoreParams(Params):
@@ -20,20 +21,19 @@ class AnoGanParams(Params):
     lr: float = Field(gt=0, le=10)  # Adam learning rate of the z search
 
 
-class EfficientGanParams(Params):
+class EfficientGanParams(Recipe):
+    """The Efficient GAN's widths and its training recipe (``lr``: one per network, ``g``, ``e``, ``d``)."""
+
     z_dim: int = Field(ge=1, le=1024)
     # conv width; the dense layers are 16x and 8x this (1024 and 512 at 64). The generator's second
     # dense layer holds 16c x 2c(S/4)^2 weights: 134 M at c=64, S=128 (2 GiB with gradient and Adam
     # state), so 64 is the most a 24 GiB machine takes at every image side.
     channels: int = Field(ge=8, le=64)
-    epochs: int = Field(ge=1, le=100000)
-    batch_size: int = Field(ge=2, le=1024)
-    lr_ge: float = Field(gt=0, le=1)  # generator and encoder
-    lr_d: float = Field(gt=0, le=1)
-    betas: Betas
-    amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
-    checkpoint_every: int = Field(ge=1)
-    nproc_per_node: int = Field(ge=1, le=64)  # training processes (torchrun + DDP when > 1; GPUs on CUDA)
+
+    @model_validator(mode="after")
+    def _three_networks(self) -> "EfficientGanParams":
+        need_networks(self, ("g", "e", "d"))
+        return self
 
 
 class AnomalyParams(Params):

@@ -207,14 +207,18 @@ def _where(loc: tuple) -> list[str]:
     """The key path of a pydantic error location, without the tags pydantic adds for union members
     (``gamma.literal['scale','auto']``, ``sr.int``) and for validator functions."""
     return [str(p) for p in loc if not (isinstance(p, str) and (
-        p.startswith(("literal[", "function-", "constrained-")) or p in ("int", "float", "str", "bool", "none")))]
+        p.startswith(("literal[", "function-", "constrained-", "dict[", "list[")) or p in ("int", "float", "str", "bool", "none")))]
 
 
 def format_validation_error(exc: ValidationError, prefix: str, path: Path | str) -> str:
     """One line per problem, each with its dotted key path: ``file: a.b.c: message (got X)``."""
     lines = []
-    for err in exc.errors():
-        key = ".".join([prefix, *_where(err["loc"])])
+    errors = exc.errors()
+    keys = [".".join([prefix, *_where(err["loc"])]) for err in errors]
+    wrong_type = [e["type"].endswith(("_type", "_parsing")) for e in errors]
+    for err, key, mistyped in zip(errors, keys, wrong_type):
+        if mistyped and any(k.startswith(key + ".") or (k == key and not t) for k, t in zip(keys, wrong_type)):
+            continue  # a union (``lr: 0.1`` or ``lr: {g: 0.1}``): the member the value is of says what is wrong
         # a cross-field check's input is the whole sub-section: its message names the values
         got = "" if err["type"] == "missing" or isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":

@@ -20,7 +20,7 @@ from stages.core.io import require_file
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.diffusion import params
 from stages.diffusion.images import load_images_npz
 from stages.diffusion.plots import quality_vs_evaluations

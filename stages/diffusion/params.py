@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import AsTuple, Betas, Params, load_section
+from stages.core.params import AsTuple, Params, load_section
+from stages.core.recipe import Recipe
 from stages.gan.params import RemoteFile
 
 
@@ -62,21 +63,16 @@ class DataParams(Params):
         return self
 
 
-class JudgeParams(Params):
-    """The digits (or CIFAR-10) classifier whose features are FID's feature space."""
+class JudgeParams(Recipe):
+    """The digits (or CIFAR-10) classifier whose features are FID's feature space, and its recipe."""
 
     channels: int = Field(ge=4, le=256)  # width of the first convolution (doubles twice)
     features: int = Field(ge=2, le=512)  # width of the penultimate layer: the FID features
-    epochs: int = Field(ge=1, le=10000)
-    batch_size: int = Field(ge=2, le=4096)
-    lr: float = Field(gt=0, le=1)
-    betas: Betas
-    amp: bool
-    checkpoint_every: int = Field(ge=1)
 
 
-class TrainParams(Params):
-    """DDPM: the β schedule, the U-Net (as in the DDIM code's config) and its training."""
+class TrainParams(Recipe):
+    """DDPM: the β schedule, the U-Net (as in the DDIM code's config) and its training recipe (an EMA
+    of the weights, a linear LR warm-up, clipping)."""
 
     timesteps: int = Field(ge=2, le=10000)  # T
     schedule: Literal["linear", "cosine"]  # β: linear (Ho et al., beta_1 → beta_T) | cosine (Nichol & Dhariwal)
@@ -87,15 +83,6 @@ class TrainParams(Params):
     num_res_blocks: int = Field(ge=1, le=8)
     attn_resolutions: Annotated[tuple[Annotated[int, Field(ge=1, le=64)], ...], AsTuple] = Field(max_length=6)
     dropout: float = Field(ge=0, lt=1)
-    ema_decay: float = Field(gt=0, lt=1)
-    lr: float = Field(gt=0, le=1)
-    warmup_steps: int = Field(ge=0)  # linear LR warm-up (the DDIM code warms up over 5,000 steps)
-    grad_clip: float = Field(gt=0)
-    betas: Betas  # Adam's (not the diffusion β)
-    epochs: int = Field(ge=1, le=100000)
-    batch_size: int = Field(ge=2, le=4096)
-    amp: bool
-    checkpoint_every: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> "TrainParams":

@@ -24,7 +24,7 @@ from stages.core.params import load_common
 from stages.core.runs import write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.diffusion import params
 from stages.diffusion.images import load_images_npz
 from stages.diffusion.params import DiffusionParams

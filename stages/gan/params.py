@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import Betas, Params, load_section
+from stages.core.params import Params, load_section
+from stages.core.recipe import Recipe, need_networks
 
 Digit = Annotated[int, Field(ge=0, le=9)]
 
@@ -58,21 +59,18 @@ class DigitsParams(Params):
         return self
 
 
-class GanTrainParams(Params):
-    """One GAN's network width and optimisation."""
+class GanTrainParams(Recipe):
+    """One GAN's network width and its training recipe (``lr``: one per network, ``g`` and ``d``)."""
 
     # Bounds keep one training stage inside a 2-core, 24 GiB machine: at 128 px and channels 128 the
     # widest convolution holds 128*16 x 128*8 x 4 x 4 weights (134 MB; x4 with its gradient and Adam state).
     z_dim: int = Field(ge=1, le=1024)
     channels: int = Field(ge=8, le=128)  # width of the widest-resolution hidden layer; doubles per layer towards 4x4
-    epochs: int = Field(ge=1, le=100000)
-    batch_size: int = Field(ge=2, le=1024)
-    lr_g: float = Field(gt=0, le=1)
-    lr_d: float = Field(gt=0, le=1)
-    betas: Betas
-    amp: bool  # float16 mixed precision when training on CUDA (ignored on CPU)
-    checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
-    nproc_per_node: int = Field(ge=1, le=64)  # training processes (torchrun + DDP when > 1; GPUs on CUDA)
+
+    @model_validator(mode="after")
+    def _both_networks(self) -> "GanTrainParams":
+        need_networks(self, ("g", "d"))
+        return self
 
 
 # SAGAN's attention maps are (B, N, N) with N = (image_px/2)^2 positions at its last hidden layer:

@@ -11,14 +11,12 @@ import logging
 import numpy as np
 import torch
 
-from stages.core.distributed import launch
 from stages.core.figures import new_figure
-from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import finish_training, setup_torch
+from stages.core.training import TrainingRun
 from stages.gan import params
-from stages.gan.training import generate, train_stage
+from stages.gan.training import generate, train_gan
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +33,17 @@ def centre_attention(maps: torch.Tensor) -> np.ndarray:
 
 
 def main(stage: Declared) -> None:
-    sagan_params, common = params.load().sagan, load_common()
-    launch(sagan_params.nproc_per_node, "stages.gan.sagan")  # N > 1: this command again under torchrun
-    device = setup_torch(common.seed, common.device)
-    trainer, real = train_stage("gan-sagan", "sagan", stage.dep("train.npz"), sagan_params, common.seed, device)
-    fake, maps = generate(trainer.models["g"], N_SHOW, sagan_params.z_dim, common.seed, device)
+    sagan_params = params.load().sagan
+    run = TrainingRun(stage, sagan_params, kind="sagan")
+    trainer, real = train_gan(run, sagan_params, stage.dep("train.npz"))
+    fake, maps = generate(trainer.models["g"], N_SHOW, sagan_params.z_dim, run.seed, run.device)
     rows = [("generated", fake[:, 0].numpy())]
     for m in maps:
         att = centre_attention(m)
         rows.append((f"attention {att.shape[-1]}x{att.shape[-1]} (centre query)", att))
     fig = _attention_figure(rows)
     gammas = {name: mod.gamma.item() for name, mod in trainer.models["g"].attn.items()}
-    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"),
-                    extra={"n_train": len(real), "image_size": real.shape[-1], "device": device.type,
+    run.finish(extra={"n_train": len(real), "image_size": real.shape[-1], "device": run.device.type,
                            "generator_attention_gamma": gammas},
                     figures={stage.out("attention.png"): fig})
 

@@ -1,4 +1,4 @@
-"""What the two GAN stages share: building and training a GAN with the core trainer, sampling, image grids."""
+"""What the two GAN stages share: training a GAN on the core training stage, sampling, image grids."""
 from __future__ import annotations
 
 import logging
@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from stages.core.figures import new_figure
-from stages.core.io import sha256_file
-from stages.core.training import Trainer, adam_trainer, fit_resumable
+from stages.core.trainer import Trainer
+from stages.core.training import TrainingRun
 from stages.gan.data import load_digits_npz
 from stages.gan.nets import GanConfig, build
 from stages.gan.objectives import BCEGan, HingeGan
@@ -20,24 +20,19 @@ log = logging.getLogger(__name__)
 OBJECTIVES = {"dcgan": BCEGan, "sagan": HingeGan}
 
 
-def make_trainer(kind: str, image_size: int, train_params: GanTrainParams, *, seed: int, device: torch.device,
-                 key: str = "", resume: Path | None = None, desc: str | None = None) -> Trainer:
-    """A trainer with freshly initialised networks (call after seeding) for a ``dcgan`` or ``sagan``."""
+def gan_parts(kind: str, train_params: GanTrainParams, image_size: int) -> dict:
+    """What a ``dcgan`` or ``sagan`` run declares: its networks, objective and config (for
+    :meth:`stages.core.training.TrainingRun.fit` or ``.build``)."""
     cfg = GanConfig(image_size=image_size, z_dim=train_params.z_dim, channels=train_params.channels)
-    g, d = build(kind, cfg.as_dict())
-    return adam_trainer(kind=kind, nets={"g": g, "d": d}, lrs={"d": train_params.lr_d, "g": train_params.lr_g},
-                        objective=lambda nets: OBJECTIVES[kind](nets["g"], nets["d"], train_params.z_dim),
-                        model_args=cfg.as_dict(), p=train_params, seed=seed, device=device, key=key, resume=resume, desc=desc)
+    return {"models": lambda: dict(zip(("g", "d"), build(kind, cfg.as_dict()))), "model_args": cfg.as_dict(),
+            "objective": lambda nets: OBJECTIVES[kind](nets["g"], nets["d"], train_params.z_dim)}
 
 
-def train_stage(stage: str, kind: str, train_path: str, train_params: GanTrainParams, seed: int,
-                device: torch.device) -> tuple[Trainer, torch.Tensor]:
-    """Train ``kind`` on the digits at ``train_path``, resuming a killed run of the same params and data."""
+def train_gan(run: TrainingRun, train_params: GanTrainParams, train_path: Path) -> tuple[Trainer, torch.Tensor]:
+    """Train the ``run.kind`` GAN on the digits at ``train_path``; a killed run of the same params and
+    data resumes. Returns the trainer and the training images."""
     images = torch.from_numpy(load_digits_npz(train_path)["images"])
-    trainer = fit_resumable(
-        stage, lambda key, resume: make_trainer(kind, images.shape[-1], train_params, seed=seed, device=device, key=key,
-                                                resume=resume, desc=stage),
-        images, params=train_params.model_dump(mode="json"), seed=seed, device=device, inputs={"train": sha256_file(train_path)})
+    trainer = run.fit(**gan_parts(run.kind, train_params, images.shape[-1]), data=images, inputs={"train": train_path})
     return trainer, images
 
 

@@ -25,7 +25,7 @@ from stages.core.io import read_json
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.nlp import params
 from stages.nlp.nets import KIND, build
 from stages.nlp.token_ids import CLS_ID, EOS_ID, PAD_ID, Vocab

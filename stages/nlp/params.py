@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import Betas, Params, SourceParams, load_section
+from stages.core.params import Params, SourceParams, load_section
+from stages.core.recipe import Recipe
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
@@ -90,19 +91,13 @@ class JapaneseParams(Params):
     analogies: list[Annotated[list[str], Field(min_length=4, max_length=4)]]  # [a, b, c, expected]: a - b + c ≈ expected
 
 
-class TrainParams(Params):
-    """The Transformer classifier (single-head attention, pre-LayerNorm) and its optimisation."""
+class TrainParams(Recipe):
+    """The Transformer classifier (single-head attention, pre-LayerNorm) and its training recipe."""
 
     freeze_embedding: bool  # the book freezes the word vectors; false fine-tunes them with the rest
     blocks: int = Field(ge=1, le=24)
     ffn: int = Field(ge=1, le=16384)  # hidden units of each block's feed-forward network
     dropout: float = Field(ge=0, lt=1)
-    epochs: int = Field(ge=1, le=10000)
-    batch_size: int = Field(ge=1, le=4096)
-    lr: float = Field(gt=0, le=1)
-    betas: Betas
-    amp: bool  # float16 on CUDA only
-    checkpoint_every: int = Field(ge=1)
     threads: int = Field(ge=0, le=256)  # PyTorch CPU threads; 0: PyTorch's default (one per core)
 
 

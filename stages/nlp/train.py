@@ -2,7 +2,7 @@
 
 The embedding is the word vectors of `nlp-vectors`, frozen as in the book (or fine-tuned with
 ``nlp.train.freeze_embedding: false``); the rest (attention, FFN, LayerNorms,
-head) is trained with Adam on the core Trainer. Outputs: the self-describing checkpoint (the
+head) is trained with Adam on the core training stage. Outputs: the self-describing checkpoint (the
 vectors are in it, so evaluation needs nothing else), per-epoch loss and validation accuracy for
 `dvc plots`, and training metrics. Reviews per second go to the run record
 (``.reprolab/runs/nlp-train.json``), never into an output. A killed run resumes from its last epoch.
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from stages.core.errors import DataError
-from stages.core.io import require_file, sha256_file
-from stages.core.params import load_common
+from stages.core.io import require_file
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import TensorData, adam_trainer, finish_training, fit_resumable, setup_torch
+from stages.core.batches import TensorData
+from stages.core.training import TrainingRun
 from stages.nlp import params
 from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
 from stages.nlp.params import TrainParams
@@ -64,39 +64,36 @@ def cpu_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
-def make_trainer(cfg: TransformerConfig, vectors: torch.Tensor, train_params: TrainParams, *, seed: int, device, key: str = "",
-                 resume=None, desc: str = "nlp-train"):
-    """A trainer with a freshly initialised classifier (call after seeding) whose embedding is ``vectors``."""
-    net = TransformerClassifier(cfg)
-    with torch.no_grad():
-        net.embed.weight.copy_(vectors)
-    net.embed.weight.requires_grad_(not train_params.freeze_embedding)  # Adam skips a parameter that never gets a gradient
-    return adam_trainer(kind=KIND, nets={"net": net}, lrs={"net": train_params.lr},
-                        objective=lambda nets: Classification(nets["net"]),
-                        model_args=cfg.as_dict(), p=train_params, seed=seed, device=device, key=key, resume=resume, desc=desc,
-                        val_step=val_step(net))
+def classifier_parts(cfg: TransformerConfig, vectors: torch.Tensor, train_params: TrainParams) -> dict:
+    """What the run declares: the classifier (its embedding ``vectors``, frozen or not), its
+    objective and validation step, its config."""
+
+    def models() -> dict[str, torch.nn.Module]:
+        net = TransformerClassifier(cfg)
+        with torch.no_grad():
+            net.embed.weight.copy_(vectors)
+        net.embed.weight.requires_grad_(not train_params.freeze_embedding)  # Adam skips a parameter that never gets a gradient
+        return {"net": net}
+
+    return {"models": models, "model_args": cfg.as_dict(), "objective": lambda nets: Classification(nets["net"]),
+            "val_step": lambda nets: val_step(nets["net"])}
 
 
 def main(stage: Declared) -> None:
-    train_params, common = params.load().train, load_common()
+    train_params = params.load().train
     cpu_threads(train_params.threads)
-    device = setup_torch(common.seed, common.device)
+    run = TrainingRun(stage, train_params, kind=KIND)
     arrays, vectors = load_arrays(stage.dep("ids.npz"), stage.dep("embedding.npz"))
     check_frozen_vectors(vectors, train_params.freeze_embedding, stage.dep("embedding.npz"))
     cfg = TransformerConfig(vocab=len(vectors), d_model=vectors.shape[1], max_len=arrays["train_ids"].shape[1],
                             blocks=train_params.blocks, ffn=train_params.ffn, dropout=train_params.dropout)
     train = TensorData(arrays["train_ids"], arrays["train_y"])
     val = TensorData(arrays["val_ids"], arrays["val_y"])
-    trainer = fit_resumable(
-        stage.name, lambda key, resume: make_trainer(cfg, vectors, train_params, seed=common.seed, device=device, key=key,
-                                                     resume=resume),
-        train, val=val, params=train_params.model_dump(mode="json"), seed=common.seed, device=device,
-        inputs={"ids": sha256_file(stage.dep("ids.npz")), "embedding": sha256_file(stage.dep("embedding.npz"))})
-    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
-                    metrics=stage.out("metrics.json"),
-                    extra={"n_train": len(train), "n_val": len(val), "d_model": cfg.d_model, "vocab": cfg.vocab,
-                           "trainable_parameters": sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)},
-                    record={"reviews_per_s": trainer.run_record()["images_per_s"]})
+    trainer = run.fit(**classifier_parts(cfg, vectors, train_params), data=train, val=val,
+                      inputs={"ids": stage.dep("ids.npz"), "embedding": stage.dep("embedding.npz")})
+    run.finish(extra={"n_train": len(train), "n_val": len(val), "d_model": cfg.d_model, "vocab": cfg.vocab,
+                      "trainable_parameters": sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)},
+               record={"reviews_per_s": trainer.run_record()["images_per_s"]})
 
 
 if __name__ == "__main__":

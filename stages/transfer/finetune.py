@@ -12,8 +12,7 @@ from stages.transfer.training import train_target
 
 
 def main(stage: Declared) -> None:
-    train_target(stage, "finetune", target=stage.dep("target"), backbone=(stage.dep("backbone.pth"), stage.dep("backbone.json")),
-                 model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"))
+    train_target(stage, "finetune", target=stage.dep("target"), backbone=(stage.dep("backbone.pth"), stage.dep("backbone.json")))
 
 
 if __name__ == "__main__":

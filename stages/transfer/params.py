@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from stages.core.params import AsTuple, Params, SourceParams, load_section
+from stages.core.recipe import Recipe
 from stages.core.weights import WeightsParams
 
 Digit = Annotated[int, Field(ge=0, le=9)]
@@ -62,39 +63,29 @@ class DataParams(SourceParams):
         return self
 
 
-class PretrainParams(Params):
-    """The backbone: pretrained here on the source digits (``weights.source: none``), or pretrained
-    weights fetched by URL / read from a file, verified (``url`` / ``path``)."""
+class PretrainParams(Recipe):
+    """The backbone: pretrained here on the source digits (``weights.source: none``) by this recipe,
+    or pretrained weights fetched by URL / read from a file, verified (``url`` / ``path``)."""
 
     weights: WeightsParams
     digits: list[Digit] = Field(min_length=2, max_length=10)  # the source task's classes
     train_per_class: int = Field(ge=1, le=1000)
     val_per_class: int = Field(ge=1, le=1000)
-    epochs: int = Field(ge=1, le=10000)
-    batch_size: int = Field(ge=2, le=1024)
-    lr: LR
-    momentum: float = Field(ge=0, lt=1)
-    weight_decay: float = Field(ge=0, le=1)
-    checkpoint_every: int = Field(ge=1)
 
 
-class TrainParams(Params):
-    """Shared by the three target runs (scratch, transfer, fine-tune): same split, epochs and batches."""
+class TrainParams(Recipe):
+    """The recipe of the three target runs (scratch, transfer, fine-tune): same split, epochs and
+    batches. ``lr`` is one per run: ``scratch`` (every layer) and ``transfer`` (the groups it trains);
+    fine-tuning's per-group rates are ``transfer.finetune``."""
 
-    epochs: int = Field(ge=1, le=10000)
-    batch_size: int = Field(ge=1, le=1024)
-    momentum: float = Field(ge=0, lt=1)
-    weight_decay: float = Field(ge=0, le=1)
-    validate_every: int = Field(ge=1)  # epochs between validation passes (the curves); the last epoch always
-    checkpoint_every: int = Field(ge=1)
-    lr_scratch: LR  # scratch: every layer, one learning rate
-    lr_transfer: LR  # transfer learning: the trained groups' learning rate (the book: 1e-3)
     transfer_trains: list[Literal["hidden", "head"]] = Field(min_length=1, max_length=2)  # the book: [head]
 
     @model_validator(mode="after")
     def _head(self) -> "TrainParams":
         if "head" not in self.transfer_trains:
             raise ValueError(f"transfer_trains must include head, the new layer (got {self.transfer_trains})")
+        if not isinstance(self.lr, dict) or set(self.lr) != {"scratch", "transfer"}:
+            raise ValueError(f"lr is one per run, {{scratch: ..., transfer: ...}} (got {self.lr})")
         return self
 
 

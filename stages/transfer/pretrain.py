@@ -24,16 +24,15 @@ import torch
 
 from stages.core.errors import DataError
 from stages.core.io import sha256_file
-from stages.core.params import load_common
-from stages.core.runs import write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import TensorData, fit_resumable, history_csv, setup_torch, train_summary
+from stages.core.batches import TensorData
+from stages.core.training import TrainingRun
 from stages.core.weights import fetch_weights, load_pretrained, load_state_dict
 from stages.transfer import params
 from stages.transfer.images import ImageSet, digit_image, embedded_digits, make_transforms, pick_digits, stack
-from stages.transfer.nets import ARCHS, build, param_groups
-from stages.transfer.training import make_trainer, model_args
+from stages.transfer.nets import ARCHS, build
+from stages.transfer.training import KIND, model_args, train_net
 
 log = logging.getLogger(__name__)
 
@@ -101,42 +100,36 @@ def verified_weights(transfer_params: params.TransferParams) -> tuple[bytes, dic
 
 
 def main(stage: Declared) -> None:
-    transfer_params, common = params.load(), load_common()
+    transfer_params = params.load()
     arch = transfer_params.model.arch
     if transfer_params.pretrain.weights.source != "none":
         data, info = verified_weights(transfer_params)
         meta = {"arch": arch, "head": ARCHS[arch].head, **info}
         metrics = {"origin": info["origin"], "num_classes": info["num_classes"], "tensors": info["tensors"], "epochs": 0}
-        history, trainer = "epoch\n", None
+        with stage.outputs() as out:
+            target = out.path(stage.out("backbone.pth"))
+            target.write_bytes(data)
+            out.json(stage.out("backbone.json"), {**meta, "sha256": sha256_file(target)})
+            out.text(stage.out("history.csv"), "epoch\n")
+            out.json(stage.out("metrics.json"), metrics)
     else:
-        device = setup_torch(common.seed, common.device)
-        classes, train, val = source_digits(transfer_params, common.seed)
+        run = TrainingRun(stage, transfer_params.pretrain, kind=KIND)
+        classes, train, val = source_digits(transfer_params, run.seed)
         args = model_args(transfer_params.model, classes)
-
-        def make(key, resume):
-            net = build(args)
-            groups = param_groups(net, arch, {"features": transfer_params.pretrain.lr, "hidden": transfer_params.pretrain.lr,
-                                              "head": transfer_params.pretrain.lr})
-            return make_trainer(net, groups, args, transfer_params.pretrain.model_dump(mode="json"), transfer_params.pretrain,
-                                seed=common.seed, device=device, key=key, resume=resume, desc=stage.name)
-
-        section = transfer_params.model_dump(mode="json", include={"model", "transform", "pretrain"})
-        trainer = fit_resumable(stage.name, make, train, val=val, params=section, seed=common.seed, device=device,
-                                inputs={"digits": ",".join(classes)})
-        data = state_bytes(trainer.models["net"].state_dict())
+        lr = transfer_params.pretrain.lr_of("net")
+        trainer = train_net(run, lambda: build(args), {"features": lr, "hidden": lr, "head": lr}, arch, args, train, val,
+                            inputs={"digits": ",".join(classes)},
+                            key=transfer_params.model_dump(mode="json", include={"model", "transform"}))
         meta = {"arch": arch, "head": ARCHS[arch].head, "origin": "none", "from": "sklearn.datasets.load_digits",
                 "num_classes": len(classes), "classes": classes, "model_args": args}
-        metrics = {"origin": "none", "n_train": len(train), "n_val": len(val), **train_summary(trainer.history)}
-        history = history_csv(trainer.history)
-    with stage.outputs() as out:
-        target = out.path(stage.out("backbone.pth"))
-        target.write_bytes(data)
-        out.json(stage.out("backbone.json"), {**meta, "sha256": sha256_file(target)})
-        out.text(stage.out("history.csv"), history)
-        out.json(stage.out("metrics.json"), metrics)
-    if trainer is not None:
-        write_run_record(stage.name, trainer.run_record(), outputs=[stage.out("backbone.pth")])
-        trainer.discard_resume()
+        metrics = {"origin": "none", "n_train": len(train), "n_val": len(val)}
+
+        def write(out) -> None:  # the backbone as a plain state dict, with its sha256 beside it
+            target = out.path(stage.out("backbone.pth"))
+            target.write_bytes(state_bytes(trainer.models["net"].state_dict()))
+            out.json(stage.out("backbone.json"), {**meta, "sha256": sha256_file(target)})
+
+        run.finish(model=None, extra=metrics, write=write, run_outputs=("backbone.pth",))
     log.info("backbone %s (%s): %s", arch, meta["origin"], ", ".join(f"{k} {v}" for k, v in metrics.items()))
 
 

@@ -1,4 +1,4 @@
-"""Stage `transfer-scratch`: the target task trained from scratch (random init, every layer at `transfer.train.lr_scratch`): the baseline the backbone must beat.
+"""Stage `transfer-scratch`: the target task trained from scratch (random init, every layer at `transfer.train.lr.scratch`): the baseline the backbone must beat.
 
 Same split, epochs, batches and seed as the other two target stages (`transfer.train`); see
 stages.transfer.training. Outputs: the checkpoint (loads on a CPU with `map_location`), per-epoch
@@ -12,8 +12,7 @@ from stages.transfer.training import train_target
 
 
 def main(stage: Declared) -> None:
-    train_target(stage, "scratch", target=stage.dep("target"), backbone=None,
-                 model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"))
+    train_target(stage, "scratch", target=stage.dep("target"), backbone=None)
 
 
 if __name__ == "__main__":

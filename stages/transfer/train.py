@@ -1,7 +1,7 @@
 """Stage `transfer-train`: transfer learning. The pretrained convolutions stay frozen; the new head
 (`classifier.6`) trains, with the classifier's hidden layers too when `transfer.train.transfer_trains`
 is `[hidden, head]` (the offline default: the small net's hidden layers are too specific to the
-source digits), at `transfer.train.lr_transfer`. The course trains `classifier.6` alone.
+source digits), at `transfer.train.lr.transfer`. The course trains `classifier.6` alone.
 
 Same split, epochs, batches and seed as the other two target stages (`transfer.train`); see
 stages.transfer.training. Outputs: the checkpoint (loads on a CPU with `map_location`), per-epoch
@@ -15,8 +15,7 @@ from stages.transfer.training import train_target
 
 
 def main(stage: Declared) -> None:
-    train_target(stage, "transfer", target=stage.dep("target"), backbone=(stage.dep("backbone.pth"), stage.dep("backbone.json")),
-                 model=stage.out("model.pt"), history=stage.out("history.csv"), metrics=stage.out("metrics.json"))
+    train_target(stage, "transfer", target=stage.dep("target"), backbone=(stage.dep("backbone.pth"), stage.dep("backbone.json")))
 
 
 if __name__ == "__main__":

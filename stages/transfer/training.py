@@ -16,10 +16,11 @@ import torch.nn.functional as F
 
 from stages.core.checkpoint import load_models
 from stages.core.errors import DataError
-from stages.core.io import read_json, sha256_file
-from stages.core.params import load_common
+from stages.core.io import read_json
 from stages.core.stage import Declared
-from stages.core.training import Trainer, TensorData, finish_training, fit_resumable, setup_torch
+from stages.core.batches import TensorData
+from stages.core.trainer import Trainer
+from stages.core.training import TrainingRun
 from stages.core.weights import load_pretrained
 from stages.transfer import params
 from stages.transfer.images import ImageSet, load_split, make_transforms, stack
@@ -94,76 +95,61 @@ def load_backbone(net: torch.nn.Module, arch: str, weights: Path, meta: Path) ->
 def lrs_of(variant: str, transfer_params: params.TransferParams) -> dict[str, float]:
     """Learning rate per parameter group; groups left out are frozen."""
     if variant == "scratch":
-        return {g: transfer_params.train.lr_scratch for g in ("features", "hidden", "head")}
+        return {g: transfer_params.train.lr_of("scratch") for g in ("features", "hidden", "head")}
     if variant == "transfer":  # the backbone's convolutions frozen; the course trains classifier.6 alone
-        return {g: transfer_params.train.lr_transfer for g in transfer_params.train.transfer_trains}
+        return {g: transfer_params.train.lr_of("transfer") for g in transfer_params.train.transfer_trains}
     return {"features": transfer_params.finetune.lr_features, "hidden": transfer_params.finetune.lr_hidden,
             "head": transfer_params.finetune.lr_head}
 
 
-def make_trainer(net: torch.nn.Module, groups: list[dict], args: dict, section: dict, tp, *, seed: int, device,
-                 key: str = "", resume: Path | None = None, desc: str = KIND) -> Trainer:
-    """A :class:`Trainer` with one SGD (momentum, weight decay) over ``groups``, validating every ``validate_every`` epochs."""
-    net = net.to(device)
-    return Trainer(
-        models={"net": net},
-        optimizers={"sgd": torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=tp.momentum, weight_decay=tp.weight_decay)},
-        objective=lambda nets: Classify(nets["net"]), kind=KIND, model_args=args, params=section,
-        epochs=tp.epochs, batch_size=tp.batch_size, device=device, seed=seed, key=key, resume=resume,
-        checkpoint_every=tp.checkpoint_every, desc=desc, val_step=val_metrics(net),
-        validate_every=getattr(tp, "validate_every", 1),
-    )
+def train_net(run: TrainingRun, build_net, lrs: dict[str, float], arch: str, args: dict, train, val, *,
+              inputs: dict, key: dict | None = None, params: dict | None = None) -> Trainer:
+    """Train the classifier ``build_net()`` makes (after seeding) by ``run.recipe``: one SGD over the
+    parameter groups ``lrs`` names (the others frozen), validating every ``validate_every`` epochs."""
+    groups: list[dict] = []
+
+    def models() -> dict[str, torch.nn.Module]:
+        net = build_net()
+        groups.extend(param_groups(net, arch, lrs))
+        return {"net": net}
+
+    return run.fit(models=models, model_args=args, objective=lambda nets: Classify(nets["net"]),
+                   optimizers=lambda nets: {"sgd": run.recipe.optimizer_for(groups)},
+                   data=train, val=val, val_step=lambda nets: val_metrics(nets["net"]), inputs=inputs, key=key, params=params)
 
 
-def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple[Path, Path] | None,
-                 model: Path, history: Path, metrics: Path) -> None:
+def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple[Path, Path] | None) -> None:
     """The whole of a target stage (``transfer-scratch``, ``-train``, ``-finetune``): build, load, train, write.
 
     Args:
-        stage: the stage's declaration (its name and outputs).
+        stage: the stage's declaration (its name and outputs: ``model.pt``, ``history.csv``, ``metrics.json``).
         variant: ``scratch``, ``transfer`` or ``finetune``.
         target: the target ImageFolder (``transfer-data``'s output).
         backbone: the pretrained ``backbone.pth`` and its ``backbone.json``; None for scratch.
-        model, history, metrics: the declared outputs.
     """
     assert variant in VARIANTS and (backbone is None) == (variant == "scratch"), variant
-    transfer_params, common = params.load(), load_common()
-    device = setup_torch(common.seed, common.device)
-    root = target
-    classes, train, val, _ = load_target(root, transfer_params.transform)
+    transfer_params = params.load()
+    run = TrainingRun(stage, transfer_params.train, kind=KIND)
+    classes, train, val, _ = load_target(target, transfer_params.transform)
     args = {**model_args(transfer_params.model, classes), "variant": variant}
-    inputs = {"target": _folder_hash(root)}
-    if variant != "scratch":
-        inputs["backbone"] = sha256_file(backbone[0])
+    inputs = {"target": target, **({"backbone": backbone[0]} if variant != "scratch" else {})}
+    lrs = lrs_of(variant, transfer_params)
 
-    def make(key: str, resume: Path) -> Trainer:
-        net = build(args)  # seeded by setup_torch: the same head init for the three variants
+    def build_net() -> torch.nn.Module:
+        net = build(args)  # seeded by TrainingRun: the same head init for the three variants
         if variant != "scratch":
             load_backbone(net, transfer_params.model.arch, *backbone)
-        groups = param_groups(net, transfer_params.model.arch, lrs_of(variant, transfer_params))
-        section = {"variant": variant, "model": transfer_params.model.model_dump(mode="json"),
-                   "transform": transfer_params.transform.model_dump(mode="json"),
-                   "train": transfer_params.train.model_dump(mode="json"), "lrs": {g["name"]: g["lr"] for g in groups}}
-        return make_trainer(net, groups, args, section, transfer_params.train, seed=common.seed, device=device, key=key,
-                            resume=resume, desc=stage.name)
+        return net
 
     read = {"model", "transform", "train"} | ({"finetune"} if variant == "finetune" else set())  # the keys dvc.yaml lists
-    section_key = {"variant": variant, **transfer_params.model_dump(mode="json", include=read)}
-    trainer = fit_resumable(stage.name, make, train, val=val, params=section_key, seed=common.seed, device=device, inputs=inputs)
+    section = {"variant": variant, "model": transfer_params.model.model_dump(mode="json"),
+               "transform": transfer_params.transform.model_dump(mode="json"),
+               "train": transfer_params.train.model_dump(mode="json"), "lrs": lrs}
+    trainer = train_net(run, build_net, lrs, transfer_params.model.arch, args, train, val, inputs=inputs, params=section,
+                        key={"variant": variant, **transfer_params.model_dump(mode="json", include=read)})
     trainable = sum(q.numel() for q in trainer.models["net"].parameters() if q.requires_grad)
-    finish_training(stage.name, trainer, outputs=stage.outputs, model=model, history=history, metrics=metrics,
-                    extra={"variant": variant, "n_train": len(train), "n_val": len(val), "classes": list(classes),
-                           "trainable_parameters": trainable, "device": device.type})
-
-
-def _folder_hash(root: Path) -> str:
-    """One hash over a folder's files (names and bytes), for the resume key."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(root).rglob("*") if p.is_file()):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + sha256_file(f).encode())
-    return h.hexdigest()
+    run.finish(extra={"variant": variant, "n_train": len(train), "n_val": len(val), "classes": list(classes),
+                      "trainable_parameters": trainable, "device": run.device.type})
 
 
 def load_classifier(path: Path, device) -> tuple[torch.nn.Module, dict]:

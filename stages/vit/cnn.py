@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import finish_training, setup_torch
+from stages.core.training import TrainingRun
 from stages.vit import params
 from stages.vit.data import load_summary, preprocess_args
 from stages.vit.model import SmallCnn, count_parameters
@@ -22,22 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def main(stage: Declared) -> None:
-    cnn_params, common = params.load().cnn, load_common()
+    cnn_params = params.load().cnn
     summary = load_summary(stage.dep("summary.json"))
     pre = preprocess_args(summary, int(summary["image_px"]), pretrained=False)  # the CNN takes the stored size
     args = {"in_channels": int(summary["channels"]), "num_classes": len(summary["classes"]), "channels": cnn_params.channels}
-    device = setup_torch(common.seed, common.device)
+    run = TrainingRun(stage, cnn_params, kind="cnn")
 
     def build():
         net = SmallCnn(**args)
         return net, [{"params": list(net.parameters()), "lr": cnn_params.lr}]
 
-    trainer = train_classifier(stage.name, "cnn", build, cnn_params, pre, {"cnn": args, "preprocess": pre},
-                               stage.dep("train.npz"), stage.dep("val.npz"), seed=common.seed, device=device)
-    finish_training(stage.name, trainer, outputs=stage.outputs, model=stage.out("model.pt"), history=stage.out("history.csv"),
-                    metrics=stage.out("metrics.json"),
-                    extra={"parameters": count_parameters(trainer.models["net"]), "device": device.type},
-                    figures={stage.out("curves.png"): curves_figure({"CNN": trainer.history})})
+    trainer = train_classifier(run, build, pre, {"cnn": args, "preprocess": pre}, stage.dep("train.npz"), stage.dep("val.npz"))
+    run.finish(extra={"parameters": count_parameters(trainer.models["net"]), "device": run.device.type},
+               figures={"curves.png": curves_figure({"CNN": trainer.history})})
 
 
 if __name__ == "__main__":

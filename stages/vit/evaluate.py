@@ -18,7 +18,7 @@ from stages.core.io import read_json
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.vit.data import load_split, load_summary
 from stages.vit.model import build_cnn, build_vit, count_parameters
 from stages.vit.training import curves_figure, predict

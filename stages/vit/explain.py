@@ -22,7 +22,7 @@ from stages.core.figures import new_figure
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import setup_torch
+from stages.core.device import setup_torch
 from stages.vit import params
 from stages.vit.data import load_split, load_summary, prepare_batch
 from stages.vit.model import Vit, attention_rollout, build_vit, cls_rollout_map, position_similarity

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from stages.core.params import Params, SourceParams, load_section
+from stages.core.recipe import Recipe
 from stages.core.weights import WeightsParams
 
 Fraction = Annotated[float, Field(gt=0, lt=0.5)]
@@ -60,24 +61,11 @@ class ModelParams(Params):
         return v
 
 
-class OptimParams(Params):
-    """AdamW with a linear warm-up then a cosine decay to zero (per update), and gradient clipping."""
+class OptimParams(Recipe):
+    """The classifiers' recipe (AdamW, a linear warm-up then a cosine decay to zero per update, clipping)
+    and their label smoothing."""
 
-    epochs: int = Field(ge=1, le=100000)
-    batch_size: int = Field(ge=2, le=4096)
-    lr: float = Field(gt=0, le=1)
-    weight_decay: float = Field(ge=0, le=1)
-    warmup_epochs: float = Field(ge=0)  # linear warm-up over this many epochs (fractions allowed)
-    clip_grad_norm: float | None = Field(gt=0)  # null: no clipping
     label_smoothing: float = Field(ge=0, lt=1)
-    amp: bool  # float16 mixed precision on CUDA (ignored on a CPU)
-    checkpoint_every: int = Field(ge=1)  # epochs between resume checkpoints
-
-    @model_validator(mode="after")
-    def _warmup_within(self) -> "OptimParams":
-        if self.warmup_epochs > self.epochs:
-            raise ValueError(f"warmup_epochs {self.warmup_epochs} exceeds epochs {self.epochs}")
-        return self
 
 
 class FinetuneTrainParams(OptimParams):

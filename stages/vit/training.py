@@ -1,10 +1,9 @@
-"""What the ViT and CNN training stages share: a classification objective, the warm-up + cosine
-schedule, a :class:`stages.core.training.Trainer` built for either network, and the whole ViT
-training run of `vit-train` (from scratch) and `vit-finetune` (from pretrained weights)."""
+"""What the ViT and CNN training stages share: a classification objective and its validation step,
+training either network on the core training stage (the recipe's AdamW, warm-up + cosine, clipping),
+and the whole ViT training run of `vit-train` (from scratch) and `vit-finetune` (from pretrained weights)."""
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.core.io import sha256_file
-from stages.core.params import load_common
-from stages.core.training import TensorData, Trainer, finish_training, fit_resumable, setup_torch
+from stages.core.batches import TensorData
+from stages.core.trainer import Trainer
+from stages.core.training import TrainingRun
 from stages.vit.data import check_input_side, load_split, load_summary, prepare_batch, preprocess_args
 from stages.vit.model import HEAD_PREFIX, Vit, VitConfig, count_parameters
 from stages.vit.params import ModelParams, OptimParams
@@ -38,65 +37,42 @@ class Classify:
         return F.cross_entropy(self.net(prepare_batch(x, self.pre)), y, label_smoothing=self.label_smoothing)
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Updates per epoch of the trainer's loader (last partial batch dropped, batch capped at ``n``)."""
-    return max(1, n // max(1, min(batch_size, n)))
+def classify_val_step(net: nn.Module, pre: dict[str, Any]) -> Callable:
+    """The trainer's ``val_step``: a batch's mean cross-entropy and accuracy."""
 
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up from lr/warmup to lr over ``warmup_steps`` updates, then a cosine to 0 at ``total_steps``.
-
-    The factor multiplies every param group's own lr, so a backbone at lr x scale keeps its ratio to the head.
-    """
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def make_trainer(*, kind: str, net: nn.Module, groups: list[dict], optim_params: OptimParams, pre: dict[str, Any],
-                 model_args: dict, n_train: int, seed: int, device: torch.device, key: str = "", resume: Path | None = None,
-                 desc: str | None = None) -> Trainer:
-    """A trainer for one classifier: AdamW over ``groups`` (param groups with their lr), warm-up +
-    cosine per update, gradient clipping, validation accuracy every epoch."""
-    net = net.to(device)
-    opt = torch.optim.AdamW(groups, lr=optim_params.lr, weight_decay=optim_params.weight_decay)
-    per_epoch = steps_per_epoch(n_train, optim_params.batch_size)
-    sched = warmup_cosine(opt, round(optim_params.warmup_epochs * per_epoch), optim_params.epochs * per_epoch)
-
-    def val_step(batch) -> dict[str, torch.Tensor]:
+    def step(batch) -> dict[str, torch.Tensor]:
         x, y = batch
         logits = net(prepare_batch(x, pre))
         return {"val_loss": F.cross_entropy(logits, y), "val_accuracy": (logits.argmax(1) == y).float().mean()}
 
-    return Trainer(models={"net": net}, optimizers={"net": opt}, objective=Classify(net, pre, optim_params.label_smoothing),
-                   kind=kind, model_args=model_args, params=optim_params.model_dump(mode="json"), epochs=optim_params.epochs,
-                   batch_size=optim_params.batch_size, device=device, precision="fp16" if optim_params.amp else "fp32", seed=seed,
-                   key=key, resume=resume, checkpoint_every=optim_params.checkpoint_every, desc=desc or kind,
-                   schedulers={"net": sched}, clip_grad_norm=optim_params.clip_grad_norm, val_step=val_step)
+    return step
 
 
-def train_classifier(stage: str, kind: str, build: Callable[[], tuple[nn.Module, list[dict]]], optim_params: OptimParams,
-                     pre: dict[str, Any], model_args: dict, train_path: Path, val_path: Path, *, seed: int,
-                     device: torch.device, extra_key: dict | None = None) -> Trainer:
-    """Train the network ``build()`` makes (after seeding; it returns the network and its param groups)
-    on ``train_path``, validating on ``val_path``; a killed run of the same params and data resumes."""
+def train_classifier(run: TrainingRun, build: Callable[[], tuple[nn.Module, list[dict]]], pre: dict[str, Any],
+                     model_args: dict, train_path: Path, val_path: Path, *, key: dict | None = None) -> Trainer:
+    """Train the network ``build()`` makes (it returns the network and its param groups, each with its
+    lr) by ``run.recipe`` on ``train_path``, validating on ``val_path`` every epoch."""
     train_x, train_y = load_split(train_path)
     val_x, val_y = load_split(val_path)
     train = TensorData(torch.from_numpy(train_x), torch.from_numpy(train_y))
     val = TensorData(torch.from_numpy(val_x), torch.from_numpy(val_y))
+    return run.fit(**classifier_parts(build, pre, run.recipe), model_args=model_args, data=train, val=val,
+                   inputs={"train": train_path, "val": val_path}, key={"model_args": model_args, **(key or {})})
 
-    def make(key: str, resume: Path) -> Trainer:
-        net, groups = build()
-        return make_trainer(kind=kind, net=net, groups=groups, optim_params=optim_params, pre=pre, model_args=model_args,
-                            n_train=len(train), seed=seed, device=device, key=key, resume=resume, desc=stage)
 
-    return fit_resumable(stage, make, train, val=val, seed=seed, device=device,
-                         params={"train": optim_params.model_dump(mode="json"), "model_args": model_args, **(extra_key or {})},
-                         inputs={"train": sha256_file(train_path), "val": sha256_file(val_path)})
+def classifier_parts(build: Callable[[], tuple[nn.Module, list[dict]]], pre: dict[str, Any], recipe: OptimParams) -> dict:
+    """What a classifier's run declares: the network ``build()`` makes, the recipe's optimizer over its
+    param groups, the cross-entropy objective and the validation step."""
+    groups: list[dict] = []
+
+    def models() -> dict[str, nn.Module]:
+        net, net_groups = build()
+        groups.extend(net_groups)
+        return {"net": net}
+
+    return {"models": models, "objective": lambda nets: Classify(nets["net"], pre, recipe.label_smoothing),
+            "optimizers": lambda nets: {"net": recipe.optimizer_for(groups)},
+            "val_step": lambda nets: classify_val_step(nets["net"], pre)}
 
 
 def vit_config(model_params: ModelParams, summary: dict, pretrained: bool) -> VitConfig:
@@ -126,18 +102,17 @@ def train_vit(stage: Declared, model_params: ModelParams, optim_params: OptimPar
     Args:
         paths: the declared ``model``, ``history``, ``metrics`` and ``curves`` paths.
         init: loads pretrained weights into a freshly built network (None: from scratch).
-        backbone_scale: with ``init``, the backbone's lr as a fraction of ``p.lr``.
+        backbone_scale: with ``init``, the backbone's lr as a fraction of ``optim_params.lr``.
         key: more of what identifies the run (the weights' digest), for resuming.
         extra: more metrics.
         outputs: the atomic-output context to write through (default: the stage's).
     """
-    common = load_common()
     summary = load_summary(stage.dep("summary.json"))
     pretrained = init is not None
     cfg = vit_config(model_params, summary, pretrained)
     pre = preprocess_args(summary, cfg.image_size, pretrained)
     check_input_side(int(summary["image_px"]), cfg.image_size, stage.name)
-    device = setup_torch(common.seed, common.device)
+    run = TrainingRun(stage, optim_params, kind="vit")
 
     def build():
         net = Vit(cfg)
@@ -145,15 +120,13 @@ def train_vit(stage: Declared, model_params: ModelParams, optim_params: OptimPar
             init(net)
         return net, param_groups(net, optim_params.lr, backbone_scale)
 
-    trainer = train_classifier(stage.name, "vit", build, optim_params, pre, {"vit": cfg.as_dict(), "preprocess": pre},
-                               stage.dep("train.npz"), stage.dep("val.npz"), seed=common.seed, device=device,
-                               extra_key=key)
-    finish_training(stage.name, trainer, outputs=outputs or stage.outputs, model=paths["model"], history=paths["history"],
-                    metrics=paths["metrics"],
-                    extra={"parameters": count_parameters(trainer.models["net"]), "n_train": sum(summary["counts"]["train"]),
-                           "patch_size": cfg.patch_size, "tokens": cfg.num_patch_row ** 2 + 1, "device": device.type,
-                           **(extra or {})},
-                    figures={paths["curves"]: curves_figure({"ViT": trainer.history})})
+    trainer = train_classifier(run, build, pre, {"vit": cfg.as_dict(), "preprocess": pre}, stage.dep("train.npz"),
+                               stage.dep("val.npz"), key=key)
+    run.finish(outputs=outputs, model=paths["model"], history=paths["history"], metrics=paths["metrics"],
+               extra={"parameters": count_parameters(trainer.models["net"]), "n_train": sum(summary["counts"]["train"]),
+                      "patch_size": cfg.patch_size, "tokens": cfg.num_patch_row ** 2 + 1, "device": run.device.type,
+                      **(extra or {})},
+               figures={paths["curves"]: curves_figure({"ViT": trainer.history})})
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from stages.anomaly.params import AnoGanParams, AnomalyParams, EfficientGanParam
 from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError
-from stages.core.training import setup_torch
+from stages.core.training import TrainingRun
 from stages.gan.nets import GanConfig, build
 from tests.conftest import ROOT
 from tests.gan.smoke import smoke_params
@@ -92,10 +92,11 @@ def test_figure_indices_take_the_first_of_each_digit():
 
 
 def test_efficientgan_smoke_training_checkpoint_and_scores(tmp_path):
-    device = setup_torch(0, "cpu")
     p = EfficientGanParams(**smoke_params(PARAMS)["anomaly"]["efficientgan"])
-    trainer = efficientgan.make_trainer(16, p, seed=0, device=device)
-    history = trainer.fit(torch.rand(32, 1, 16, 16) * 2 - 1)
+    run = TrainingRun("anomaly-efficientgan", p, kind="efficientgan", device="cpu", seed=0)
+    images = torch.rand(32, 1, 16, 16) * 2 - 1
+    trainer = run.build(**efficientgan.efficientgan_parts(p, 16), data=images)
+    history = trainer.fit(images)
     assert [r["epoch"] for r in history] == list(range(1, p.epochs + 1))
     assert {"loss_d", "loss_g", "loss_e"} <= set(history[-1])
     save_checkpoint(tmp_path / "m.pt", trainer.checkpoint())

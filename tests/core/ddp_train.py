@@ -20,7 +20,10 @@ from torch import nn
 
 from stages.core.distributed import from_env, launch
 from stages.core.runtime import setup_logging
-from stages.core.training import TensorData, Trainer, finish_training, setup_torch
+from stages.core.batches import TensorData
+from stages.core.device import setup_torch
+from stages.core.trainer import Trainer
+from stages.core.training import finish_training
 
 
 class Classify:

@@ -151,13 +151,14 @@ def test_keys_dvc_ignores_are_refused_in_unregistered_sections_too():
 # Item by item, the values that once passed the params boundary (NaN trained to NaN losses with exit
 # 0, `true` trained one epoch, sizes exhausted memory, -1 reached sklearn as a traceback).
 BAD_VALUES = [
-    ("gan.dcgan.lr_g", float("inf"), "Input should be a finite number"),
-    ("gan.dcgan.lr_d", float("nan"), "Input should be a finite number"),
+    ("gan.dcgan.lr.g", float("inf"), "Input should be a finite number"),
+    ("gan.dcgan.lr.d", float("nan"), "Input should be a finite number"),
+    ("vit.train.lr", float("inf"), "Input should be a finite number"),
     ("gan.dcgan.epochs", True, "Input should be a valid integer"),
     ("gan.sagan.epochs", 1.0, "Input should be a valid integer"),
     ("gan.dcgan.channels", 100000, "less than or equal to 128"),
     ("gan.dcgan.betas", [0.5, float("nan")], "finite number"),
-    ("gan.dcgan.amp", "yes", "valid boolean"),
+    ("gan.dcgan.precision", "yes", "Input should be 'fp32', 'fp16' or 'bf16'"),
     ("image.transforms.scales", [200], "less than or equal to 4"),
     ("image.transforms.scales", [0.0001], "greater than or equal to 0.01"),
     ("image.transforms.angle", float("nan"), "Input should be a finite number"),
@@ -204,8 +205,8 @@ def test_sagan_attention_maps_must_fit_in_memory():
 
 def test_messages_show_the_offending_value():
     with pytest.raises(ParamsError) as err:
-        validate_section(with_value("gan.dcgan.lr_g", float("inf")), "gan", schema("gan"), "params.yaml")
-    assert str(err.value) == "params.yaml: gan.dcgan.lr_g: Input should be a finite number (got inf)"
+        validate_section(with_value("gan.dcgan.lr.g", float("inf")), "gan", schema("gan"), "params.yaml")
+    assert str(err.value) == "params.yaml: gan.dcgan.lr.g: Input should be a finite number (got inf)"
 
 
 def test_params_are_parsed_as_dvc_parses_them():
@@ -251,3 +252,19 @@ def test_changing_the_image_side_really_reruns_gan_digits(temp_repo):
     proc = repo.dvc("repro", "gan-digits")
     assert "Stage 'gan-digits' is cached" in proc.stdout and digits_side(repo) == 16
     assert repo.dvc("status", "gan-digits").stdout.strip().endswith("up to date.")
+
+
+@pytest.mark.parametrize("section, old, value, new", [("gan.dcgan", "amp", True, "precision: fp32 | fp16 | bf16"),
+                                                      ("nlp.train", "amp", False, "precision: fp32 | fp16 | bf16"),
+                                                      ("diffusion.train", "grad_clip", 1.0, "clip_grad_norm")])
+def test_a_recipe_key_that_was_renamed_gets_one_line_naming_its_replacement(section, old, value, new):
+    top = section.split(".")[0]
+    with pytest.raises(ParamsError) as err:
+        validate_section(with_value(f"{section}.{old}", value), top, schema(top), "params.yaml")
+    assert str(err.value) == f"params.yaml: {section}: Value error, '{old}' was replaced by '{new}" + (
+        " (amp: true is precision: fp16)'" if old == "amp" else "'")
+
+
+def test_a_per_network_lr_must_name_the_networks_the_stage_trains():
+    with pytest.raises(ParamsError, match=r"^params\.yaml: gan\.dcgan: Value error, lr names the networks g; this stage trains g, d"):
+        validate_section(with_value("gan.dcgan.lr", {"g": 1e-3}), "gan", schema("gan"), "params.yaml")

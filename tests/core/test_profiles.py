@@ -163,8 +163,8 @@ def test_a_profile_that_adds_a_key_or_breaks_a_value_writes_nothing(tmp_path):
     (root / "profiles/typo.yaml").write_text("gan:\n  dcgan:\n    epoch: 3\n")
     with pytest.raises(profiles.ProfileError, match=r"gan\.dcgan\.epoch: params\.yaml has no such key"):
         profiles.apply("typo", root=root)
-    (root / "profiles/bad.yaml").write_text("gan:\n  dcgan:\n    lr_g: .inf\n")
-    with pytest.raises(ParamsError, match=r"^params\.yaml: gan\.dcgan\.lr_g: Input should be a finite number \(got inf\)$"):
+    (root / "profiles/bad.yaml").write_text("gan:\n  dcgan:\n    lr:\n      g: .inf\n")
+    with pytest.raises(ParamsError, match=r"^params\.yaml: gan\.dcgan\.lr\.g: Input should be a finite number \(got inf\)$"):
         profiles.apply("bad", root=root)
     (root / "profiles/section.yaml").write_text("foo:\n  bar: 1\n")
     with pytest.raises(profiles.ProfileError, match=r"unknown section\(s\): foo"):

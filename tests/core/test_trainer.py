@@ -12,8 +12,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import TrainingError
-from stages.core.training import (TensorData, Trainer, batch_len, precision_on, resume_path, setup_torch, to_device,
-                                  without_wall_clock)
+from stages.core.batches import TensorData, batch_len, to_device
+from stages.core.device import precision_on, setup_torch
+from stages.core.trainer import Trainer
+from stages.core.training import resume_path, without_wall_clock
 
 
 class Regress:
@@ -140,8 +142,10 @@ def test_validation_metrics_go_into_the_history():
 
 
 def test_mixed_precision_only_on_cuda():
-    assert precision_on(torch.device("cpu"), "bf16") == "fp32" and precision_on(torch.device("cpu"), True) == "fp32"
-    assert precision_on(torch.device("cuda", 0), "bf16") == "bf16" and precision_on(torch.device("cuda", 0), True) == "fp16"
+    assert precision_on(torch.device("cpu"), "bf16") == "fp32" and precision_on(torch.device("cpu"), "fp16") == "fp32"
+    assert precision_on(torch.device("cuda", 0), "bf16") == "bf16" and precision_on(torch.device("cuda", 0), "fp16") == "fp16"
+    with pytest.raises(AssertionError, match="fp32, fp16 or bf16"):
+        precision_on(torch.device("cpu"), True)
     t = trainer(precision="fp16")
     assert t.precision == "fp32" and not t.scalers["net"].is_enabled()
 
@@ -221,7 +225,7 @@ def test_setup_torch_makes_cpu_kernels_deterministic_without_importing_the_compi
     import subprocess
     import sys
 
-    code = ("import sys, torch; from stages.core.training import setup_torch; setup_torch(0, 'cpu'); "
+    code = ("import sys, torch; from stages.core.device import setup_torch; setup_torch(0, 'cpu'); "
             "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
             "'torch._dynamo' in sys.modules, 'torch._inductor' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -19,10 +19,11 @@ import yaml
 
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError, IntegrityError
-from stages.core.training import history_csv, run_key, setup_torch, without_wall_clock
+from stages.core.training import history_csv, run_key, without_wall_clock
 from stages.gan.nets import build
 from stages.gan.params import GanTrainParams
-from stages.gan.training import make_trainer
+from stages.core.training import TrainingRun
+from stages.gan.training import gan_parts
 from tests.conftest import ROOT, run_env
 from tests.gan.smoke import smoke_params
 
@@ -38,9 +39,10 @@ def tiny_images(n: int = 32, size: int = 16) -> torch.Tensor:
 
 
 def train(kind: str, epochs: int, resume: Path | None = None, key: str = "k") -> "object":
-    device = setup_torch(0, "cpu")
-    trainer = make_trainer(kind, 16, gan_params(kind, epochs=epochs), seed=0, device=device, key=key, resume=resume)
-    trainer.fit(tiny_images())
+    p, images = gan_params(kind, epochs=epochs), tiny_images()
+    run = TrainingRun(f"gan-{kind}", p, kind=kind, device="cpu", seed=0)
+    trainer = run.build(**gan_parts(kind, p, 16), data=images, key=key, resume=resume)
+    trainer.fit(images)
     return trainer
 
 

@@ -8,12 +8,13 @@ import torch
 from stages.core.errors import DataError
 from stages.nlp.download import gensim_reviews, limit_per_class, stratified_split
 from stages.nlp.evaluate import bootstrap_accuracy, cls_attention, id_documents
-from stages.core.training import TensorData
+from stages.core.batches import TensorData
+from stages.core.training import TrainingRun
 from stages.nlp.nets import Attention, TransformerClassifier, TransformerConfig, positional_encoding
 from stages.nlp.text import (JapaneseTokenizer, preprocess_japanese, read_aclimdb_folder, read_tsv, tokenize_english,
                              tokenize_japanese_lines)
 from stages.nlp.params import TrainParams
-from stages.nlp.train import cpu_threads, make_trainer
+from stages.nlp.train import classifier_parts, cpu_threads
 from stages.nlp.token_ids import CLS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, val_split
 
 
@@ -158,8 +159,8 @@ def test_embedding_is_frozen_and_positional_encoding_is_the_books():
 
 
 def _train_params(**kw) -> TrainParams:
-    base = dict(freeze_embedding=True, blocks=1, ffn=16, dropout=0.0, epochs=1, batch_size=4, lr=1e-2, betas=[0.9, 0.999],
-                amp=False, checkpoint_every=1, threads=1)
+    base = dict(freeze_embedding=True, blocks=1, ffn=16, dropout=0.0, epochs=1, batch_size=4, optimizer="adam", lr=1e-2,
+                betas=[0.9, 0.999], precision="fp32", checkpoint_every=1, threads=1)
     return TrainParams(**{**base, **kw})
 
 
@@ -168,10 +169,13 @@ def test_freeze_embedding_keeps_or_trains_the_word_vectors(freeze):
     torch.manual_seed(0)
     cfg = TransformerConfig(vocab=30, d_model=8, max_len=12, blocks=1, ffn=16, dropout=0.0)
     vectors = torch.randn(30, 8)
-    trainer = make_trainer(cfg, vectors, _train_params(freeze_embedding=freeze), seed=0, device=torch.device("cpu"))
-    ids = torch.randint(4, 30, (8, 12))
+    p = _train_params(freeze_embedding=freeze)
+    run = TrainingRun("nlp-train", p, kind="transformer", device="cpu", seed=0)
+    ids = torch.randint(4, 30, (8, 12), generator=torch.Generator().manual_seed(1))
     ids[:, 0] = CLS_ID
-    trainer.fit(TensorData(ids, torch.tensor([0, 1] * 4)))
+    data = TensorData(ids, torch.tensor([0, 1] * 4))
+    trainer = run.build(**classifier_parts(cfg, vectors, p), data=data)
+    trainer.fit(data)
     weight = trainer.models["net"].embed.weight
     assert weight.requires_grad is not freeze
     assert torch.equal(weight.detach(), vectors) is freeze
