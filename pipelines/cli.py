@@ -11,6 +11,7 @@ from pipelines.dag import pipelines, read_dag, select
 
 EPILOG = """examples:
   python -m pipelines list                  pipelines and their stages, from dvc.yaml
+  python -m pipelines list --readme --write the README's pipelines table, regenerated
   python -m pipelines run tabular           reproduce one pipeline as a Prefect flow
   python -m pipelines run all               every pipeline
   PREFECT_API_URL=http://127.0.0.1:4200/api python -m pipelines run tabular
@@ -58,6 +59,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from pipelines.dag import GUARD_STAGES
 
     dag = read_dag(".")
+    if args.readme or args.write:
+        from pipelines import readme
+
+        try:
+            return readme.main(dag, ".", write=args.write)
+        except readme.ReadmeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     guards = [s.name for s in dag if s.name in GUARD_STAGES]
     if guards:
         print("before every pipeline:")
@@ -81,6 +90,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown pipeline(s) {', '.join(unknown)} (known: {', '.join(groups)})", file=sys.stderr)
         return 2
+    if args.headline:
+        return print_headlines(dag, names)
     for name in names:
         found = read_metrics([s for s in dag if s.name in groups[name]])
         print(f"{name}:" + ("" if found else " no metrics yet (dvc repro)"))
@@ -89,6 +100,27 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             width = max(map(len, values), default=0)
             for key, value in values.items():
                 print(f"    {key.ljust(width)}  {value:.4g}" if isinstance(value, float) else f"    {key.ljust(width)}  {value}")
+    return 0
+
+
+def print_headlines(dag, names: list[str]) -> int:
+    """One line per pipeline: its headline metric (``meta.headline`` in dvc.yaml) and its value here."""
+    from pipelines.dag import headline, read_metrics
+
+    width = max(map(len, names), default=0)
+    for name in names:
+        try:
+            head = headline(dag, name)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if head is None:
+            print(f"{name.ljust(width)}  no headline metric declared (all of them: python -m pipelines metrics {name})")
+            continue
+        value = read_metrics([s for s in dag if s.name == head.stage]).get(head.file, {}).get(head.metric)
+        shown = "not yet computed (dvc repro)" if value is None else f"{value:.4g}" if isinstance(value, float) else value
+        better = "higher" if head.higher_is_better else "lower"
+        print(f"{name.ljust(width)}  {head.metric} = {shown}  ({better} is better; {head.file})")
     return 0
 
 
@@ -158,20 +190,17 @@ def cmd_remote(args: argparse.Namespace) -> int:
                 print("run `dvc repro --pull`: it restores from the run-cache (and the remote) every stage another "
                       "host already ran with these inputs, and runs the rest")
         elif args.action == "prepare":
-            from pipelines.retrain import load_settings
-
             dag = read_dag(".")
             selected = [s.name for s in select(dag, args.names)]
-            training = [s for s in remote.training_stages(dag, load_settings(Path(".").resolve())[0].training_stages)
-                        if s in selected]
+            training = [s for s in remote.training_stages(dag) if s in selected]
             todo = remote.upstream(dag, training) if training else selected
             print(f"preparing {len(todo)} stage(s) upstream of {', '.join(training) or '(no training stage)'}")
             proc = subprocess.run([dvc_executable(), "repro", *todo])
             if proc.returncode != 0:
                 return proc.returncode
             print(remote.push(".", args.remote, todo))
-    except (remote.RemoteError, DvcError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (remote.RemoteError, DvcError, KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -289,9 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("list", help="list pipelines and their stages (from dvc.yaml)")
+    p.add_argument("--readme", action="store_true", help="print the README's pipelines table (from dvc.yaml and docs/)")
+    p.add_argument("--write", action="store_true", help="write that table into README.md, between its marker lines")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("metrics", help="each pipeline's metrics in the workspace, one value per line")
     p.add_argument("names", nargs="*", metavar="PIPELINE", help="pipelines to show (default: all)")
+    p.add_argument("--headline", action="store_true",
+                   help="one line per pipeline: its headline metric (meta.headline in dvc.yaml) only")
     p.set_defaults(func=cmd_metrics)
     p = sub.add_parser("run", help="reproduce pipelines as a Prefect flow", description=(
         "Reproduce the named pipelines (or single stages, or 'all') and everything upstream of them. "
@@ -324,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
     a = actions.add_parser("prepare", help="CPU host: reproduce everything upstream of the training stages, then push",
                            description="Reproduce the stages the training stages depend on (not the training stages: "
-                           "names ending in -train, or listed in retrain.training_stages) and push outputs and run-cache.")
+                           "those marked `meta: {train: true}` in dvc.yaml) and push outputs and run-cache.")
     a.add_argument("names", nargs="+", metavar="PIPELINE", help="pipeline name, stage name, or 'all'")
     a.add_argument("-r", "--remote", help="remote name (default: the default remote)")
     p.set_defaults(func=cmd_remote)

@@ -35,6 +35,8 @@ class StageInfo:
     params: tuple[str, ...] = field(default=())   # declared params keys ("params.yaml" alone: the whole file)
     headline: Headline | None = None    # meta.headline, when this stage declares one
     headline_error: str = ""            # why its meta.headline is malformed (raised by headline(), only there)
+    train: bool = False                 # meta.train: a training stage (the GPU-host handoff stops before it)
+    train_error: str = ""               # why its meta.train is malformed (raised by remote.training_stages)
 
 
 def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headline | None:
@@ -60,6 +62,18 @@ def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headli
     elif file not in metrics:
         raise ValueError(f"{where}: file {file} is not one of the stage's metrics ({', '.join(metrics) or 'none'})")
     return Headline(stage, file, metric, higher)
+
+
+def parse_train(stage: str, meta: object) -> bool:
+    """``meta.train`` of a dvc.yaml stage: True marks a training stage, absent means False.
+
+    Raises:
+        ValueError: a value other than true or false (the message names the stage).
+    """
+    value = meta.get("train", False) if isinstance(meta, dict) else False
+    if not isinstance(value, bool):
+        raise ValueError(f"dvc.yaml: {stage}: meta.train: expected true or false, got {value!r}")
+    return value
 
 
 # Stages that belong to no pipeline and run before every one: params-check validates params.yaml whole
@@ -95,8 +109,13 @@ def read_dag(root: str | Path = ".") -> list[StageInfo]:
                 head, error = parse_headline(s.addressing, s.meta, metrics), ""
             except ValueError as exc:
                 head, error = None, str(exc)
+            try:
+                train, train_error = parse_train(s.addressing, s.meta), ""
+            except ValueError as exc:
+                train, train_error = False, str(exc)
             out.append(StageInfo(name=s.addressing, upstream=tuple(sorted(d.addressing for d in graph.successors(s))),
-                                 metrics=metrics, params=params, headline=head, headline_error=error))
+                                 metrics=metrics, params=params, headline=head, headline_error=error,
+                                 train=train, train_error=train_error))
         return out
 
 

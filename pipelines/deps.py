@@ -8,7 +8,8 @@ run time where it lists them in ``RUNTIME_IMPORTS`` (:func:`runtime_imports`). A
 under ``if TYPE_CHECKING:`` do not run and do not count.
 
 ``python -m pipelines deps`` checks dvc.yaml (exit 1 with what is missing or unused per stage);
-``--write`` rewrites only those code deps, in place, keeping dvc.yaml's comments and order: data deps
+``--write`` rewrites only those code deps (and the impact table of docs/code-deps.md), in place,
+keeping dvc.yaml's comments and order: data deps
 stay first as they are, then the stage's own module, its pipeline's modules, other pipelines' modules,
 ``stages/core``, ``pipelines/``, each group sorted.
 """
@@ -55,16 +56,29 @@ def _import_nodes(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
+def _parsed(path: Path) -> tuple[ast.Module, tuple[ast.Import | ast.ImportFrom, ...]]:
+    """The file's syntax tree and its import statements, parsed once per version of the file (every
+    stage's closure walks core's modules again: 50 stages, a thousand parses otherwise)."""
+    stat = path.stat()
+    return _parse(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parse(path: Path, mtime_ns: int, size: int) -> tuple[ast.Module, tuple[ast.Import | ast.ImportFrom, ...]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return tree, tuple(_import_nodes(tree))
+
+
 def imported_modules(path: Path, module: str, root: Path) -> set[str]:
     """Dotted names of the in-repo modules that the file ``path`` (module ``module``) imports directly.
 
     ``import a.b`` and ``from a.b import c`` also run the packages ``a`` and ``a.b``; ``from a import b``
     names the module ``a.b`` when that is a module, else the package ``a``.
     """
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree, nodes = _parsed(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _import_nodes(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -266,6 +280,32 @@ def impact_table(root: str | Path = ".") -> str:
     return "\n".join(lines) + "\n"
 
 
+IMPACT_PAGE = "docs/code-deps.md"
+IMPACT_BEGIN = "<!-- impact table: python -m pipelines deps --impact -->\n"
+IMPACT_END = "<!-- end of impact table -->"
+
+
+def write_impact(root: str | Path = ".") -> bool:
+    """Put :func:`impact_table` between its markers in docs/code-deps.md; True when that changed the page
+    (False too where there is no such page, as in a test's minimal repository).
+
+    Raises:
+        ValueError: the page lacks the markers.
+    """
+    path = Path(root) / IMPACT_PAGE
+    if not path.is_file():
+        return False
+    page = path.read_text()
+    head, sep, rest = page.partition(IMPACT_BEGIN)
+    if not sep or IMPACT_END not in rest:
+        raise ValueError(f"{IMPACT_PAGE}: no impact table between {IMPACT_BEGIN.strip()!r} and {IMPACT_END!r}")
+    new = head + IMPACT_BEGIN + impact_table(root) + IMPACT_END + rest.split(IMPACT_END, 1)[1]
+    if new == page:
+        return False
+    path.write_text(new)
+    return True
+
+
 def _yaml_stages(root: Path) -> dict:
     import yaml
 
@@ -283,6 +323,7 @@ def main(write_file: bool = False, root: str | Path = ".", show_impact: bool = F
     if write_file:
         changed = write(root)
         print(f"{DVC_FILE}: code deps rewritten for {', '.join(changed)}" if changed else f"{DVC_FILE}: code deps are current")
+        print(f"{IMPACT_PAGE}: impact table " + ("rewritten" if write_impact(root) else "is current"))
         return 0
     drifts = check(root)
     for drift in drifts:

@@ -2,13 +2,17 @@
 
 params.yaml stays the only configuration; a profile is a visible edit of it. ``course`` holds the
 book's settings (full epochs, real datasets), ``smoke`` the seconds-long settings that tests, CI and
-users share, ``default`` the committed values of every key another profile sets, so that applying it
-switches back. A profile is a partial params tree (the same nesting as params.yaml); it only
-overrides keys params.yaml already has, never adds one.
+users share. A profile is a partial params tree (the same nesting as params.yaml); it only overrides
+keys params.yaml already has, never adds one.
+
+``default`` is no file: it is derived, as params.yaml's value *as committed* (``git show
+HEAD:params.yaml``) of every key another profile sets, so applying it switches back, and there is no
+copy of params.yaml's values to keep in step. (Commit a profile's values and they are the defaults
+from then on; ``git checkout <rev> -- params.yaml`` goes back further.)
 
     python -m pipelines profile show course gan      # the diff it would make to params.yaml
     python -m pipelines profile apply course gan     # write it (comments and order kept)
-    python -m pipelines profile apply default gan    # back to the defaults
+    python -m pipelines profile apply default gan    # back to the committed values
 
 Applying rewrites only the changed values (ruamel.yaml round trip), validates the whole result
 against every section's schema before writing, and writes atomically; ``git diff`` and
@@ -20,12 +24,14 @@ import copy
 import difflib
 import io
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 PROFILES_DIR = "profiles"
 PARAMS = "params.yaml"
+DEFAULT = "default"  # derived from params.yaml as committed, not kept in profiles/ (default_profile)
 
 
 class ProfileError(ValueError):
@@ -45,23 +51,75 @@ def _round_trip():
 
 
 def available(root: str | Path = ".") -> list[str]:
-    """Names of the profiles kept in ``profiles/``."""
-    return sorted(p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yaml"))
+    """Names of the profiles: those kept in ``profiles/`` and ``default``."""
+    return sorted({p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yaml")} | {DEFAULT})
 
 
 def profile_path(name: str, root: str | Path = ".") -> Path:
+    """``profiles/<name>.yaml``.
+
+    Raises:
+        ProfileError: no such file, or a ``profiles/default.yaml`` (the default profile is derived).
+    """
     path = Path(root) / PROFILES_DIR / f"{name}.yaml"
+    if name == DEFAULT:
+        raise ProfileError(f"{path}: the default profile is derived from params.yaml as committed (git HEAD), "
+                           "not read from a file" + ("; delete this file" if path.exists() else ""))
     if not path.is_file():
-        raise ProfileError(f"no profile '{name}' ({path} not found; available: {', '.join(available(root)) or 'none'})")
+        raise ProfileError(f"no profile '{name}' ({path} not found; available: {', '.join(available(root))})")
     return path
+
+
+def _loader(round_trip: bool):
+    from ruamel.yaml import YAML
+
+    return _round_trip() if round_trip else YAML(typ="safe")
+
+
+def committed_params(root: str | Path = ".") -> str:
+    """params.yaml's text as committed in git (``HEAD``).
+
+    Raises:
+        ProfileError: ``root`` is no git repository, or HEAD has no params.yaml.
+    """
+    proc = subprocess.run(["git", "show", f"HEAD:{PARAMS}"], cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ProfileError(f"profile '{DEFAULT}' is {PARAMS} as committed in git (HEAD), and `git show HEAD:{PARAMS}` "
+                           f"in {Path(root).resolve()} failed: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def default_profile(root: str | Path = ".", round_trip: bool = False) -> dict:
+    """The ``default`` profile: the committed value (git HEAD) of every key another profile sets.
+
+    Raises:
+        ProfileError: no git or no committed params.yaml, or a key some profile sets that the committed
+        params.yaml lacks (commit params.yaml first).
+    """
+    committed = _loader(round_trip).load(committed_params(root)) or {}
+    tree: dict = {}
+    for name in available(root):
+        if name == DEFAULT:
+            continue
+        for dotted in flatten(load_profile(name, root)):
+            node, target, parts = committed, tree, dotted.split(".")
+            for i, part in enumerate(parts):
+                if not isinstance(node, dict) or part not in node:
+                    raise ProfileError(f"profile '{DEFAULT}': {PARAMS} as committed (HEAD) has no {dotted}, which "
+                                       f"{PROFILES_DIR}/{name}.yaml sets: commit {PARAMS} first")
+                node = node[part]
+                if i < len(parts) - 1:
+                    target = target.setdefault(part, {})
+            target[parts[-1]] = node
+    return tree
 
 
 def load_profile(name: str, root: str | Path = ".", round_trip: bool = False) -> dict:
     """The profile's tree: plain values, or ruamel's (keeping how numbers are written) with ``round_trip``."""
-    from ruamel.yaml import YAML
-
+    if name == DEFAULT:
+        return default_profile(root, round_trip)
     path = profile_path(name, root)
-    tree = (_round_trip() if round_trip else YAML(typ="safe")).load(path.read_text()) or {}
+    tree = _loader(round_trip).load(path.read_text()) or {}
     if not isinstance(tree, dict):
         raise ProfileError(f"{path}: expected a mapping of params sections")
     return tree
@@ -208,6 +266,9 @@ def cmd_profile(args) -> int:
     try:
         if args.action == "list":
             for name in available():
+                if name == DEFAULT:
+                    print(f"{name:10} params.yaml's committed value (git HEAD) of every key another profile sets")
+                    continue
                 first = profile_path(name).read_text().splitlines()[:1]
                 print(f"{name:10} {first[0].lstrip('# ') if first and first[0].startswith('#') else ''}")
             return 0
@@ -226,7 +287,7 @@ def cmd_profile(args) -> int:
         print(f"\nparams.yaml now has profile '{args.name}' for {where}. Review with `git diff params.yaml` or "
               f"`dvc params diff`, then `dvc repro`; `python -m pipelines profile apply {back}` switches back.")
     elif args.action == "apply":
-        print(f"\nparams.yaml now has the defaults for {where}. Review with `git diff params.yaml`, then `dvc repro`.")
+        print(f"\nparams.yaml now has the committed values for {where}. Review with `git diff params.yaml`, then `dvc repro`.")
     else:
         print(f"\n(nothing written; `python -m pipelines profile apply {targets}` writes it)")
     return 0
@@ -243,7 +304,7 @@ def add_parser(sub) -> None:
     for action, text in (("show", "print the diff the profile would make to params.yaml (writes nothing)"),
                          ("apply", "write the profile's values into params.yaml (validated first)")):
         a = actions.add_parser(action, help=text, description=text)
-        a.add_argument("name", help="profile name: course, smoke, default (see `profile list`)")
+        a.add_argument("name", help="profile name: course, smoke, or default (params.yaml as committed; see `profile list`)")
         a.add_argument("pipelines", nargs="*", metavar="PIPELINE",
-                       help="limit to these pipelines' sections (tabular, image, audio, gan, anomaly; default: all)")
+                       help="limit to these pipelines' sections (see `python -m pipelines list`; default: all)")
     p.set_defaults(func=cmd_profile)

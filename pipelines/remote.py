@@ -28,8 +28,6 @@ from pipelines.dvc_command import dvc
 
 log = logging.getLogger(__name__)
 
-TRAINING_SUFFIX = "-train"
-
 
 class RemoteError(RuntimeError):
     """A remote is set up wrongly; the message says which and why (a failing ``dvc`` command raises
@@ -256,14 +254,16 @@ def stale_stages(root: str | Path, targets: list[str] | None = None) -> list[str
     return [name for name, changes in status.items() if ":" not in name and changes]
 
 
-def training_stages(dag: list[StageInfo], marked: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Stages that train: names ending in ``-train`` (``tabular-train``, ``gan-train``) plus ``marked``
-    (the ``retrain.training_stages`` param, for a training stage named otherwise), in DAG order."""
-    names = {s.name for s in dag}
-    unknown = sorted(set(marked) - names)
-    if unknown:
-        raise KeyError(f"retrain.training_stages: unknown stage(s) {', '.join(unknown)}")
-    return [s.name for s in dag if s.name.endswith(TRAINING_SUFFIX) or s.name in marked]
+def training_stages(dag: list[StageInfo]) -> list[str]:
+    """Stages that train, in DAG order: those marked ``meta: {train: true}`` in dvc.yaml.
+
+    Raises:
+        ValueError: a stage's ``meta.train`` is neither true nor false (the message names the stage).
+    """
+    errors = [s.train_error for s in dag if s.train_error]
+    if errors:
+        raise ValueError(errors[0])
+    return [s.name for s in dag if s.train]
 
 
 def downstream(dag: list[StageInfo], stages: list[str]) -> list[str]:

@@ -17,12 +17,13 @@ import json
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipelines import audit as audit_mod
 from pipelines import remote
@@ -46,8 +47,15 @@ class RetrainParams(Params):
 
     pipelines: list[str] = Field(min_length=1)
     refresh_sources: bool
-    training_stages: list[str]
     gate: list[GateParams]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_training_stages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "training_stages" in data:
+            raise ValueError("training_stages: no longer a key: training stages are marked in dvc.yaml, "
+                             "`meta: {train: true}` on each; delete it here")
+        return data
 
 
 class QualityGateFailed(RuntimeError):

@@ -2,8 +2,9 @@
 
 Each pipeline declares its section as pydantic models built on :class:`Params` (unknown keys are
 forbidden, so a typo is an error rather than a silently ignored setting). :data:`SECTIONS` registers
-every top-level section and its schema. A stage loads its section with :func:`load_section`; a wrong
-key, type or value stops it with the full key path, e.g.
+every top-level section and its schema: core's, the operations harness's, and every pipeline's, found
+by convention (``stages/<name>/params.py`` defining ``<Name>Params``). A stage loads its section with
+:func:`load_section`; a wrong key, type or value stops it with the full key path, e.g.
 ``params.yaml: tabular.train.C: Input should be a valid number (got 'abc')``.
 
 Every load also checks the whole file: an unknown top-level section is an error naming it, and so is
@@ -26,23 +27,38 @@ from .errors import ParamsError
 
 PARAMS_FILE = Path(os.environ.get("REPROLAB_PARAMS", "params.yaml"))
 
-# Every top-level section of params.yaml and its schema, as "module:Model". Imported on demand, so a
-# stage imports only its own pipeline's schema, and stages never import pipelines/ (orchestration and
-# retrain are read by the Prefect side only). A new pipeline adds its line here.
-SECTIONS: dict[str, str] = {
-    "common": "stages.core.params:CommonParams",
+# The top-level sections of params.yaml and their schemas, as "module:Model" (imported on demand, so a
+# stage imports only its own pipeline's schema). A pipeline's section is found by convention, not listed
+# here: the folder stages/<name>/ with a params.py defining <Name>Params (the CamelCase of <name>,
+# e.g. stages/style_transfer/params.py:StyleTransferParams) is the schema of the `<name>:` section.
+CORE_SECTIONS: dict[str, str] = {"common": "stages.core.params:CommonParams"}
+# The operations harness's sections: pipelines/ owns and validates them (`python -m pipelines run`,
+# `serve`, `profile apply`). Named here, as strings that no stage imports, because every load of
+# params.yaml refuses an unknown top-level name, and reading pipelines/ to learn them would make the
+# harness a code dep of every stage.
+HARNESS_SECTIONS: dict[str, str] = {
     "orchestration": "pipelines.flows:OrchestrationParams",
-    "tabular": "stages.tabular.params:TabularParams",
-    "image": "stages.image.params:ImageParams",
-    "audio": "stages.audio.params:AudioParams",
-    "gan": "stages.gan.params:GanParams",
-    "anomaly": "stages.anomaly.params:AnomalyParams",
     "retrain": "pipelines.retrain:RetrainParams",
-    "nlp": "stages.nlp.params:NlpParams",
-    "vit": "stages.vit.params:VitParams",
-    "transfer": "stages.transfer.params:TransferParams",
-    "diffusion": "stages.diffusion.params:DiffusionParams",
 }
+STAGES_DIR = Path(__file__).resolve().parents[1]  # stages/
+
+
+def model_name(section: str) -> str:
+    """The class a pipeline's params.py defines for its section: ``style_transfer`` -> ``StyleTransferParams``."""
+    return "".join(part.capitalize() for part in section.split("_")) + "Params"
+
+
+def pipeline_sections(stages_dir: Path = STAGES_DIR) -> dict[str, str]:
+    """Every ``stages/<name>/params.py`` (core's aside) as ``{"<name>": "stages.<name>.params:<Name>Params"}``, sorted.
+
+    Found from the file names alone (nothing is imported): adding a pipeline's folder registers its section.
+    """
+    return {d.name: f"stages.{d.name}.params:{model_name(d.name)}"
+            for d in sorted(stages_dir.iterdir())
+            if d.name != "core" and d.name.isidentifier() and (d / "params.py").is_file()}
+
+
+SECTIONS: dict[str, str] = {**CORE_SECTIONS, **HARNESS_SECTIONS, **pipeline_sections()}
 OPTIONAL_SECTIONS = {"common"}  # every key has a default
 
 # DVC's run-cache drops every key with these names, at any depth, params included, before hashing a
@@ -234,9 +250,17 @@ def validate_section(data: dict, section: str, model: type[M], path: Path | str 
 
 
 def schema(section: str) -> type[Params]:
-    """The registered model of ``section`` (imports its module)."""
+    """The registered model of ``section`` (imports its module).
+
+    Raises:
+        ParamsError: a pipeline's params.py that does not define its section's model by the conventional name.
+    """
     module, _, name = SECTIONS[section].partition(":")
-    return getattr(importlib.import_module(module), name)
+    model = getattr(importlib.import_module(module), name, None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ParamsError(f"{module.replace('.', '/')}.py: defines no model {name} (the schema of the '{section}:' "
+                          f"section of params.yaml is found by that name)")
+    return model
 
 
 def validate_all(data: dict, path: Path | str = PARAMS_FILE) -> dict[str, Params]:

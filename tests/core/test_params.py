@@ -75,7 +75,29 @@ def test_project_params_file_validates():
 
 
 def test_registry_covers_every_section_of_the_real_file():
-    assert list(REAL) == list(SECTIONS)  # same sections, same order
+    assert sorted(REAL) == sorted(SECTIONS)
+
+
+def test_a_pipelines_section_is_found_by_its_folder(tmp_path):
+    """stages/<name>/params.py registers the `<name>:` section, its model named <Name>Params; nothing else does."""
+    from stages.core.params import model_name, pipeline_sections
+
+    for name, text in (("style_transfer", ""), ("core", ""), ("params", None), ("notes", None)):
+        (tmp_path / name).mkdir()
+        if text is not None:
+            (tmp_path / name / "params.py").write_text(text)
+    assert pipeline_sections(tmp_path) == {"style_transfer": "stages.style_transfer.params:StyleTransferParams"}
+    assert model_name("gan") == "GanParams"
+    assert {s: t for s, t in SECTIONS.items() if t.startswith("stages.") and s != "common"} == pipeline_sections()
+
+
+def test_a_params_module_without_its_model_is_one_clear_error(monkeypatch):
+    from stages.core import params
+
+    monkeypatch.setitem(params.SECTIONS, "tabular", "stages.tabular.params:TabluarParams")
+    with pytest.raises(ParamsError, match=r"^stages/tabular/params\.py: defines no model TabluarParams \(the schema "
+                                          r"of the 'tabular:' section of params\.yaml is found by that name\)$"):
+        params.schema("tabular")
 
 
 @pytest.mark.parametrize("section", list(SECTIONS))

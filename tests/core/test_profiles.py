@@ -1,9 +1,12 @@
-"""Profiles (profiles/*.yaml) applied to params.yaml: each validates, default switches back byte for
-byte, only the profile's values change, and a bad profile writes nothing."""
+"""Profiles (profiles/*.yaml, and ``default`` derived from params.yaml as committed) applied to params.yaml:
+each validates, default switches back byte for byte, only the profile's values change, and a bad profile
+writes nothing."""
 from __future__ import annotations
 
+import functools
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,55 +19,98 @@ from stages.core.params import SECTIONS, parse_params, schema, validate_section
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_TEXT = (ROOT / "params.yaml").read_text()
 NAMES = profiles.available(ROOT)
-PIPELINES = ["tabular", "image", "audio", "gan", "anomaly"]
-
-
-def applied(name: str, pipelines: list[str] | None = None) -> dict:
-    return parse_params(profiles.render(PARAMS_TEXT, name, pipelines, ROOT))
 
 
 def copy_project(tmp_path: Path) -> Path:
+    """params.yaml and profiles/ as they are in the working tree, committed in a fresh git repository
+    (the default profile is params.yaml as committed: an uncommitted edit in this checkout must not count)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    git = ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "params"]):
+        subprocess.run([*git, *cmd], cwd=tmp_path, check=True)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("profiles"))
+
+
+def applied(root: Path, name: str, pipelines: list[str] | None = None) -> dict:
+    return parse_params(rendered(root, name, tuple(pipelines or ())))
+
+
+@functools.cache  # 36 parametrized tests read the same three texts
+def rendered(root: Path, name: str, pipelines: tuple[str, ...]) -> str:
+    return profiles.render(PARAMS_TEXT, name, list(pipelines) or None, root)
 
 
 def test_the_profiles_are_there():
     assert {"course", "smoke", "default"} <= set(NAMES)
+    assert not (ROOT / "profiles/default.yaml").exists()  # derived, not copied
 
 
 @pytest.mark.parametrize("section", list(SECTIONS))
 @pytest.mark.parametrize("name", NAMES)
-def test_every_profile_applied_to_params_yaml_validates(name, section):
-    validate_section(applied(name), section, schema(section), "params.yaml")
+def test_every_profile_applied_to_params_yaml_validates(project, name, section):
+    validate_section(applied(project, name), section, schema(section), "params.yaml")
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_what_is_written_is_what_the_profile_says(name):
+def test_what_is_written_is_what_the_profile_says(project, name):
     # the text written, parsed as DVC and the stages parse it, equals params.yaml with the profile's values set
-    expected = profiles.apply_overrides(parse_params(PARAMS_TEXT), profiles.overrides(name, root=ROOT))
-    assert applied(name) == expected
+    expected = profiles.apply_overrides(parse_params(PARAMS_TEXT), profiles.overrides(name, root=project))
+    assert applied(project, name) == expected
 
 
-def test_default_is_what_params_yaml_holds():
-    assert profiles.render(PARAMS_TEXT, "default", root=ROOT) == PARAMS_TEXT
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "default"])
-def test_default_switches_every_key_of_every_profile_back(name):
-    assert set(profiles.overrides(name, root=ROOT)) <= set(profiles.overrides("default", root=ROOT))
-    there = profiles.render(PARAMS_TEXT, name, root=ROOT)
-    assert profiles.render(there, "default", root=ROOT) == PARAMS_TEXT  # byte for byte
+def test_default_is_what_params_yaml_holds(project):
+    assert profiles.render(PARAMS_TEXT, "default", root=project) == PARAMS_TEXT
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "default"])
-def test_only_the_changed_values_change_comments_and_order_stay(name):
-    new = profiles.render(PARAMS_TEXT, name, root=ROOT)
+def test_default_switches_every_key_of_every_profile_back(project, name):
+    assert set(profiles.overrides(name, root=project)) <= set(profiles.overrides("default", root=project))
+    there = profiles.render(PARAMS_TEXT, name, root=project)
+    assert profiles.render(there, "default", root=project) == PARAMS_TEXT  # byte for byte
+
+
+def test_default_is_the_committed_value_not_the_working_one(tmp_path):
+    root = copy_project(tmp_path)
+    edited = profiles.set_values(PARAMS_TEXT, {"gan.dcgan.epochs": 7, "tabular.train.C": 3.0})
+    (root / "params.yaml").write_text(edited)
+    assert profiles.overrides("default", ["gan"], root)["gan.dcgan.epochs"] == parse_params(PARAMS_TEXT)["gan"]["dcgan"]["epochs"]
+    profiles.apply("default", ["gan"], root)
+    back = parse_params((root / "params.yaml").read_text())
+    assert back["gan"] == parse_params(PARAMS_TEXT)["gan"]
+    assert back["tabular"]["train"]["C"] == 3.0  # no profile sets it: the edit stays
+
+
+def test_default_without_git_or_with_an_uncommitted_key_is_one_clear_error(tmp_path):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    with pytest.raises(profiles.ProfileError, match=r"^profile 'default' is params\.yaml as committed in git \(HEAD\)"):
+        profiles.overrides("default", root=tmp_path)
+    root = copy_project(tmp_path / "repo")
+    (root / "profiles/mine.yaml").write_text("gan:\n  dcgan:\n    epochz: 3\n")
+    with pytest.raises(profiles.ProfileError, match=r"committed \(HEAD\) has no gan\.dcgan\.epochz, which "
+                                                  r"profiles/mine\.yaml sets: commit params\.yaml first"):
+        profiles.overrides("default", root=root)
+    (root / "profiles/mine.yaml").unlink()
+    (root / "profiles/default.yaml").write_text("gan: {}\n")
+    with pytest.raises(profiles.ProfileError, match=r"derived from params\.yaml as committed .*delete this file"):
+        profiles.profile_path("default", root)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "default"])
+def test_only_the_changed_values_change_comments_and_order_stay(project, name):
+    new = profiles.render(PARAMS_TEXT, name, root=project)
     old_lines, new_lines = PARAMS_TEXT.splitlines(), new.splitlines()
     assert len(old_lines) == len(new_lines)
     changed = [(a, b) for a, b in zip(old_lines, new_lines) if a != b]
-    differ = {k for k, v in profiles.overrides(name, root=ROOT).items()
-              if v != profiles.overrides("default", root=ROOT)[k]}
+    default = profiles.overrides("default", root=project)
+    differ = {k for k, v in profiles.overrides(name, root=project).items() if v != default[k]}
     assert len(changed) == len(differ) > 0
     for a, b in changed:  # same key, same comment: only the value differs
         assert a.split(":")[0] == b.split(":")[0]
@@ -78,10 +124,10 @@ def test_course_sources_that_need_the_network_are_url_with_checksum():
     assert len(course["gan.digits.images.sha256"]) == len(course["gan.digits.labels.sha256"]) == 64
 
 
-def test_a_pipeline_limits_the_profile_to_its_section():
-    only_gan = applied("course", ["gan"])
+def test_a_pipeline_limits_the_profile_to_its_section(project):
+    only_gan = applied(project, "course", ["gan"])
     base = parse_params(PARAMS_TEXT)
-    assert only_gan["gan"] == applied("course")["gan"] != base["gan"]
+    assert only_gan["gan"] == applied(project, "course")["gan"] != base["gan"]
     assert {k: v for k, v in only_gan.items() if k != "gan"} == {k: v for k, v in base.items() if k != "gan"}
 
 
@@ -108,6 +154,8 @@ def test_apply_and_show_through_the_cli(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "params.yaml").read_text() == PARAMS_TEXT
     assert main(["profile", "apply", "nosuch"]) == 2
     assert "no profile 'nosuch'" in capsys.readouterr().err
+    assert main(["profile", "list"]) == 0
+    assert "default    params.yaml's committed value" in capsys.readouterr().out
 
 
 def test_a_profile_that_adds_a_key_or_breaks_a_value_writes_nothing(tmp_path):
@@ -124,7 +172,7 @@ def test_a_profile_that_adds_a_key_or_breaks_a_value_writes_nothing(tmp_path):
     with pytest.raises(profiles.ProfileError, match=r"unknown pipeline\(s\): gann"):
         profiles.apply("course", ["gann"], root=root)
     assert (root / "params.yaml").read_text() == PARAMS_TEXT
-    assert sorted(p.name for p in root.iterdir()) == ["params.yaml", "profiles"]  # no temp file left
+    assert sorted(p.name for p in root.iterdir()) == [".git", "params.yaml", "profiles"]  # no temp file left
 
 
 @pytest.mark.e2e
@@ -132,7 +180,7 @@ def test_dvc_params_diff_shows_exactly_what_the_profile_changed(temp_repo):
     repo = temp_repo
     repo.python("-m", "pipelines", "profile", "apply", "course", "gan")
     changed = json.loads(repo.dvc("params", "diff", "--json").stdout)["params.yaml"]
-    course, default = profiles.overrides("course", ["gan"], ROOT), profiles.overrides("default", ["gan"], ROOT)
+    course, default = profiles.overrides("course", ["gan"], repo.path), profiles.overrides("default", ["gan"], repo.path)
     assert set(changed) == {k for k, v in course.items() if v != default[k]}
     for key, values in changed.items():  # DVC prints lists as strings and adds `diff` to numbers
         assert (values["old"], values["new"]) in [(default[key], course[key]), (str(default[key]), str(course[key]))]

@@ -17,8 +17,8 @@ DAG = [  # a small DAG in topological order: a download, two preprocessing steps
     StageInfo("p-download", ()),
     StageInfo("p-prep", ("p-download",)),
     StageInfo("p-features", ("p-prep",)),
-    StageInfo("p-fit", ("p-features",)),
-    StageInfo("p-train", ("p-features",)),
+    StageInfo("p-fit", ("p-features",), train=True),   # meta: {train: true}, whatever its name
+    StageInfo("p-train", ("p-features",)),             # no mark: not a training stage, despite its name
     StageInfo("p-evaluate", ("p-fit", "p-train")),
 ]
 
@@ -56,11 +56,11 @@ def test_build_spec_rejects_options_of_another_kind(tmp_path):
         build_spec("s3", "s3://b", root=tmp_path, access_key_id="id")
 
 
-def test_training_stages_by_suffix_or_param():
-    assert training_stages(DAG) == ["p-train"]
-    assert training_stages(DAG, ["p-fit"]) == ["p-fit", "p-train"]
-    with pytest.raises(KeyError, match="p-nope"):
-        training_stages(DAG, ["p-nope"])
+def test_training_stages_are_those_marked_in_dvc_yaml():
+    assert training_stages(DAG) == ["p-fit"]
+    bad = [*DAG, StageInfo("p-tune", ("p-fit",), train_error="dvc.yaml: p-tune: meta.train: expected true or false, got 'yes'")]
+    with pytest.raises(ValueError, match=r"^dvc\.yaml: p-tune: meta\.train: expected true or false"):
+        training_stages(bad)
 
 
 def test_downstream_and_upstream_of_training():

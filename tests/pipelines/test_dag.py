@@ -57,3 +57,34 @@ def test_metrics_command_prints_each_value_on_its_line(tmp_path):
     assert ["test_accuracy", "0.8125"] in lines and ["comparison.scaled.n", "3"] in lines
     bad = subprocess.run([*cmd, "nope"], cwd=tmp_path, env=run_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown pipeline(s) nope" in bad.stderr
+
+
+def test_meta_train_marks_a_training_stage():
+    from pipelines.dag import parse_train
+
+    assert parse_train("p-fit", {"train": True}) is True
+    assert parse_train("p-fit", {"headline": {}}) is False and parse_train("p-fit", None) is False
+    with pytest.raises(ValueError, match=r"^dvc\.yaml: p-fit: meta\.train: expected true or false, got 'yes'$"):
+        parse_train("p-fit", {"train": "yes"})
+
+
+def test_the_project_marks_its_training_stages_in_dvc_yaml():
+    """The stages the old rule found (a ``-train`` name, or retrain.training_stages), now marked by meta."""
+    from pipelines.remote import training_stages
+
+    assert set(training_stages(read_dag(ROOT))) == {
+        "tabular-train", "nlp-train", "vit-train", "vit-cnn-train", "transfer-train", "diffusion-train",
+        "gan-dcgan", "gan-sagan", "anomaly-anogan", "anomaly-efficientgan", "transfer-pretrain", "transfer-scratch",
+        "transfer-finetune", "vit-finetune", "diffusion-judge"}
+
+
+def test_the_old_training_stages_key_names_its_replacement():
+    from pipelines.retrain import RetrainParams
+    from stages.core.errors import ParamsError
+    from stages.core.params import parse_params, validate_section
+
+    data = parse_params((ROOT / "params.yaml").read_text())
+    old = {"retrain": {**data["retrain"], "training_stages": ["gan-dcgan"]}}
+    with pytest.raises(ParamsError, match=r"^params\.yaml: retrain: .*training_stages: no longer a key: .*"
+                                          r"`meta: \{train: true\}`"):
+        validate_section(old, "retrain", RetrainParams, "params.yaml")

@@ -152,7 +152,7 @@ def test_no_stage_depends_on_the_operations_harness_and_the_docs_table_is_curren
     assert set(rows["stages/core/stage.py"]) == set(stages)  # every stage reads its declaration through it
     page = (ROOT / "docs/code-deps.md").read_text()
     table = page.split("<!-- impact table: python -m pipelines deps --impact -->\n", 1)[1].split("<!-- end of impact table -->", 1)[0]
-    assert table == deps.impact_table(ROOT), "docs/code-deps.md is stale: paste `python -m pipelines deps --impact` into it"
+    assert table == deps.impact_table(ROOT), "docs/code-deps.md is stale: `python -m pipelines deps --write` rewrites it"
 
 
 def test_modules_imported_by_name_at_run_time_are_code_deps_where_declared(tmp_path):
