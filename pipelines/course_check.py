@@ -40,7 +40,7 @@ from typing import Any
 from pipelines.dag import pipeline_of, pipelines, read_dag, select
 from pipelines.dvc_command import dvc_executable
 from pipelines.profiles import PARAMS, load_profile, set_values
-from pipelines.workspace import copy_project
+from pipelines.workspace import copy_project, empty_lock
 
 
 @dataclass
@@ -97,6 +97,7 @@ def prepare(root: Path, work: Path, pipeline: str, base_url: str, kit_dir: Path)
     from stages.core.standins import Kit
 
     copy_project(root, work)
+    empty_lock(work)  # committed below: the copy starts with no outputs, and DVC rewrites the lock after each stage
     with contextlib.chdir(root):  # DVC names stages relative to the working directory
         dag = read_dag(".")
     wanted = [s.name for s in select(dag, [pipeline])]
