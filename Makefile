@@ -43,7 +43,7 @@ test: setup  ## run the whole test suite, end-to-end tests included (what CI run
 	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup  ## unit and shape tests only: no dvc repro, Prefect server or torchrun (the inner loop)
-	$(BIN)/python -m pytest -m "not e2e" --durations=10
+	$(BIN)/python -m pytest -m "not e2e" --durations=15
 
 bench: setup  ## run the benchmarks (figures printed and written to benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
