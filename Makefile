@@ -41,8 +41,10 @@ repro: setup  ## run every pipeline on the embedded default data (only what chan
 test: setup  ## run the whole test suite, end-to-end tests included (what CI runs), on three workers
 	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
+# Two workers: the unit tests are CPU work (116 s on two workers vs 140 s in one process, measured on
+# a host with other load; docs/testing.md).
 test-fast: setup  ## unit and shape tests only: no dvc repro, Prefect server or torchrun (the inner loop)
-	$(BIN)/python -m pytest -m "not e2e" --durations=10
+	$(BIN)/python -m pytest -m "not e2e" -n 2 --durations=15
 
 bench: setup  ## run the benchmarks (figures printed and written to benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

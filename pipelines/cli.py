@@ -300,11 +300,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     stages = None
     if args.pipeline:
-        try:
-            stages = [s.name for s in read_dag(".") if s.name in set(pipelines(read_dag("."))[args.pipeline])]
-        except KeyError:
-            print(f"error: unknown pipeline '{args.pipeline}' (known: {', '.join(pipelines(read_dag('.')))})", file=sys.stderr)
+        by_pipeline = pipelines(read_dag("."))  # read once: each read collects every stage of dvc.yaml (~1 s)
+        if args.pipeline not in by_pipeline:
+            print(f"error: unknown pipeline '{args.pipeline}' (known: {', '.join(by_pipeline)})", file=sys.stderr)
             return 2
+        stages = by_pipeline[args.pipeline]
     print(format_runs(read_history(".", stages), last=args.num, top=args.top), end="")
     return 0
 

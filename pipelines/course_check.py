@@ -40,7 +40,7 @@ from typing import Any
 from pipelines.dag import pipeline_of, pipelines, read_dag, select
 from pipelines.dvc_command import dvc_executable
 from pipelines.profiles import PARAMS, load_profile, set_values
-from pipelines.workspace import copy_project
+from pipelines.workspace import copy_project, empty_lock
 
 
 @dataclass
@@ -97,6 +97,10 @@ def prepare(root: Path, work: Path, pipeline: str, base_url: str, kit_dir: Path)
     from stages.core.standins import Kit
 
     copy_project(root, work)
+    empty_lock(work)  # committed below: the copy starts with no outputs, and DVC rewrites the lock after each stage
+    # the copy's outputs enter its DVC cache as hard links, not copies: a VGG16 checkpoint is 0.5-1 GB,
+    # and the cache of a throw-away copy is never pushed or shared (DVC makes both names read-only)
+    (work / ".dvc" / "config.local").write_text("[cache]\n    type = hardlink,copy\n")
     with contextlib.chdir(root):  # DVC names stages relative to the working directory
         dag = read_dag(".")
     wanted = [s.name for s in select(dag, [pipeline])]

@@ -32,3 +32,16 @@ def copy_project(root: str | Path, dest: str | Path, *, message: str = "copy of 
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", message, "--allow-empty"]):
         subprocess.run([*git, *cmd], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+EMPTY_LOCK = "schema: '2.0'\nstages: {}\n"
+
+
+def empty_lock(dest: str | Path) -> None:
+    """Write an empty ``dvc.lock`` into the copy at ``dest`` (to be committed by the caller).
+
+    A copy has none of the outputs the project's lock records, so its entries describe nothing there;
+    and DVC rewrites the whole lock after every stage it runs: about 1 s of CPU for the project's
+    4,900 lines (a round-trip YAML parse and dump), 0.1 s for a lock holding only the stages run.
+    """
+    (Path(dest) / "dvc.lock").write_text(EMPTY_LOCK)

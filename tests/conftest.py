@@ -25,7 +25,7 @@ import pytest
 # busy 2-core host. `OMP_NUM_THREADS=2 make test` overrides it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pipelines.workspace import copy_project  # noqa: E402 - after the thread count is set
+from pipelines.workspace import copy_project, empty_lock  # noqa: E402 - after the thread count is set
 from stages.core.standins import serve_directory  # noqa: E402,F401 - tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,10 +124,14 @@ class Repo:
 
 
 def make_repo(dest: Path) -> Repo:
-    """Copy the project into ``dest``, ``git init`` and commit it, with outputs and cache empty."""
+    """Copy the project into ``dest``, ``git init`` and commit it, with outputs, cache and ``dvc.lock``
+    empty (:func:`pipelines.workspace.empty_lock`: DVC rewrites the whole lock after each stage it runs,
+    1 s of CPU with the project's; a test comparing with the committed lock reads ``ROOT / "dvc.lock"``)."""
     repo = Repo(copy_project(ROOT, dest))
     repo.run("git", "config", "user.email", "test@example.invalid")
     repo.run("git", "config", "user.name", "test")
+    empty_lock(dest)
+    repo.run("git", "commit", "-q", "--amend", "--no-edit", "-a")
     return repo
 
 

@@ -107,7 +107,7 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any], *, sidecar: bo
     # the temporary name carries the PID), so the same checkpoint would give different bytes.
     buffer = io.BytesIO()
     torch.save(canonical({"format": FORMAT, **checkpoint}), buffer)
-    data = buffer.getvalue()
+    data = buffer.getbuffer()  # a view, not a second copy of what may be a gigabyte (VGG16 with its optimizer)
     if sidecar:  # the hash first: a kill between the two renames leaves a mismatch, never a stale match
         hash_path = path.with_name(path.name + HASH_SUFFIX)
         hash_tmp = hash_path.with_name(f".{hash_path.name}.tmp{os.getpid()}")

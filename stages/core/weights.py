@@ -140,7 +140,10 @@ def require_finite(state: dict[str, Any], source: str) -> None:
 
     bad = []
     for key, t in state.items():
-        if torch.is_floating_point(t) or torch.is_complex(t):
+        # A sum is finite when every value is (a NaN or an inf makes it NaN or inf) and costs one pass
+        # with no temporary; only a non-finite sum (or one that overflowed) is counted value by value.
+        # Counting every tensor took 6 of a VGG16 stage's 24 s of CPU.
+        if (torch.is_floating_point(t) or torch.is_complex(t)) and not bool(torch.isfinite(t.sum())):
             n = int((~torch.isfinite(t)).sum())
             if n:
                 bad.append((key, n, t.numel()))

@@ -80,6 +80,15 @@ def test_non_finite_weights_are_refused_naming_the_file_and_the_key(tmp_path, ba
     assert set(load_state_dict(tmp_path / "ok.pth")) == set(state) | {"num_batches_tracked"}
 
 
+def test_large_finite_weights_whose_sum_overflows_are_accepted():
+    """require_finite sums each tensor first (one pass); a sum that overflows to inf is checked value by value."""
+    from stages.core.weights import require_finite
+
+    require_finite({"w": torch.full((4,), 3e38), "h": torch.full((8,), 60000.0, dtype=torch.float16)}, "big.pth")
+    with pytest.raises(DataError, match=r"big.pth: tensor 'h' holds 1 non-finite"):
+        require_finite({"w": torch.full((4,), 3e38), "h": torch.tensor([1.0, float("-inf")], dtype=torch.float16)}, "big.pth")
+
+
 class RunsCode:
     def __reduce__(self):
         return (print, ("this must never run",))

@@ -1,6 +1,8 @@
 """Parameter sweeps on DVC's experiment queue (`python -m pipelines sweep`)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
@@ -178,3 +180,32 @@ def test_sweep_on_the_queue_with_two_workers(tabular_repo):
               and r["stage"] != "params-check"]   # DVC rewrites params.yaml in every experiment: the check reruns
     ran = sorted((r["experiment"].rsplit("-", 1)[1], r["stage"]) for r in queued)
     assert ran == [("1", "tabular-evaluate"), ("1", "tabular-train"), ("3", "tabular-evaluate"), ("3", "tabular-train")]
+
+
+def test_waiting_asks_dvc_for_the_queue_status_when_a_task_finishes(tmp_path, monkeypatch):
+    """``dvc queue status`` costs a DVC process (about 1 s of CPU) each time: the wait asks it when a
+    result file appears (and every ``recheck`` seconds), not every 2 s."""
+    from pipelines import sweep
+
+    results = tmp_path / ".dvc" / "tmp" / "exps" / "celery" / "result"
+    results.mkdir(parents=True)
+    asked = []
+    states = {"e1": "Running", "e2": "Queued"}
+
+    def status(root):
+        asked.append(time.monotonic())
+        now = dict(states)
+        if len(asked) == 3:  # the workers finish both right after this call
+            states.update(e1="Success", e2="Failed")
+            (results / "celery-task-meta-1").write_text("{}")
+        return now
+
+    monkeypatch.setattr(sweep, "queue_status", status)
+    start = time.monotonic()
+    assert sweep.wait_for(tmp_path, ["e1", "e2"], timeout=60, poll=0.05, settle=0.2, recheck=0.6) == {
+        "e1": "Success", "e2": "Failed"}
+    assert len(asked) == 4 and asked[3] - asked[2] < 0.3 and time.monotonic() - start < 5  # start, 2 rechecks, the file
+    assert asked[1] - asked[0] >= 0.55                         # no status call between the rechecks
+    with pytest.raises(SweepError, match=r"--timeout 0.3 s reached: 0 of 1"):
+        monkeypatch.setattr(sweep, "stop_experiments", lambda root, names: [])
+        sweep.wait_for(tmp_path, ["e3"], timeout=0.3, poll=0.05, settle=0.1, recheck=10)
