@@ -27,7 +27,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import setup_torch
 from stages.gan.nets import Discriminator, Generator, build
-from stages.gan.data import load_digits_npz
+from stages.core.digits import load_digits_npz
 
 log = logging.getLogger(__name__)
 

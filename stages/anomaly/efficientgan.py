@@ -20,7 +20,7 @@ from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import Trainer, adam_trainer, finish_training, fit_resumable, setup_torch
-from stages.gan.data import load_digits_npz
+from stages.core.digits import load_digits_npz
 
 log = logging.getLogger(__name__)
 

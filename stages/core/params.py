@@ -79,14 +79,48 @@ class CommonParams(Params):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+def digest_error(sha256: str | None, md5: str | None) -> str | None:
+    """What is wrong with a download's checksum fields (exactly one of ``sha256``, ``md5``, in hex), or None."""
+    if md5 is not None:
+        if sha256 is not None:
+            return "set sha256 or md5, not both"
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+            return f"md5 is not a 32-digit hex digest (got {md5!r})"
+    elif not sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        return f"sha256 is not a 64-digit hex digest (got {sha256!r})"
+    return None
+
+
+class RemoteFile(Params):
+    """One checksum-verified download: ``url`` and its ``sha256`` (or ``md5``, for the datasets that
+    publish nothing else, e.g. CIFAR-10). :func:`stages.core.sources.fetch_url` takes :attr:`checksum`."""
+
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+
+    @model_validator(mode="after")
+    def _check_digest(self) -> "RemoteFile":
+        problem = digest_error(self.sha256, self.md5)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def checksum(self) -> str:
+        """``"sha256:<hex>"`` or ``"md5:<hex>"`` (what :func:`stages.core.sources.fetch_url` takes)."""
+        return f"md5:{self.md5}" if self.md5 is not None else f"sha256:{self.sha256}"
+
+
 class SourceParams(Params):
     """Where a download stage gets its data.
 
     ``embedded`` needs no network (data shipped by an installed package, or generated from the seed);
     ``url`` downloads ``url`` once into a cache and refuses it unless its sha256 matches (or its md5,
-    for the datasets that publish nothing else: set ``md5`` instead of ``sha256``); ``path``
-    reads the user's own files (a file or folder per entry). ``deadline_seconds`` bounds a whole
-    ``url`` download, retries included (the timeout of each read alone never ends a slow trickle).
+    for the datasets that publish nothing else: set ``md5`` instead of ``sha256``), as a
+    :class:`RemoteFile` does; ``path`` reads the user's own files (a file or folder per entry).
+    ``deadline_seconds`` bounds a whole ``url`` download, retries included (the timeout of each read
+    alone never ends a slow trickle).
     """
 
     source: Literal["embedded", "url", "path"] = "embedded"
@@ -101,13 +135,9 @@ class SourceParams(Params):
         if self.source == "url":
             if not self.url:
                 raise ValueError("source is 'url' but no url is set")
-            if self.md5 is not None:
-                if self.sha256 is not None:
-                    raise ValueError("source is 'url': set sha256 or md5, not both")
-                if not re.fullmatch(r"[0-9a-fA-F]{32}", self.md5):
-                    raise ValueError(f"source is 'url' but md5 is not a 32-digit hex digest (got {self.md5!r})")
-            elif not self.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
-                raise ValueError(f"source is 'url' but sha256 is not a 64-digit hex digest (got {self.sha256!r})")
+            problem = digest_error(self.sha256, self.md5)
+            if problem:
+                raise ValueError(f"source is 'url': {problem}")
         if self.source == "path" and not self.path:
             raise ValueError("source is 'path' but path lists no file or folder")
         return self

@@ -1,8 +1,8 @@
 """Image data for the diffusion pipeline: CIFAR-10's python archive, read safely, and the npz files
 `diffusion-data` writes.
 
-A library module (the data, judge, train and evaluate stages import it). The digits come from the gan
-pipeline's loaders (:mod:`stages.gan.data`), not from a copy of them.
+A library module (the data, judge, train and evaluate stages import it). The digits come from the one
+digits loader (:mod:`stages.core.digits`), shared by every pipeline that needs digits.
 
 CIFAR-10 is read by :mod:`stages.core.cifar` (shared with vit): checked against its published md5
 before it is opened (``fetch_url``), its pickles read by an unpickler that rebuilds numpy arrays only.
@@ -34,8 +34,8 @@ def read_cifar10(archive: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_model_range(images: np.ndarray, image_px: int) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (gan's resize per channel)."""
-    from stages.gan.data import resize
+    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (the digits' resize per channel)."""
+    from stages.core.digits import resize
 
     if images.ndim == 3:
         return resize(images, image_px)

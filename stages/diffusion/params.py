@@ -5,33 +5,17 @@ No defaults here on purpose: params.yaml is the one place values live. Checks th
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import AsTuple, Betas, Params, load_section
-from stages.gan.params import RemoteFile
-
-
-class Cifar10File(Params):
-    """CIFAR-10's python archive (its site publishes an md5 only)."""
-
-    url: str
-    md5: str
-
-    @field_validator("md5")
-    @classmethod
-    def _hex(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9a-fA-F]{32}", v):
-            raise ValueError(f"not a 32-digit hex md5 digest (got {v!r})")
-        return v
+from stages.core.params import AsTuple, Betas, Params, RemoteFile, load_section
 
 
 class DataParams(Params):
     """Which images, from where, at what size, and how many per class are held out.
 
-    ``dataset: digits`` reads the digits as the gan pipeline does (embedded: scikit-learn's 8x8 scans;
+    ``dataset: digits`` reads the digits with :mod:`stages.core.digits`, as the gan pipeline does (embedded: scikit-learn's 8x8 scans;
     url: MNIST idx files; path: your idx pair); ``dataset: cifar10`` reads CIFAR-10's python archive
     (url, or path to the downloaded ``cifar-10-python.tar.gz``).
     """
@@ -40,7 +24,7 @@ class DataParams(Params):
     source: Literal["embedded", "url", "path"]
     mnist_images: RemoteFile
     mnist_labels: RemoteFile
-    cifar10: Cifar10File
+    cifar10: RemoteFile  # CIFAR-10's python archive: its site publishes an md5 only
     path: list[str]
     image_px: int  # side of the square images (not `size`: DVC's run-cache ignores params named so)
     heldout_per_class: int = Field(ge=2, le=10000)  # real images per class kept out of training: the FID floor

@@ -5,26 +5,13 @@ error naming it, not a silent fallback.
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import Betas, Params, load_section
+from stages.core.params import Betas, Params, RemoteFile, load_section
 
 Digit = Annotated[int, Field(ge=0, le=9)]
-
-
-class RemoteFile(Params):
-    url: str
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", v):
-            raise ValueError(f"not a 64-digit hex sha256 digest (got {v!r})")
-        return v
 
 
 class DigitsParams(Params):

@@ -10,7 +10,7 @@ import torch
 from stages.core.figures import new_figure
 from stages.core.io import sha256_file
 from stages.core.training import Trainer, adam_trainer, fit_resumable
-from stages.gan.data import load_digits_npz
+from stages.core.digits import load_digits_npz
 from stages.gan.nets import GanConfig, build
 from stages.gan.objectives import BCEGan, HingeGan
 from stages.gan.params import GanTrainParams

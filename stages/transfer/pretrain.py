@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from stages.core.digits import load_embedded_uint8 as embedded_digits
 from stages.core.errors import DataError
 from stages.core.io import sha256_file
 from stages.core.params import load_common
@@ -31,7 +32,7 @@ from stages.core.stage import Declared
 from stages.core.training import TensorData, fit_resumable, history_csv, setup_torch, train_summary
 from stages.core.weights import fetch_weights, load_pretrained, load_state_dict
 from stages.transfer import params
-from stages.transfer.images import ImageSet, digit_image, embedded_digits, make_transforms, pick_digits, stack
+from stages.transfer.images import ImageSet, digit_image, make_transforms, pick_digits, stack
 from stages.transfer.nets import ARCHS, build, param_groups
 from stages.transfer.training import make_trainer, model_args
 
