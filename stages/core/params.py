@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from .errors import ParamsError
 
@@ -105,6 +105,11 @@ class RemoteFile(Params):
         if problem:
             raise ValueError(problem)
         return self
+
+    @model_serializer(mode="wrap")
+    def _given_checksum_only(self, handler) -> dict:
+        # sha256 and md5 are alternatives: a dump holds the one params.yaml gave, as params.yaml spells it
+        return {k: v for k, v in handler(self).items() if not (k in ("sha256", "md5") and v is None)}
 
     @property
     def checksum(self) -> str:

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from stages.core import digits
+from stages.core.digits import resize
 from stages.core.errors import DataError
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.diffusion import params
-from stages.diffusion.images import read_cifar10, to_model_range
+from stages.diffusion.images import read_cifar10
 from stages.diffusion.params import DataParams
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,15 @@ def load_source(data_params: DataParams) -> tuple[np.ndarray, np.ndarray, str]:
     if not archive.is_file():
         raise DataError(f"{archive}: no such file (diffusion.data.path)")
     return *read_cifar10(archive), str(archive)
+
+
+def to_model_range(images: np.ndarray, image_px: int) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (the digits' resize per channel)."""
+    if images.ndim == 3:
+        return resize(images, image_px)
+    n, h, w, c = images.shape
+    planes = resize(images.transpose(0, 3, 1, 2).reshape(n * c, h, w), image_px)  # (N*C, 1, S, S)
+    return planes.reshape(n, c, image_px, image_px)
 
 
 def split(labels: np.ndarray, heldout_per_class: int, train_per_class: int, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,17 +33,6 @@ def read_cifar10(archive: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return (images / 255.0).astype(np.float32), np.concatenate([train_y, test_y])
 
 
-def to_model_range(images: np.ndarray, image_px: int) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (the digits' resize per channel)."""
-    from stages.core.digits import resize
-
-    if images.ndim == 3:
-        return resize(images, image_px)
-    n, h, w, c = images.shape
-    planes = resize(images.transpose(0, 3, 1, 2).reshape(n * c, h, w), image_px)  # (N*C, 1, S, S)
-    return planes.reshape(n, c, image_px, image_px)
-
-
 def load_images_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, C, S, S) float32 in [-1, 1] and labels (N,) of an npz written by `diffusion-data`.
 
