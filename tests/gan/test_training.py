@@ -20,7 +20,7 @@ import yaml
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError, IntegrityError
 from stages.core.training import history_csv, run_key, setup_torch, without_wall_clock
-from stages.gan.nets import build
+from stages.core.gan_nets import build
 from stages.gan.params import GanTrainParams
 from stages.gan.training import make_trainer
 from tests.conftest import ROOT, run_env
