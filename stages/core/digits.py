@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .arrays import read_npz
 from .errors import DataError
-from .io import require_file
 from .sources import fetch_url
 
 if TYPE_CHECKING:
@@ -34,12 +34,7 @@ def load_digits_npz(path: str | Path, keys: tuple[str, ...] = ("images", "labels
     Raises:
         DataError: a key is missing or the images have the wrong shape.
     """
-    path = require_file(path, "digits npz")
-    with np.load(path) as z:
-        missing = [k for k in keys if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        arrays = {k: z[k] for k in keys}
+    arrays = read_npz(path, keys, "digits npz")
     img = arrays["images"]
     if img.ndim != 4 or img.shape[1] != 1 or img.shape[2] != img.shape[3] or len(img) == 0:
         raise DataError(f"{path}: images must be (N, 1, S, S) with N >= 1, got {img.shape}")

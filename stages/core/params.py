@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from .errors import ParamsError
 
@@ -69,6 +69,16 @@ def _list_to_tuple(value: Any) -> Any:
 # A fixed-length YAML list read into a tuple; its items stay strict (strict mode alone refuses lists).
 AsTuple = BeforeValidator(_list_to_tuple)
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # NumPy seeds are 32-bit
+def PowerOfTwo(low: int, high: int):  # noqa: N802 (a type, used as one: ``image_px: PowerOfTwo(16, 128)``)
+    """An int that is a power of two from ``low`` to ``high`` (an image side the networks halve down)."""
+    def check(v: int) -> int:
+        if v < low or v > high or v & (v - 1):
+            raise ValueError(f"must be a power of two from {low} to {high} (got {v})")
+        return v
+
+    return Annotated[int, AfterValidator(check)]
+
+
 Betas = Annotated[tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]], AsTuple]  # Adam's
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.core.arrays import read_npz
 from stages.core.cifar import read_cifar_tarball, safe_unpickle  # noqa: F401 (re-exported)
 from stages.core.errors import DataError
 from stages.core.io import require_file
@@ -39,12 +40,8 @@ def load_images_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataError: an array is missing or has the wrong shape.
     """
-    path = require_file(path, "images npz")
-    with np.load(path) as z:
-        missing = [k for k in ("images", "labels") if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        images, labels = z["images"], z["labels"]
+    arrays = read_npz(path, what="images npz")
+    images, labels = arrays["images"], arrays["labels"]
     if images.ndim != 4 or images.shape[2] != images.shape[3] or len(images) == 0 or len(labels) != len(images):
         raise DataError(f"{path}: images must be (N, C, S, S) with N >= 1 and one label each, got {images.shape}")
     return images, labels

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from stages.core.params import AsTuple, Betas, Params, RemoteFile, load_section
+from stages.core.params import AsTuple, Betas, Params, PowerOfTwo, RemoteFile, load_section
 
 
 class DataParams(Params):
@@ -26,16 +26,9 @@ class DataParams(Params):
     mnist_labels: RemoteFile
     cifar10: RemoteFile  # CIFAR-10's python archive: its site publishes an md5 only
     path: list[str]
-    image_px: int  # side of the square images (not `size`: DVC's run-cache ignores params named so)
+    image_px: PowerOfTwo(8, 64)  # side of the square images (not `size`: DVC's run-cache ignores params named so)
     heldout_per_class: int = Field(ge=2, le=10000)  # real images per class kept out of training: the FID floor
     train_per_class: int = Field(ge=0, le=100000)  # 0: every image not held out
-
-    @field_validator("image_px")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v < 8 or v > 64 or v & (v - 1):
-            raise ValueError(f"must be a power of two from 8 to 64 (got {v})")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "DataParams":

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from stages.core import digits, standins
 from stages.core.errors import DataError, ParamsError
-from stages.core.params import RemoteFile, validate_section
+from stages.core.params import PowerOfTwo, RemoteFile, validate_section
 
 SHA = "a" * 64
 MNIST = RemoteFile(url="http://127.0.0.1/x.gz", sha256=SHA)
@@ -57,3 +57,24 @@ def test_a_remote_file_dumps_the_checksum_it_was_given():
     """params dumps must equal params.yaml (DVC hashes what the file holds): no ``md5: null`` added."""
     assert MNIST.model_dump(mode="json") == {"url": "http://127.0.0.1/x.gz", "sha256": SHA}
     assert RemoteFile(url="u", md5="b" * 32).model_dump() == {"url": "u", "md5": "b" * 32}
+
+
+def test_read_npz_names_the_missing_array(tmp_path):
+    from stages.core.arrays import read_npz
+
+    np.savez(tmp_path / "a.npz", images=np.zeros((2, 1, 4, 4)), extra=np.ones(2))
+    assert read_npz(tmp_path / "a.npz", ("images",))["images"].shape == (2, 1, 4, 4)
+    with pytest.raises(DataError, match=r"a\.npz: array\(s\) missing: labels \(found: images, extra\)"):
+        read_npz(tmp_path / "a.npz")
+    with pytest.raises(DataError, match="image split not found"):
+        read_npz(tmp_path / "none.npz", what="image split")
+
+
+def test_power_of_two_bounds():
+    from pydantic import TypeAdapter
+
+    side = TypeAdapter(PowerOfTwo(8, 64))
+    assert side.validate_python(16) == 16
+    for bad in (4, 12, 128):
+        with pytest.raises(ValidationError, match="power of two from 8 to 64"):
+            side.validate_python(bad)
