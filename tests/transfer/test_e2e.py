@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
+from stages.core.classify import predict
 from stages.transfer.images import load_split, make_transforms, stack
 from stages.transfer.params import TransformParams
-from stages.transfer.training import load_classifier, predict
+from stages.transfer.training import load_classifier
 from tests.conftest import SHARED_DATA, run_env, serve_directory
 from tests.transfer.smoke import SMOKE
 
@@ -32,7 +33,8 @@ def finetune_predictions(repo) -> list[str]:
     t = TransformParams.model_validate(yaml.safe_load((repo.path / "params.yaml").read_text())["transfer"]["transform"])
     images, _, _, classes = load_split(repo.path / "data/transfer/target", "val")
     net, _ = load_classifier(repo.path / "artifacts/transfer/finetune/model.pt", torch.device("cpu"))  # map_location
-    return [classes[i] for i in predict(net, stack(images, make_transforms(t)[1]), torch.device("cpu")).argmax(1).tolist()]
+    probs = predict(net, stack(images, make_transforms(t)[1]), torch.device("cpu"), probabilities=True)  # as transfer-evaluate
+    return [classes[i] for i in probs.argmax(1).tolist()]
 
 
 @pytest.mark.e2e
