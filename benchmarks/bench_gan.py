@@ -32,7 +32,7 @@ from stages.anomaly.evaluate import efficientgan_scores  # noqa: E402
 from stages.anomaly.params import AnomalyParams  # noqa: E402
 from stages.core.device import setup_torch  # noqa: E402
 from stages.gan import digits  # noqa: E402
-from stages.gan.nets import GanConfig, build  # noqa: E402
+from stages.core.gan_nets import GanConfig, build  # noqa: E402
 from stages.gan.params import GanParams  # noqa: E402
 from stages.core.training import TrainingRun  # noqa: E402
 from stages.gan.training import gan_parts  # noqa: E402

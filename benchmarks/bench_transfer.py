@@ -108,7 +108,7 @@ def main() -> None:
             cpu = repro.cpu_seconds
             row = {"seed": seed, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "stages": len(ran), **accuracies(repo)}
             row["transfer_gain"], row["finetune_gain"] = row["transfer"] - row["scratch"], row["finetune"] - row["scratch"]
-            row["source_val_acc"] = json.loads((repo.path / "artifacts/transfer/pretrain/metrics.json").read_text())["val_acc"]
+            row["source_val_acc"] = json.loads((repo.path / "artifacts/transfer/pretrain/metrics.json").read_text())["val_accuracy"]
             result["seeds"].append(row)
             log.info("seed %d: scratch %.3f, transfer %.3f, finetune %.3f (backbone on the source digits: %.3f); %d stages, %.0f s",
                      seed, row["scratch"], row["transfer"], row["finetune"], row["source_val_acc"], len(ran), seconds)

@@ -21,13 +21,13 @@ from stages.anomaly.objectives import anomaly_score
 from stages.anomaly.params import AnoGanParams
 from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_models
+from stages.core.digits import load_digits_npz
+from stages.core.gan_nets import Discriminator, Generator, build
 from stages.core.params import load_common
 from stages.core.runs import write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.device import setup_torch
-from stages.gan.nets import Discriminator, Generator, build
-from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from stages.anomaly.objectives import BiGan
 from stages.anomaly.params import EfficientGanParams
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
+from stages.core.digits import load_digits_npz
 from stages.core.training import TrainingRun
-from stages.gan.data import load_digits_npz
 
 log = logging.getLogger(__name__)
 

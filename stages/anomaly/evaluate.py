@@ -31,7 +31,7 @@ from stages.core.runs import read_run_record, write_run_record
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.device import setup_torch
-from stages.gan.data import load_digits_npz
+from stages.core.digits import load_digits_npz
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from .errors import ParamsError
 
@@ -85,6 +85,16 @@ def _list_to_tuple(value: Any) -> Any:
 # A fixed-length YAML list read into a tuple; its items stay strict (strict mode alone refuses lists).
 AsTuple = BeforeValidator(_list_to_tuple)
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # NumPy seeds are 32-bit
+def PowerOfTwo(low: int, high: int):  # noqa: N802 (a type, used as one: ``image_px: PowerOfTwo(16, 128)``)
+    """An int that is a power of two from ``low`` to ``high`` (an image side the networks halve down)."""
+    def check(v: int) -> int:
+        if v < low or v > high or v & (v - 1):
+            raise ValueError(f"must be a power of two from {low} to {high} (got {v})")
+        return v
+
+    return Annotated[int, AfterValidator(check)]
+
+
 Betas = Annotated[tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]], AsTuple]  # Adam's
 
 
@@ -95,14 +105,53 @@ class CommonParams(Params):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+def digest_error(sha256: str | None, md5: str | None) -> str | None:
+    """What is wrong with a download's checksum fields (exactly one of ``sha256``, ``md5``, in hex), or None."""
+    if md5 is not None:
+        if sha256 is not None:
+            return "set sha256 or md5, not both"
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", md5):
+            return f"md5 is not a 32-digit hex digest (got {md5!r})"
+    elif not sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        return f"sha256 is not a 64-digit hex digest (got {sha256!r})"
+    return None
+
+
+class RemoteFile(Params):
+    """One checksum-verified download: ``url`` and its ``sha256`` (or ``md5``, for the datasets that
+    publish nothing else, e.g. CIFAR-10). :func:`stages.core.sources.fetch_url` takes :attr:`checksum`."""
+
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+
+    @model_validator(mode="after")
+    def _check_digest(self) -> "RemoteFile":
+        problem = digest_error(self.sha256, self.md5)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _given_checksum_only(self, handler) -> dict:
+        # sha256 and md5 are alternatives: a dump holds the one params.yaml gave, as params.yaml spells it
+        return {k: v for k, v in handler(self).items() if not (k in ("sha256", "md5") and v is None)}
+
+    @property
+    def checksum(self) -> str:
+        """``"sha256:<hex>"`` or ``"md5:<hex>"`` (what :func:`stages.core.sources.fetch_url` takes)."""
+        return f"md5:{self.md5}" if self.md5 is not None else f"sha256:{self.sha256}"
+
+
 class SourceParams(Params):
     """Where a download stage gets its data.
 
     ``embedded`` needs no network (data shipped by an installed package, or generated from the seed);
     ``url`` downloads ``url`` once into a cache and refuses it unless its sha256 matches (or its md5,
-    for the datasets that publish nothing else: set ``md5`` instead of ``sha256``); ``path``
-    reads the user's own files (a file or folder per entry). ``deadline_seconds`` bounds a whole
-    ``url`` download, retries included (the timeout of each read alone never ends a slow trickle).
+    for the datasets that publish nothing else: set ``md5`` instead of ``sha256``), as a
+    :class:`RemoteFile` does; ``path`` reads the user's own files (a file or folder per entry).
+    ``deadline_seconds`` bounds a whole ``url`` download, retries included (the timeout of each read
+    alone never ends a slow trickle).
     """
 
     source: Literal["embedded", "url", "path"] = "embedded"
@@ -117,13 +166,9 @@ class SourceParams(Params):
         if self.source == "url":
             if not self.url:
                 raise ValueError("source is 'url' but no url is set")
-            if self.md5 is not None:
-                if self.sha256 is not None:
-                    raise ValueError("source is 'url': set sha256 or md5, not both")
-                if not re.fullmatch(r"[0-9a-fA-F]{32}", self.md5):
-                    raise ValueError(f"source is 'url' but md5 is not a 32-digit hex digest (got {self.md5!r})")
-            elif not self.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
-                raise ValueError(f"source is 'url' but sha256 is not a 64-digit hex digest (got {self.sha256!r})")
+            problem = digest_error(self.sha256, self.md5)
+            if problem:
+                raise ValueError(f"source is 'url': {problem}")
         if self.source == "path" and not self.path:
             raise ValueError("source is 'path' but path lists no file or folder")
         return self

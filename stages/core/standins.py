@@ -101,6 +101,21 @@ def photo_crops(n: int, px: int | tuple[int, int], seed: int) -> np.ndarray:
     return out
 
 
+def mnist_like(per_digit: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's stand-in, shared by every digits pipeline's course check and the tests: (N, 28, 28)
+    uint8 images and (N,) uint8 labels, the first ``per_digit`` of each digit of scikit-learn's real
+    8x8 scans at MNIST's size and range (20x20 bicubic, centred in 28x28 with a blank border)."""
+    import cv2
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    idx = np.concatenate([np.flatnonzero(d.target == k)[:per_digit] for k in range(10)])
+    scans = (d.images[idx] * (255.0 / 16.0)).astype(np.float32)  # 0..16 -> 0..255
+    images = np.stack([cv2.resize(s, (20, 20), interpolation=cv2.INTER_CUBIC) for s in scans])
+    images = np.pad(np.clip(images, 0, 255), ((0, 0), (4, 4), (4, 4))).round().astype(np.uint8)  # MNIST: 20x20 in 28x28
+    return images, d.target[idx].astype(np.uint8)
+
+
 def polarity_sentences() -> list[tuple[str, int]]:
     """gensim's labelled polarity sentences as (text, 1 positive / 0 negative)."""
     from gensim.test.utils import datapath

@@ -1,7 +1,7 @@
 """Stage `diffusion-data`: the real images DDPM learns, and the held-out images that set the FID floor.
 
-Sources (``diffusion.data``): ``dataset: digits`` loads the digits through the gan pipeline's loaders
-(embedded: scikit-learn's 1,797 real 8x8 scans; url: MNIST's idx files with their sha256; path: your
+Sources (``diffusion.data``): ``dataset: digits`` loads the digits with the shared loader
+(:mod:`stages.core.digits`; embedded: scikit-learn's 1,797 real 8x8 scans; url: MNIST's idx files with their sha256; path: your
 idx pair); ``dataset: cifar10`` loads CIFAR-10's python archive (url with its md5, or path), read with
 a numpy-only unpickler. Per class, the last ``heldout_per_class`` images (file order) are held out;
 of the rest, the first ``train_per_class`` train (0: all). Pixels in [-1, 1], (N, C, S, S).
@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.core import digits
+from stages.core.digits import resize
 from stages.core.errors import DataError
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.diffusion import params
-from stages.diffusion.images import read_cifar10, to_model_range
+from stages.diffusion.images import read_cifar10
 from stages.diffusion.params import DataParams
-from stages.gan.data import load_embedded, load_idx_pair
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +29,23 @@ log = logging.getLogger(__name__)
 def load_source(data_params: DataParams) -> tuple[np.ndarray, np.ndarray, str]:
     """Images ((N, H, W) or (N, H, W, C) in [0, 1]), labels and the source's name."""
     if data_params.dataset == "digits":
-        if data_params.source == "embedded":
-            return *load_embedded(), "sklearn.datasets.load_digits"
-        if data_params.source == "url":
-            return (*load_idx_pair(fetch_url(data_params.mnist_images.url, data_params.mnist_images.sha256),
-                                   fetch_url(data_params.mnist_labels.url, data_params.mnist_labels.sha256)),
-                    data_params.mnist_images.url)
-        files = [Path(x).expanduser() for x in data_params.path]
-    else:
-        if data_params.source == "url":
-            return *read_cifar10(fetch_url(data_params.cifar10.url, f"md5:{data_params.cifar10.md5}")), data_params.cifar10.url
-        files = [Path(data_params.path[0]).expanduser()]
-    for f in files:
-        if not f.is_file():
-            raise DataError(f"{f}: no such file (diffusion.data.path)")
-    if data_params.dataset == "digits":
-        return *load_idx_pair(*files), str(files[0])
-    return *read_cifar10(files[0]), str(files[0])
+        return digits.load_source(data_params.source, data_params.mnist_images, data_params.mnist_labels, data_params.path,
+                                  "diffusion.data.path")
+    if data_params.source == "url":
+        return *read_cifar10(fetch_url(data_params.cifar10.url, data_params.cifar10.checksum)), data_params.cifar10.url
+    archive = Path(data_params.path[0]).expanduser()
+    if not archive.is_file():
+        raise DataError(f"{archive}: no such file (diffusion.data.path)")
+    return *read_cifar10(archive), str(archive)
+
+
+def to_model_range(images: np.ndarray, image_px: int) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (the digits' resize per channel)."""
+    if images.ndim == 3:
+        return resize(images, image_px)
+    n, h, w, c = images.shape
+    planes = resize(images.transpose(0, 3, 1, 2).reshape(n * c, h, w), image_px)  # (N*C, 1, S, S)
+    return planes.reshape(n, c, image_px, image_px)
 
 
 def split(labels: np.ndarray, heldout_per_class: int, train_per_class: int, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,8 @@
 """Image data for the diffusion pipeline: CIFAR-10's python archive, read safely, and the npz files
 `diffusion-data` writes.
 
-A library module (the data, judge, train and evaluate stages import it). The digits come from the gan
-pipeline's loaders (:mod:`stages.gan.data`), not from a copy of them.
+A library module (the data, judge, train and evaluate stages import it). The digits come from the one
+digits loader (:mod:`stages.core.digits`), shared by every pipeline that needs digits.
 
 CIFAR-10 is read by :mod:`stages.core.cifar` (shared with vit): checked against its published md5
 before it is opened (``fetch_url``), its pickles read by an unpickler that rebuilds numpy arrays only.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.core.arrays import read_npz
 from stages.core.cifar import read_cifar_tarball, safe_unpickle  # noqa: F401 (re-exported)
 from stages.core.errors import DataError
 from stages.core.io import require_file
@@ -33,29 +34,14 @@ def read_cifar10(archive: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return (images / 255.0).astype(np.float32), np.concatenate([train_y, test_y])
 
 
-def to_model_range(images: np.ndarray, image_px: int) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) in [0, 1] → (N, C, image_px, image_px) float32 in [-1, 1] (gan's resize per channel)."""
-    from stages.gan.data import resize
-
-    if images.ndim == 3:
-        return resize(images, image_px)
-    n, h, w, c = images.shape
-    planes = resize(images.transpose(0, 3, 1, 2).reshape(n * c, h, w), image_px)  # (N*C, 1, S, S)
-    return planes.reshape(n, c, image_px, image_px)
-
-
 def load_images_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, C, S, S) float32 in [-1, 1] and labels (N,) of an npz written by `diffusion-data`.
 
     Raises:
         DataError: an array is missing or has the wrong shape.
     """
-    path = require_file(path, "images npz")
-    with np.load(path) as z:
-        missing = [k for k in ("images", "labels") if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        images, labels = z["images"], z["labels"]
+    arrays = read_npz(path, what="images npz")
+    images, labels = arrays["images"], arrays["labels"]
     if images.ndim != 4 or images.shape[2] != images.shape[3] or len(images) == 0 or len(labels) != len(images):
         raise DataError(f"{path}: images must be (N, C, S, S) with N >= 1 and one label each, got {images.shape}")
     return images, labels

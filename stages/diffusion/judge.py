@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.batches import TensorData
+from stages.core.classify import Classification
 from stages.core.training import TrainingRun
 from stages.diffusion import params
 from stages.diffusion.images import load_images_npz
@@ -22,25 +22,12 @@ from stages.diffusion.quality import Judge, JudgeConfig
 log = logging.getLogger(__name__)
 
 
-class Classification:
-    """Cross-entropy of a (images, labels) batch: one update step, ``judge``."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        self.net = net
-
-    def steps(self):
-        return [("judge", lambda batch: F.cross_entropy(self.net(batch[0]), batch[1]))]
-
-
 def judge_parts(cfg: JudgeConfig) -> dict:
     """What the run declares: the judge, its cross-entropy objective and accuracy validation step, its config."""
 
-    def val_step(nets):
-        net = nets["judge"]
-        return lambda b: {"val_accuracy": (net(b[0]).argmax(1) == b[1]).float().mean()}
-
     return {"models": lambda: {"judge": Judge(cfg)}, "model_args": cfg.as_dict(),
-            "objective": lambda nets: Classification(nets["judge"]), "val_step": val_step}
+            "objective": lambda nets: Classification(nets["judge"], step="judge"),
+            "val_step": lambda nets: Classification(nets["judge"], step="judge").validate}
 
 
 def main(stage: Declared) -> None:

@@ -5,34 +5,18 @@ No defaults here on purpose: params.yaml is the one place values live. Checks th
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from stages.core.params import AsTuple, Params, load_section
+from stages.core.params import AsTuple, Params, PowerOfTwo, RemoteFile, load_section
 from stages.core.recipe import Recipe
-from stages.gan.params import RemoteFile
-
-
-class Cifar10File(Params):
-    """CIFAR-10's python archive (its site publishes an md5 only)."""
-
-    url: str
-    md5: str
-
-    @field_validator("md5")
-    @classmethod
-    def _hex(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9a-fA-F]{32}", v):
-            raise ValueError(f"not a 32-digit hex md5 digest (got {v!r})")
-        return v
 
 
 class DataParams(Params):
     """Which images, from where, at what size, and how many per class are held out.
 
-    ``dataset: digits`` reads the digits as the gan pipeline does (embedded: scikit-learn's 8x8 scans;
+    ``dataset: digits`` reads the digits with :mod:`stages.core.digits`, as the gan pipeline does (embedded: scikit-learn's 8x8 scans;
     url: MNIST idx files; path: your idx pair); ``dataset: cifar10`` reads CIFAR-10's python archive
     (url, or path to the downloaded ``cifar-10-python.tar.gz``).
     """
@@ -41,18 +25,11 @@ class DataParams(Params):
     source: Literal["embedded", "url", "path"]
     mnist_images: RemoteFile
     mnist_labels: RemoteFile
-    cifar10: Cifar10File
+    cifar10: RemoteFile  # CIFAR-10's python archive: its site publishes an md5 only
     path: list[str]
-    image_px: int  # side of the square images (not `size`: DVC's run-cache ignores params named so)
+    image_px: PowerOfTwo(8, 64)  # side of the square images (not `size`: DVC's run-cache ignores params named so)
     heldout_per_class: int = Field(ge=2, le=10000)  # real images per class kept out of training: the FID floor
     train_per_class: int = Field(ge=0, le=100000)  # 0: every image not held out
-
-    @field_validator("image_px")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v < 8 or v > 64 or v & (v - 1):
-            raise ValueError(f"must be a power of two from 8 to 64 (got {v})")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "DataParams":

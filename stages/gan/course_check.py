@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 PER_DIGIT = 40  # stand-in images of each digit: enough for the capped train and test splits below
 
 CAPS: dict[str, Any] = {
@@ -22,21 +20,8 @@ CAPS: dict[str, Any] = {
 }
 
 
-def mnist_like(per_digit: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 28, 28) uint8 images and (N,) uint8 labels: scikit-learn's digits at MNIST's size and range."""
-    import cv2
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    idx = np.concatenate([np.flatnonzero(d.target == k)[:per_digit] for k in range(10)])
-    scans = (d.images[idx] * (255.0 / 16.0)).astype(np.float32)  # 0..16 -> 0..255
-    images = np.stack([cv2.resize(s, (20, 20), interpolation=cv2.INTER_CUBIC) for s in scans])
-    images = np.pad(np.clip(images, 0, 255), ((0, 0), (4, 4), (4, 4))).round().astype(np.uint8)  # MNIST: 20x20 in 28x28
-    return images, d.target[idx].astype(np.uint8)
-
-
 def standins(kit) -> dict[str, Any]:
-    from stages.core.standins import idx_gz
+    from stages.core.standins import idx_gz, mnist_like
 
     images, labels = mnist_like(PER_DIGIT)
     img = kit.put("train-images-idx3-ubyte.gz", idx_gz(images))

@@ -6,6 +6,8 @@ Sources (``gan.digits.source``):
 - ``url``: MNIST (idx ``.gz`` files, each checked against its sha256; 28x28), resized to ``image_px``;
 - ``path``: the user's own idx images and labels files.
 
+All three are read by :mod:`stages.core.digits`, the digits loader every pipeline shares.
+
 Per normal digit, the first ``train_per_class`` images (in file order) form the training set and the
 next ``test_per_class`` go to the test set; the test set also holds the first ``anomalous_per_class``
 images of each anomalous digit. The GANs learn the normal digits only; the anomaly pipeline scores
@@ -20,16 +22,15 @@ test set of 320 images (160 normal, 160 anomalous), which leaves 90 training ima
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
+from stages.core import digits
+from stages.core.digits import resize
 from stages.core.errors import DataError
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.sources import fetch_url
 from stages.gan import params
-from stages.gan.data import IDX_IMAGES, IDX_LABELS, load_embedded, load_idx_pair, read_idx, resize  # noqa: F401 (kept importable from here)
 from stages.gan.params import DigitsParams
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,8 @@ log = logging.getLogger(__name__)
 
 def load_source(digits_params: DigitsParams) -> tuple[np.ndarray, np.ndarray, str]:
     """Images, labels and a name for the source (used in messages)."""
-    if digits_params.source == "embedded":
-        return *load_embedded(), "sklearn.datasets.load_digits"
-    if digits_params.source == "url":
-        return *load_idx_pair(fetch_url(digits_params.images.url, digits_params.images.sha256),
-                              fetch_url(digits_params.labels.url, digits_params.labels.sha256)), digits_params.images.url
-    images, labels = (Path(x).expanduser() for x in digits_params.path)
-    for f in (images, labels):
-        if not f.is_file():
-            raise DataError(f"{f}: no such file (gan.digits.path)")
-    return *load_idx_pair(images, labels), str(images)
+    return digits.load_source(digits_params.source, digits_params.images, digits_params.labels, digits_params.path,
+                              "gan.digits.path")
 
 
 def split_digits(labels: np.ndarray, digits_params: DigitsParams, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,27 +5,14 @@ error naming it, not a silent fallback.
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from stages.core.params import Params, load_section
+from stages.core.params import Params, PowerOfTwo, RemoteFile, load_section
 from stages.core.recipe import Recipe, need_networks
 
 Digit = Annotated[int, Field(ge=0, le=9)]
-
-
-class RemoteFile(Params):
-    url: str
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", v):
-            raise ValueError(f"not a 64-digit hex sha256 digest (got {v!r})")
-        return v
 
 
 class DigitsParams(Params):
@@ -35,20 +22,13 @@ class DigitsParams(Params):
     images: RemoteFile  # idx3 images file (url source)
     labels: RemoteFile  # idx1 labels file (url source)
     path: list[str]  # path source: [images idx file, labels idx file] (.gz or raw)
-    image_px: int  # side of the square output images in pixels: a power of two, 16..128 (not `size`:
+    image_px: PowerOfTwo(16, 128)  # side of the square output images in pixels (not `size`:
     # DVC's run-cache ignores params named so, treeverse/dvc#10296)
     normal: list[Digit] = Field(min_length=1, max_length=10)  # the digits the GANs learn (the "normal" class)
     train_per_class: int = Field(ge=1, le=10000)  # MNIST has about 6,000 per digit
     anomalous: list[Digit] = Field(min_length=1, max_length=10)  # digits that only appear in the anomaly test set
     test_per_class: int = Field(ge=1, le=10000)  # held-out test images per normal digit
     anomalous_per_class: int = Field(ge=1, le=10000)  # test images per anomalous digit
-
-    @field_validator("image_px")
-    @classmethod
-    def _power_of_two(cls, v: int) -> int:
-        if v < 16 or v > 128 or v & (v - 1):
-            raise ValueError(f"must be a power of two from 16 to 128 (got {v})")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> "DigitsParams":

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stages.core.digits import load_digits_npz
 from stages.core.figures import new_figure
+from stages.core.gan_nets import GanConfig, build
 from stages.core.trainer import Trainer
 from stages.core.training import TrainingRun
-from stages.gan.data import load_digits_npz
-from stages.gan.nets import GanConfig, build
 from stages.gan.objectives import BCEGan, HingeGan
 from stages.gan.params import GanTrainParams
 

@@ -105,28 +105,3 @@ class TransformerClassifier(nn.Module):
 def build(model_args: dict) -> tuple[TransformerClassifier]:
     """The classifier from a checkpoint's ``model_args`` (a tuple: :func:`stages.core.checkpoint.load_models`)."""
     return (TransformerClassifier(TransformerConfig(**model_args)),)
-
-
-class Classification:
-    """The objective: cross-entropy of the logits at ``<cls>``; batches are (ids, labels)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        self.net = net
-
-    def loss(self, batch) -> torch.Tensor:
-        ids, y = batch
-        logits, _ = self.net(ids)
-        return F.cross_entropy(logits, y)
-
-    def steps(self):
-        return [("net", self.loss)]
-
-
-def val_step(net: nn.Module):
-    """Validation metrics of one batch: loss and accuracy."""
-    def step(batch) -> dict[str, float]:
-        ids, y = batch
-        logits, _ = net(ids)
-        return {"val_loss": float(F.cross_entropy(logits, y)), "val_accuracy": float((logits.argmax(1) == y).float().mean())}
-
-    return step

@@ -21,7 +21,8 @@ from stages.core.stage import Declared
 from stages.core.batches import TensorData
 from stages.core.training import TrainingRun
 from stages.nlp import params
-from stages.nlp.nets import KIND, Classification, TransformerClassifier, TransformerConfig, val_step
+from stages.core.classify import Classification
+from stages.nlp.nets import KIND, TransformerClassifier, TransformerConfig
 from stages.nlp.params import TrainParams
 from stages.nlp.token_ids import SPECIALS
 
@@ -75,8 +76,11 @@ def classifier_parts(cfg: TransformerConfig, vectors: torch.Tensor, train_params
         net.embed.weight.requires_grad_(not train_params.freeze_embedding)  # Adam skips a parameter that never gets a gradient
         return {"net": net}
 
-    return {"models": models, "model_args": cfg.as_dict(), "objective": lambda nets: Classification(nets["net"]),
-            "val_step": lambda nets: val_step(nets["net"])}
+    def logits_of(out):
+        return out[0]  # (logits, attention maps)
+
+    return {"models": models, "model_args": cfg.as_dict(), "objective": lambda nets: Classification(nets["net"], logits_of=logits_of),
+            "val_step": lambda nets: Classification(nets["net"], logits_of=logits_of).validate}
 
 
 def main(stage: Declared) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix
 
+from stages.core.classify import confusion_figure
 from stages.core.errors import DataError
-from stages.core.figures import new_figure
 from stages.core.io import load_pickle, read_parquet
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
@@ -32,19 +31,6 @@ def accuracy(model, frame: pd.DataFrame) -> float:
     if missing:
         raise DataError(f"the model expects column(s) absent from the data: {', '.join(missing)}")
     return float(accuracy_score(y, model.predict(X[model.feature_names_in_])))
-
-
-def confusion_figure(cm: np.ndarray):
-    fig, ax = new_figure(figsize=(3.6, 3.2))
-    ax.imshow(cm, cmap="Blues")
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
-    ax.set_xticks([0, 1], ["died", "survived"])
-    ax.set_yticks([0, 1], ["died", "survived"])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    ax.set_title("test split")
-    return fig
 
 
 def main(stage: Declared) -> None:
@@ -69,7 +55,7 @@ def main(stage: Declared) -> None:
     with stage.outputs() as out:
         out.json(stage.out("metrics.json"), metrics)
         out.text(stage.out("confusion.csv"), pd.DataFrame({"actual": y.to_numpy(), "predicted": predicted}).to_csv(index=False))
-        out.figure(stage.out("confusion.png"), confusion_figure(cm))
+        out.figure(stage.out("confusion.png"), confusion_figure({"test split": cm}, ["died", "survived"]))
     log.info("accuracy train %.3f test %.3f (unscaled test %.3f, scaled test %.3f)", metrics["train_accuracy"],
              metrics["test_accuracy"], metrics["comparison"]["unscaled"]["test_accuracy"], metrics["comparison"]["scaled"]["test_accuracy"])
 

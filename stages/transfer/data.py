@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.core.digits import load_embedded_uint8
 from stages.core.errors import DataError
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.transfer import params
-from stages.transfer.images import SPLITS, Folder, digit_image, embedded_digits, pick_digits, scan_folder, take_per_class
+from stages.transfer.images import SPLITS, Folder, digit_image, pick_digits, scan_folder, take_per_class
 from stages.transfer.params import DataParams
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def copy_folder(folder: Folder, dest: Path, data_params: DataParams) -> dict:
 
 def write_digits(dest: Path, data_params: DataParams, seed: int) -> dict:
     """Render the picked digits as PNGs under ``dest/<split>/<digit>/``; returns counts per split and class."""
-    scans, labels = embedded_digits()
+    scans, labels = load_embedded_uint8()
     picks = pick_digits(labels, data_params.digits, (data_params.train_per_class, data_params.val_per_class), seed,
                         "transfer.data (train + val per class)")
     counts = {}

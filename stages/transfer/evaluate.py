@@ -10,11 +10,12 @@ history) are the figures.
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix
 
+from stages.core.classify import confusion_figure, confusion_matrix, predict
 from stages.core.errors import DataError
 from stages.core.figures import new_figure
 from stages.core.params import load_common
@@ -22,7 +23,7 @@ from stages.core.runtime import resolve_device, run_stage
 from stages.core.stage import Declared
 from stages.transfer import params
 from stages.transfer.images import load_split, make_transforms, stack
-from stages.transfer.training import VARIANTS, load_classifier, predict
+from stages.transfer.training import VARIANTS, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ STAGE_OF = {"scratch": "scratch", "transfer": "train", "finetune": "finetune"}  
 
 def scores(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, per-class accuracy (recall) and the confusion matrix (rows: actual, columns: predicted)."""
-    cm = confusion_matrix(y, predicted, labels=list(range(len(classes))))
+    cm = confusion_matrix(y, predicted, len(classes))
     per_class = {c: float(cm[i, i] / cm[i].sum()) if cm[i].sum() else float("nan") for i, c in enumerate(classes)}
     return {"val_accuracy": float(np.mean(y == predicted)), "per_class": per_class, "confusion": cm.tolist()}
 
@@ -44,22 +45,6 @@ def comparison(results: dict[str, dict]) -> dict:
             "finetune_gain": results["finetune"]["val_accuracy"] - base, "val_accuracy": results["finetune"]["val_accuracy"]}
 
 
-def confusion_figure(results: dict[str, dict], classes: list[str]):
-    fig, axes = new_figure(1, len(results), figsize=(3.4 * len(results), 3.3), squeeze=False)
-    for ax, (variant, r) in zip(axes[0], results.items()):
-        cm = np.array(r["confusion"])
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
-        ax.set_xticks(range(len(classes)), classes, fontsize=7, rotation=90 if len(classes) > 6 else 0)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_title(f"{variant}: {r['val_accuracy']:.3f}", fontsize=9)
-    axes[0][0].set_ylabel("actual")
-    fig.tight_layout()
-    return fig
-
-
 def curves_figure(histories: dict[str, pd.DataFrame]):
     fig, (loss_ax, acc_ax) = new_figure(1, 2, figsize=(9, 3.3))
     for variant, h in histories.items():
@@ -67,7 +52,7 @@ def curves_figure(histories: dict[str, pd.DataFrame]):
         if "val_loss" in h:
             v = h.dropna(subset=["val_loss"])
             loss_ax.plot(v["epoch"], v["val_loss"], "--", label=f"{variant} (val)")
-            acc_ax.plot(v["epoch"], v["val_acc"], marker=".", label=variant)
+            acc_ax.plot(v["epoch"], v["val_accuracy"], marker=".", label=variant)
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy", ylim=(0, 1.02))
     loss_ax.legend(fontsize=7)
@@ -88,7 +73,7 @@ def main(stage: Declared) -> None:
         if ckpt["model_args"]["classes"] != list(classes):
             raise DataError(f"{stage.dep(f'{folder}/model.pt')}: trained on classes {ckpt['model_args']['classes']}, "
                             f"the validation folder holds {list(classes)}; rerun transfer-{folder}")
-        predicted = predict(net, x, device).argmax(1).numpy()
+        predicted = predict(net, x, device, probabilities=True).argmax(1).numpy()
         predictions[variant] = predicted
         results[variant] = scores(y, predicted, list(classes))
         histories[variant] = pd.read_csv(stage.dep(f"{folder}/history.csv"))
@@ -98,7 +83,8 @@ def main(stage: Declared) -> None:
         out.text(stage.out("confusion.csv"), pd.DataFrame({
             "actual": [classes[i] for i in y],
             "predicted": [classes[i] for i in predictions["finetune"]]}).to_csv(index=False))
-        out.figure(stage.out("confusion.png"), confusion_figure(results, list(classes)))
+        out.figure(stage.out("confusion.png"), confusion_figure(
+            {f"{v}: {r['val_accuracy']:.3f}": np.array(r["confusion"]) for v, r in results.items()}, list(classes)))
         out.figure(stage.out("curves.png"), curves_figure(histories))
     log.info("validation accuracy on %d images: %s", len(y),
              ", ".join(f"{v} {r['val_accuracy']:.3f}" for v, r in results.items()))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stages.core.classify import predict
 from stages.core.figures import new_figure
 from stages.core.io import read_json
 from stages.core.params import load_common
@@ -28,7 +29,7 @@ from stages.core.weights import load_pretrained
 from stages.transfer import params
 from stages.transfer.images import load_split, make_transforms, stack
 from stages.transfer.nets import build, feature_layer
-from stages.transfer.training import load_classifier, predict
+from stages.transfer.training import load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def backbone_guess(transfer_params: params.TransferParams, x: torch.Tensor, weig
     net = build({**transfer_params.model.model_dump(), "num_classes": info["num_classes"]})
     load_pretrained(net, weights, sha256=info["sha256"])  # checksum, then keys and shapes
     net.to(device).eval()
-    prob = predict(net, x, device)[0]
+    prob = predict(net, x, device, probabilities=True)[0]
     top = prob.topk(min(TOP_K, len(prob)))
     return [[info["classes"][i], float(v)] for v, i in zip(top.values.tolist(), top.indices.tolist())]
 
@@ -99,7 +100,7 @@ def main(stage: Declared) -> None:
     images, labels, names, classes = load_split(stage.dep("target"), "val")
     x, y = stack(images, make_transforms(transfer_params.transform)[1]), np.array(labels)
     net, _ = load_classifier(stage.dep("finetune/model.pt"), device)
-    prob = predict(net, x, device)  # (N, classes)
+    prob = predict(net, x, device, probabilities=True)  # (N, classes)
     predicted = prob.argmax(1).numpy()
     rows, chosen = [], []
     for title, mask in (("correct", predicted == y), ("wrong", predicted != y)):

@@ -1,5 +1,5 @@
 """Images for the transfer pipeline: ImageFolder layout checks, decoding, the course's transforms,
-and scikit-learn's digits rendered as images.
+and scikit-learn's digits (read by :mod:`stages.core.digits`) rendered as images.
 
 A library module shared by the data stage (which checks and copies the images) and the training,
 evaluation and explanation stages (which decode them once and transform them per epoch).
@@ -181,15 +181,7 @@ def stack(images: list, transform):
     return torch.stack([transform(im) for im in images])
 
 
-# ---- scikit-learn's digits as images --------------------------------------------------------------
-
-def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 real 8x8 digit scans: (N, 8, 8) uint8 in 0..255 and (N,) labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return np.round(d.images * (255.0 / 16.0)).astype(np.uint8), d.target.astype(np.int64)
-
+# ---- scikit-learn's digits as images (the scans from stages.core.digits.load_embedded_uint8) -------
 
 def digit_image(scan: np.ndarray):
     """One 8x8 scan as a DIGIT_PX x DIGIT_PX grayscale PIL image (bilinear), white on black as scanned."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from stages.core.digits import load_embedded_uint8 as embedded_digits
 from stages.core.errors import DataError
 from stages.core.io import sha256_file
 from stages.core.runtime import run_stage
@@ -30,7 +31,7 @@ from stages.core.batches import TensorData
 from stages.core.training import TrainingRun
 from stages.core.weights import fetch_weights, load_pretrained, load_state_dict
 from stages.transfer import params
-from stages.transfer.images import ImageSet, digit_image, embedded_digits, make_transforms, pick_digits, stack
+from stages.transfer.images import ImageSet, digit_image, make_transforms, pick_digits, stack
 from stages.transfer.nets import ARCHS, build
 from stages.transfer.training import KIND, model_args, train_net
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from stages.core.checkpoint import load_models
 from stages.core.errors import DataError
 from stages.core.io import read_json
 from stages.core.stage import Declared
 from stages.core.batches import TensorData
+from stages.core.classify import Classification
 from stages.core.trainer import Trainer
 from stages.core.training import TrainingRun
 from stages.core.weights import load_pretrained
@@ -31,31 +31,6 @@ log = logging.getLogger(__name__)
 
 KIND = "transfer"  # checkpoint kind of every trained classifier here
 VARIANTS = ("scratch", "transfer", "finetune")
-
-
-class Classify:
-    """Cross-entropy of a classifier on ``(images, labels)`` batches: one update step, ``sgd``."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        self.net = net
-
-    def steps(self):
-        return [("sgd", self.loss)]
-
-    def loss(self, batch) -> torch.Tensor:
-        x, y = batch  # (B, 3, H, W), (B,)
-        return F.cross_entropy(self.net(x), y)
-
-
-def val_metrics(net: torch.nn.Module):
-    """The trainer's ``val_step``: mean loss and accuracy of a batch."""
-
-    def step(batch) -> dict[str, torch.Tensor]:
-        x, y = batch
-        logits = net(x)  # (B, classes)
-        return {"val_loss": F.cross_entropy(logits, y), "val_acc": (logits.argmax(1) == y).float().mean()}
-
-    return step
 
 
 def model_args(model_params: ModelParams, classes: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -113,9 +88,10 @@ def train_net(run: TrainingRun, build_net, lrs: dict[str, float], arch: str, arg
         groups.extend(param_groups(net, arch, lrs))
         return {"net": net}
 
-    return run.fit(models=models, model_args=args, objective=lambda nets: Classify(nets["net"]),
+    return run.fit(models=models, model_args=args, objective=lambda nets: Classification(nets["net"], step="sgd"),
                    optimizers=lambda nets: {"sgd": run.recipe.optimizer_for(groups)},
-                   data=train, val=val, val_step=lambda nets: val_metrics(nets["net"]), inputs=inputs, key=key, params=params)
+                   data=train, val=val, val_step=lambda nets: Classification(nets["net"], step="sgd").validate,
+                   inputs=inputs, key=key, params=params)
 
 
 def train_target(stage: Declared, variant: str, *, target: Path, backbone: tuple[Path, Path] | None) -> None:
@@ -156,10 +132,3 @@ def load_classifier(path: Path, device) -> tuple[torch.nn.Module, dict]:
     """A trained target classifier (eval mode, frozen) and its checkpoint, on ``device`` (``map_location``)."""
     (net,), ckpt = load_models(path, KIND, lambda a: [build(a)], ("net",), device)
     return net, ckpt
-
-
-@torch.no_grad()
-def predict(net: torch.nn.Module, x: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
-    """Softmax probabilities (N, classes) of ``x`` (N, 3, S, S), in batches."""
-    out = [F.softmax(net(x[i:i + batch].to(device)), 1).cpu() for i in range(0, len(x), batch)]
-    return torch.cat(out)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from stages.core.arrays import read_npz
 from stages.core.errors import DataError
-from stages.core.io import read_json, require_file
+from stages.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,8 @@ def load_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataError: arrays missing or of the wrong shape or type.
     """
-    path = require_file(path, "image split")
-    with np.load(path) as z:
-        missing = [k for k in ("images", "labels") if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        images, labels = z["images"], z["labels"]
+    arrays = read_npz(path, what="image split")
+    images, labels = arrays["images"], arrays["labels"]
     if images.ndim != 4 or images.dtype != np.uint8 or images.shape[2] != images.shape[3] or len(images) != len(labels):
         raise DataError(f"{path}: expected uint8 images (N, C, S, S) and N labels, got {images.dtype} {images.shape} "
                         f"and {labels.shape}")

@@ -13,64 +13,25 @@ import pandas as pd
 import torch
 
 from stages.core.checkpoint import load_models
-from stages.core.figures import new_figure
+from stages.core.classify import bootstrap_accuracy, confusion_figure, confusion_matrix, predict
 from stages.core.io import read_json
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.device import setup_torch
-from stages.vit.data import load_split, load_summary
+from stages.vit.data import load_split, load_summary, prepare_batch
 from stages.vit.model import build_cnn, build_vit, count_parameters
-from stages.vit.training import curves_figure, predict
+from stages.vit.training import curves_figure
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 1000
 
 
-def bootstrap_accuracy(correct: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of the accuracy over ``resamples`` resamples of the test set.
-
-    Args:
-        correct: (N,) booleans, one per test image.
-    """
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(correct), size=(resamples, len(correct)))
-    means = correct[idx].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
-def confusion(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """(classes, classes) counts: row = true class, column = predicted."""
-    m = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(m, (labels, predicted), 1)
-    return m
-
-
 def scores(labels: np.ndarray, predicted: np.ndarray, seed: int) -> dict[str, float]:
     correct = labels == predicted
-    low, high = bootstrap_accuracy(correct, BOOTSTRAP_RESAMPLES, seed)
+    low, high = bootstrap_accuracy(correct, BOOTSTRAP_RESAMPLES, seed, draw="indices")
     return {"test_accuracy": round(float(correct.mean()), 6), "test_accuracy_low": round(low, 6), "test_accuracy_high": round(high, 6)}
-
-
-def draw_confusion(ax, m: np.ndarray, classes: list[str], title: str) -> None:
-    im = ax.imshow(m, cmap="Blues")
-    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true", title=title)
-    ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=7)
-    ax.set_yticklabels(classes, fontsize=7)
-    for (i, j), v in np.ndenumerate(m):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > m.max() / 2 else "black")
-    ax.figure.colorbar(im, ax=ax, fraction=0.046)
-
-
-def confusion_figure(panels: dict[str, np.ndarray], classes: list[str], n_test: int):
-    """One confusion matrix per network, side by side."""
-    fig, axes = new_figure(1, len(panels), figsize=(5 * len(panels), 4.4), squeeze=False)
-    for ax, (name, m) in zip(axes[0], panels.items()):
-        draw_confusion(ax, m, classes, f"{name} on {n_test} test images")
-    fig.tight_layout()
-    return fig
 
 
 def main(stage: Declared) -> None:
@@ -90,11 +51,12 @@ def main(stage: Declared) -> None:
     histories, panels, predicted = {}, {}, {}
     for key, (name, path, kind, build) in nets.items():
         (net,), ckpt = load_models(path, kind, build, ("net",), device)
-        predicted[key] = predict(net, images, ckpt["model_args"]["preprocess"], device).argmax(1).numpy()
+        pre = ckpt["model_args"]["preprocess"]
+        predicted[key] = predict(net, images, device, prepare=lambda x, pre=pre: prepare_batch(x, pre)).argmax(1).numpy()
         metrics[key] = {**scores(labels, predicted[key], common.seed), "parameters": count_parameters(net)}
         histories[name] = ckpt["history"]
         if kind == "vit":
-            m = panels[name] = confusion(labels, predicted[key], len(classes))
+            m = panels[f"{name} on {len(labels)} test images"] = confusion_matrix(labels, predicted[key], len(classes))
             metrics[f"{key}_per_class"] = {c: round(float(m[i, i] / max(m[i].sum(), 1)), 6) for i, c in enumerate(classes)}
     frame = pd.DataFrame({"actual": [classes[i] for i in labels], "predicted": [classes[i] for i in predicted["vit"]]})
     curves = curves_figure(histories)
@@ -104,7 +66,7 @@ def main(stage: Declared) -> None:
     with stage.outputs() as out:
         out.json(stage.out("metrics.json"), metrics)
         out.text(stage.out("confusion.csv"), frame.to_csv(index=False))
-        out.figure(stage.out("confusion.png"), confusion_figure(panels, classes, len(labels)))
+        out.figure(stage.out("confusion.png"), confusion_figure(panels, classes))
         out.figure(stage.out("curves.png"), curves)
     log.info("test accuracy on %d images: %s", len(labels), summary_line)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.core import digits
 from stages.core.cifar import CIFAR_TEST, CIFAR_TRAIN, read_cifar_tarball, safe_unpickle  # noqa: F401 (re-exported)
 from stages.core.errors import DataError
 from stages.core.imagefiles import open_image
@@ -55,11 +56,9 @@ def resize_uint8(images: np.ndarray, side: int) -> np.ndarray:
 
 
 def load_embedded() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """scikit-learn's digits: (1797, 1, 8, 8) float in [0, 1], labels, class names."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64), [str(i) for i in range(10)]
+    """scikit-learn's digits (:func:`stages.core.digits.load_embedded`): (1797, 1, 8, 8) float in [0, 1], labels, class names."""
+    images, labels = digits.load_embedded()
+    return images[:, None], labels, [str(i) for i in range(10)]
 
 
 def load_image_folder(entries: list[str], side: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -155,7 +154,7 @@ def build_splits(data_params: DataParams, seed: int) -> tuple[dict[str, tuple[np
     else:
         if data_params.source == "embedded":
             images, labels, classes = load_embedded()
-            images, name = resize_uint8(images, data_params.image_px), "sklearn.datasets.load_digits"
+            images, name = resize_uint8(images, data_params.image_px), digits.EMBEDDED
         else:
             images, labels, classes = load_image_folder(data_params.path, data_params.image_px)
             name = ", ".join(data_params.path)

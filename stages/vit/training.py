@@ -1,5 +1,5 @@
-"""What the ViT and CNN training stages share: a classification objective and its validation step,
-training either network on the core training stage (the recipe's AdamW, warm-up + cosine, clipping),
+"""What the ViT and CNN training stages share: training either network (core's classification
+objective and validation step) on the core training stage (the recipe's AdamW, warm-up + cosine, clipping),
 and the whole ViT training run of `vit-train` (from scratch) and `vit-finetune` (from pretrained weights)."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from stages.core.batches import TensorData
+from stages.core.classify import Classification
 from stages.core.trainer import Trainer
 from stages.core.training import TrainingRun
 from stages.vit.data import check_input_side, load_split, load_summary, prepare_batch, preprocess_args
@@ -21,31 +21,6 @@ from stages.vit.params import ModelParams, OptimParams
 
 if TYPE_CHECKING:
     from stages.core.stage import Declared
-
-
-class Classify:
-    """Cross-entropy on uint8 batches (images, labels), prepared by :func:`prepare_batch`."""
-
-    def __init__(self, net: nn.Module, pre: dict[str, Any], label_smoothing: float = 0.0):
-        self.net, self.pre, self.label_smoothing = net, pre, label_smoothing
-
-    def steps(self) -> list[tuple[str, Callable]]:
-        return [("net", self.loss)]
-
-    def loss(self, batch) -> torch.Tensor:
-        x, y = batch
-        return F.cross_entropy(self.net(prepare_batch(x, self.pre)), y, label_smoothing=self.label_smoothing)
-
-
-def classify_val_step(net: nn.Module, pre: dict[str, Any]) -> Callable:
-    """The trainer's ``val_step``: a batch's mean cross-entropy and accuracy."""
-
-    def step(batch) -> dict[str, torch.Tensor]:
-        x, y = batch
-        logits = net(prepare_batch(x, pre))
-        return {"val_loss": F.cross_entropy(logits, y), "val_accuracy": (logits.argmax(1) == y).float().mean()}
-
-    return step
 
 
 def train_classifier(run: TrainingRun, build: Callable[[], tuple[nn.Module, list[dict]]], pre: dict[str, Any],
@@ -70,9 +45,13 @@ def classifier_parts(build: Callable[[], tuple[nn.Module, list[dict]]], pre: dic
         groups.extend(net_groups)
         return {"net": net}
 
-    return {"models": models, "objective": lambda nets: Classify(nets["net"], pre, recipe.label_smoothing),
+    def prepare(x):
+        return prepare_batch(x, pre)
+
+    return {"models": models,
+            "objective": lambda nets: Classification(nets["net"], prepare=prepare, label_smoothing=recipe.label_smoothing),
             "optimizers": lambda nets: {"net": recipe.optimizer_for(groups)},
-            "val_step": lambda nets: classify_val_step(nets["net"], pre)}
+            "val_step": lambda nets: Classification(nets["net"], prepare=prepare).validate}
 
 
 def vit_config(model_params: ModelParams, summary: dict, pretrained: bool) -> VitConfig:
@@ -127,15 +106,6 @@ def train_vit(stage: Declared, model_params: ModelParams, optim_params: OptimPar
                       "patch_size": cfg.patch_size, "tokens": cfg.num_patch_row ** 2 + 1, "device": run.device.type,
                       **(extra or {})},
                figures={paths["curves"]: curves_figure({"ViT": trainer.history})})
-
-
-@torch.no_grad()
-def predict(net: nn.Module, images, pre: dict[str, Any], device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Logits (N, classes) for uint8 images (N, C, S, S), in eval mode, a batch at a time."""
-    net.eval()
-    x = torch.as_tensor(images)
-    return torch.cat([net(prepare_batch(x[i:i + batch_size].to(device), pre)).float().cpu()
-                      for i in range(0, len(x), batch_size)])
 
 
 def curves_figure(histories: dict[str, list[dict]]):

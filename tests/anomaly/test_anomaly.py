@@ -15,8 +15,8 @@ from stages.anomaly.params import AnoGanParams, AnomalyParams, EfficientGanParam
 from stages.anomaly.scores import scores_frame
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError
+from stages.core.gan_nets import GanConfig, build
 from stages.core.training import TrainingRun
-from stages.gan.nets import GanConfig, build
 from tests.conftest import ROOT
 from tests.gan.smoke import smoke_params
 

@@ -20,11 +20,10 @@ def test_kit_serves_what_it_puts_with_its_checksums(tmp_path):
         standins.Kit(tmp_path, base).put("../escape", b"")
 
 
-def test_idx_round_trips_through_the_gan_reader(tmp_path):
-    from stages.gan.course_check import mnist_like
-    from stages.gan.data import load_idx_pair
+def test_idx_round_trips_through_the_digits_reader(tmp_path):
+    from stages.core.digits import load_idx_pair
 
-    images, labels = mnist_like(3)
+    images, labels = standins.mnist_like(3)
     (tmp_path / "i.gz").write_bytes(standins.idx_gz(images))
     (tmp_path / "l.gz").write_bytes(standins.idx_gz(labels))
     got_x, got_y = load_idx_pair(tmp_path / "i.gz", tmp_path / "l.gz")

@@ -14,8 +14,8 @@ import yaml
 
 from stages.core.errors import DataError, DownloadError, ParamsError
 from stages.core.params import parse_params, validate_section
-from stages.diffusion.data import load_source, split
-from stages.diffusion.images import load_images_npz, read_cifar10, safe_unpickle, to_model_range
+from stages.diffusion.data import load_source, split, to_model_range
+from stages.diffusion.images import load_images_npz, read_cifar10, safe_unpickle
 from stages.diffusion.params import DataParams, DiffusionParams
 from tests.conftest import ROOT, serve_directory
 

@@ -13,9 +13,10 @@ import yaml
 
 from stages.core.errors import DataError, DownloadError, ParamsError
 from stages.core.params import validate_section
+from stages.core import digits as core_digits
 from stages.core.recipe import Recipe
 from stages.gan import digits
-from stages.gan.data import load_digits_npz
+from stages.core.digits import load_digits_npz
 from stages.gan.params import DigitsParams, GanParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,27 +67,27 @@ def test_digits_params_refuse_bad_values(bad, match):
 
 def test_read_idx_round_trip_gz_and_raw(tmp_path):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    assert np.array_equal(digits.read_idx(write_idx(tmp_path / "i.gz", images, digits.IDX_IMAGES)), images)
+    assert np.array_equal(core_digits.read_idx(write_idx(tmp_path / "i.gz", images, core_digits.IDX_IMAGES)), images)
     labels = np.array([3, 1, 4], dtype=np.uint8)
-    assert np.array_equal(digits.read_idx(write_idx(tmp_path / "l", labels, digits.IDX_LABELS, gz=False)), labels)
+    assert np.array_equal(core_digits.read_idx(write_idx(tmp_path / "l", labels, core_digits.IDX_LABELS, gz=False)), labels)
 
 
 def test_read_idx_refuses_bad_magic_and_truncation(tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x00\x00\x09\x99" + b"\x00" * 8)
     with pytest.raises(DataError, match="magic number"):
-        digits.read_idx(bad)
+        core_digits.read_idx(bad)
     cut = tmp_path / "cut"
-    cut.write_bytes(write_idx(tmp_path / "ok", np.zeros((2, 2, 2)), digits.IDX_IMAGES, gz=False).read_bytes()[:-1])
+    cut.write_bytes(write_idx(tmp_path / "ok", np.zeros((2, 2, 2)), core_digits.IDX_IMAGES, gz=False).read_bytes()[:-1])
     with pytest.raises(DataError, match="header says"):
-        digits.read_idx(cut)
+        core_digits.read_idx(cut)
 
 
 def test_load_idx_pair_refuses_count_mismatch(tmp_path):
-    i = write_idx(tmp_path / "i", np.zeros((3, 2, 2)), digits.IDX_IMAGES)
-    lab = write_idx(tmp_path / "l", np.zeros(2), digits.IDX_LABELS)
+    i = write_idx(tmp_path / "i", np.zeros((3, 2, 2)), core_digits.IDX_IMAGES)
+    lab = write_idx(tmp_path / "l", np.zeros(2), core_digits.IDX_LABELS)
     with pytest.raises(DataError, match="3 images but"):
-        digits.load_idx_pair(i, lab)
+        core_digits.load_idx_pair(i, lab)
 
 
 def test_split_digits_train_and_test_are_disjoint_and_counted():
@@ -105,7 +106,7 @@ def test_split_digits_refuses_too_few_images():
 
 def test_resize_shape_and_range():
     images = np.random.default_rng(0).random((5, 8, 8), dtype=np.float32)
-    out = digits.resize(images, 16)
+    out = core_digits.resize(images, 16)
     assert out.shape == (5, 1, 16, 16) and out.dtype == np.float32
     assert out.min() >= -1 and out.max() <= 1
 

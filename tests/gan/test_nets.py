@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.gan.nets import Discriminator, GanConfig, Generator, SelfAttention, build
+from stages.core.gan_nets import Discriminator, GanConfig, Generator, SelfAttention, build
 from stages.gan.objectives import BCEGan, HingeGan
 
 

@@ -19,8 +19,8 @@ import yaml
 
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError, IntegrityError
+from stages.core.gan_nets import build
 from stages.core.training import history_csv, run_key, without_wall_clock
-from stages.gan.nets import build
 from stages.gan.params import GanTrainParams
 from stages.core.training import TrainingRun
 from stages.gan.training import gan_parts

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
+from stages.core.classify import predict
 from stages.transfer.images import load_split, make_transforms, stack
 from stages.transfer.params import TransformParams
-from stages.transfer.training import load_classifier, predict
+from stages.transfer.training import load_classifier
 from tests.conftest import SHARED_DATA, run_env, serve_directory
 from tests.transfer.smoke import SMOKE
 
@@ -32,7 +33,8 @@ def finetune_predictions(repo) -> list[str]:
     t = TransformParams.model_validate(yaml.safe_load((repo.path / "params.yaml").read_text())["transfer"]["transform"])
     images, _, _, classes = load_split(repo.path / "data/transfer/target", "val")
     net, _ = load_classifier(repo.path / "artifacts/transfer/finetune/model.pt", torch.device("cpu"))  # map_location
-    return [classes[i] for i in predict(net, stack(images, make_transforms(t)[1]), torch.device("cpu")).argmax(1).tolist()]
+    probs = predict(net, stack(images, make_transforms(t)[1]), torch.device("cpu"), probabilities=True)  # as transfer-evaluate
+    return [classes[i] for i in probs.argmax(1).tolist()]
 
 
 @pytest.mark.e2e
@@ -67,7 +69,7 @@ def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp
     predictions = json.loads((repo.path / "artifacts/transfer/explain/predictions.json").read_text())
     assert predictions["backbone"]["top"][0][0] in info["classes"] and len(predictions["gradcam"]) >= 1
     history = pd.read_csv(repo.path / "artifacts/transfer/finetune/history.csv")
-    assert history["val_acc"].notna().all()
+    assert history["val_accuracy"].notna().all()
     for png in ("evaluate/confusion.png", "evaluate/curves.png", "explain/gradcam.png"):
         assert (repo.path / "artifacts/transfer" / png).stat().st_size > 0
 
@@ -86,7 +88,7 @@ def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp
     assert set(repo.ran_stages(repo.dvc("repro", "transfer-finetune"))) == {"transfer-data", "transfer-finetune"}
     metrics = json.loads((repo.path / "artifacts/transfer/finetune/metrics.json").read_text())
     assert metrics["classes"] == ["ants", "bees"] and (metrics["n_train"], metrics["n_val"]) == (60, 30)
-    assert 0.0 <= metrics["val_acc"] <= 1.0  # near chance at smoke size: docs/transfer.md has a real run
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0  # near chance at smoke size: docs/transfer.md has a real run
     assert set(repo.ran_stages(repo.dvc("repro", "--dry", *TARGETS))) == ALL - {"transfer-data", "transfer-pretrain", "transfer-finetune"}
     path_files = sorted(p.relative_to(repo.path / "data/transfer/target").as_posix()
                         for p in (repo.path / "data/transfer/target").rglob("*") if p.is_file())

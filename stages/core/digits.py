@@ -1,17 +1,31 @@
-"""Reading digits: the sources `gan-digits` (and `diffusion-data`) load, and the npz `gan-digits` writes.
+"""Handwritten digits, the one loader every pipeline uses: scikit-learn's embedded 8x8 scans, MNIST's
+idx files (downloaded, checksum-verified) or the user's own idx pair, and the npz `gan-digits` writes.
 
-A library module, not a stage: the stages that load, train on or score the digits import it, so editing
-the digits stage's own code does not rerun them.
+Sources (a pipeline's ``source`` param):
+- ``embedded``: scikit-learn's 1,797 real 8x8 scans (:func:`load_embedded`, floats in [0, 1];
+  :func:`load_embedded_uint8`, bytes in 0..255);
+- ``url``: MNIST's gzip'd idx images and labels, each checked against its checksum (:func:`load_source`);
+- ``path``: the user's own idx images and labels files, gzip'd or raw.
+
+A library module, not a stage: the stages that load, train on or score digits import it (gan, anomaly,
+diffusion, vit, transfer), so editing one digits stage's own code does not rerun the others.
 """
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages.core.errors import DataError
-from stages.core.io import require_file
+from .arrays import read_npz
+from .errors import DataError
+from .sources import fetch_url
+
+if TYPE_CHECKING:
+    from .params import RemoteFile
+
+EMBEDDED = "sklearn.datasets.load_digits"  # the embedded source's name in messages and summaries
 
 
 def load_digits_npz(path: str | Path, keys: tuple[str, ...] = ("images", "labels")) -> dict[str, np.ndarray]:
@@ -20,12 +34,7 @@ def load_digits_npz(path: str | Path, keys: tuple[str, ...] = ("images", "labels
     Raises:
         DataError: a key is missing or the images have the wrong shape.
     """
-    path = require_file(path, "digits npz")
-    with np.load(path) as z:
-        missing = [k for k in keys if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: array(s) missing: {', '.join(missing)} (found: {', '.join(z.files)})")
-        arrays = {k: z[k] for k in keys}
+    arrays = read_npz(path, keys, "digits npz")
     img = arrays["images"]
     if img.ndim != 4 or img.shape[1] != 1 or img.shape[2] != img.shape[3] or len(img) == 0:
         raise DataError(f"{path}: images must be (N, 1, S, S) with N >= 1, got {img.shape}")
@@ -69,6 +78,14 @@ def load_embedded() -> tuple[np.ndarray, np.ndarray]:
     return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
+def load_embedded_uint8() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (N, 8, 8) uint8 in 0..255 (each 0..16 level x 255/16, rounded) and (N,) int64 labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return np.round(d.images * (255.0 / 16.0)).astype(np.uint8), d.target.astype(np.int64)
+
+
 def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W) float32 in [0, 1] and labels (N,) from an idx pair; counts must agree."""
     images, labels = read_idx(images_path), read_idx(labels_path)
@@ -90,3 +107,29 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
     return (x.clamp(0, 1) * 2 - 1).numpy()
+
+
+def load_source(source: str, images: RemoteFile, labels: RemoteFile, path: list[str],
+                key: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The digits of a pipeline's source: images (N, H, W) float32 in [0, 1], labels (N,) int64 and the
+    source's name (for messages and summaries).
+
+    Args:
+        source: ``embedded``, ``url`` (``images`` and ``labels`` downloaded, checksum-verified) or
+            ``path`` (``path`` is [images idx file, labels idx file]).
+        key: the params key of ``path`` (``gan.digits.path``), for messages.
+
+    Raises:
+        DataError: a path file is missing or not an idx pair. DownloadError: a download failed or
+            its checksum differs.
+    """
+    if source == "embedded":
+        return *load_embedded(), EMBEDDED
+    if source == "url":
+        return (*load_idx_pair(fetch_url(images.url, images.checksum), fetch_url(labels.url, labels.checksum)),
+                images.url)
+    files = [Path(x).expanduser() for x in path]
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"{f}: no such file ({key})")
+    return *load_idx_pair(*files), str(files[0])

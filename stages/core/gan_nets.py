@@ -1,4 +1,8 @@
-"""The networks of the `gan` pipeline: DCGAN and Self-Attention GAN (SAGAN), built from a config.
+"""The GAN networks: DCGAN and Self-Attention GAN (SAGAN), built from a config.
+
+Shared by two pipelines: `gan` trains them, and `anomaly`'s AnoGAN rebuilds the trained DCGAN from
+its checkpoint to search its latent space; a checkpoint two pipelines read needs one network
+definition, so it lives in core rather than in either pipeline.
 
 Both generators grow a 4x4 map from z by stride-2 transposed convolutions up to ``image_size``;
 both discriminators mirror them down to 4x4 and end in one logit per image. With
