@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from stages.core.params import Params, load_section
+from stages.core.params import Params, section_loader
 from stages.core.recipe import Recipe, need_networks
 
 
@@ -42,5 +42,4 @@ class AnomalyParams(Params):
     efficientgan: EfficientGanParams
 
 
-def load() -> AnomalyParams:
-    return load_section("anomaly", AnomalyParams)
+load = section_loader(AnomalyParams)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from stages.core.parallel import Parallel
-from stages.core.params import Params, SourceParams, load_section
+from stages.core.params import Params, SourceParams, section_loader
 
 Rate = Annotated[int, Field(ge=1000, le=384000)]  # a sample rate in Hz
 # Effects bounds: a 1,000-semitone shift resamples by 2^83 and a stretch rate of 0.0001 makes a clip
@@ -75,5 +75,4 @@ class AudioParams(Params):
     effects: EffectsParams
 
 
-def load() -> AudioParams:
-    return load_section("audio", AudioParams)
+load = section_loader(AudioParams)

@@ -18,6 +18,7 @@ import functools
 import importlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -334,6 +335,21 @@ def validate_all(data: dict, path: Path | str = PARAMS_FILE) -> dict[str, Params
 def load_section(section: str, model: type[M], path: Path = PARAMS_FILE) -> M:
     """Load and validate one top-level section of params.yaml."""
     return validate_section(read_params_file(Path(path)), section, model, path)
+
+
+def section_loader(model: type[M]) -> Callable[[], M]:
+    """The ``load()`` of a pipeline's ``stages/<name>/params.py``: its ``<name>:`` section (the
+    package's folder, as the registry names it) validated by ``model``::
+
+        load = section_loader(TabularParams)
+    """
+    section = model.__module__.split(".")[-2]
+
+    def load() -> M:
+        return load_section(section, model)
+
+    load.__doc__ = f"The ``{section}:`` section of params.yaml, validated by :class:`{model.__name__}`."
+    return load
 
 
 def load_common(path: Path = PARAMS_FILE) -> CommonParams:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import AsTuple, Params, PowerOfTwo, RemoteFile, load_section
+from stages.core.params import AsTuple, Params, PowerOfTwo, RemoteFile, section_loader
 from stages.core.recipe import Recipe
 
 
@@ -122,5 +122,4 @@ class DiffusionParams(Params):
         return self
 
 
-def load() -> DiffusionParams:
-    return load_section("diffusion", DiffusionParams)
+load = section_loader(DiffusionParams)

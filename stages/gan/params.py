@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import Params, PowerOfTwo, RemoteFile, load_section
+from stages.core.params import Params, PowerOfTwo, RemoteFile, section_loader
 from stages.core.recipe import Recipe, need_networks
 
 Digit = Annotated[int, Field(ge=0, le=9)]
@@ -80,5 +80,4 @@ class GanParams(Params):
         return self
 
 
-def load() -> GanParams:
-    return load_section("gan", GanParams)
+load = section_loader(GanParams)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from stages.core.parallel import Parallel
-from stages.core.params import AsTuple, Params, Seed, SourceParams, load_section
+from stages.core.params import AsTuple, Params, Seed, SourceParams, section_loader
 
 Pixel = Annotated[int, Field(ge=0, le=65535)]  # a coordinate; larger than any photo cv2 decodes
 Box = Annotated[tuple[Pixel, Pixel, Pixel, Pixel], AsTuple]  # (x0, y0, x1, y1)
@@ -85,5 +85,4 @@ class ImageParams(Params):
     ycbcr: YCbCrParams
 
 
-def load() -> ImageParams:
-    return load_section("image", ImageParams)
+load = section_loader(ImageParams)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import Params, SourceParams, load_section
+from stages.core.params import Params, SourceParams, section_loader
 from stages.core.recipe import Recipe
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -115,5 +115,4 @@ class NlpParams(Params):
     evaluate: EvaluateParams
 
 
-def load() -> NlpParams:
-    return load_section("nlp", NlpParams)
+load = section_loader(NlpParams)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from stages.core.params import Params, SourceParams, load_section
+from stages.core.params import Params, SourceParams, section_loader
 
 ScalerName = Literal["minmax", "standard", "robust", "none"]
 
@@ -64,5 +64,4 @@ class TabularParams(Params):
     train: TrainParams
 
 
-def load() -> TabularParams:
-    return load_section("tabular", TabularParams)
+load = section_loader(TabularParams)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stages.core.params import AsTuple, Params, SourceParams, load_section
+from stages.core.params import AsTuple, Params, SourceParams, section_loader
 from stages.core.recipe import Recipe
 from stages.core.weights import WeightsParams
 
@@ -119,5 +119,4 @@ class TransferParams(Params):
         return self
 
 
-def load() -> TransferParams:
-    return load_section("transfer", TransferParams)
+load = section_loader(TransferParams)

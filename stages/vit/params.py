@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from stages.core.params import Params, SourceParams, load_section
+from stages.core.params import Params, SourceParams, section_loader
 from stages.core.recipe import Recipe
 from stages.core.weights import WeightsParams
 
@@ -101,5 +101,4 @@ class VitParams(Params):
     explain: ExplainParams
 
 
-def load() -> VitParams:
-    return load_section("vit", VitParams)
+load = section_loader(VitParams)
