@@ -119,11 +119,7 @@ def stage_loop(tensors, pre, cfg, p, device, epochs: int, ckpt: Path) -> float:
     q = p.model_copy(update={"epochs": epochs, "warmup_epochs": min(p.warmup_epochs, epochs)})
     run = TrainingRun("bench", q, kind="vit", device=device.type, seed=SEED)
 
-    def build():
-        net = Vit(cfg)
-        return net, [{"params": list(net.parameters()), "lr": q.lr}]
-
-    trainer = run.build(**classifier_parts(build, pre, q), model_args={"vit": cfg.as_dict()}, data=x, key="bench", resume=ckpt)
+    trainer = run.build(**classifier_parts(lambda: Vit(cfg), pre, q), model_args={"vit": cfg.as_dict()}, data=x, key="bench", resume=ckpt)
     start = time.perf_counter()
     trainer.fit(TensorData(x, y), TensorData(vx, vy))
     seconds = time.perf_counter() - start

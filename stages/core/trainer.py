@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import math
 import os
@@ -104,7 +105,7 @@ class Step:
     def update(self, name: str, loss) -> None:
         """Backward of ``loss`` and one update of optimizer ``name`` (scaling, clipping, its scheduler);
         the loss is recorded as ``loss_<name>`` (the epoch's mean over its updates)."""
-        self._trainer._backward_and_step(name, [loss], self._sums, self._counts, self._first_bad, self._index)
+        self._trainer._backward_and_step(name, [lambda: loss], self._sums, self._counts, self._first_bad, self._index)
 
     def log(self, name: str, value) -> None:
         """Add ``value`` (a number or a scalar tensor) to the epoch's mean of history column ``name``."""
@@ -381,24 +382,20 @@ class Trainer:
         seen = first_bad[column]
         seen.copy_(torch.where(torch.isfinite(value) | (seen != NO_STEP), seen, torch.full_like(seen, step)))
 
-    def _backward_and_step(self, name: str, losses, sums: dict, counts: dict, first_bad: dict, step: int,
-                           group: list | None = None, loss_fn: Callable | None = None) -> None:
-        """One update of optimizer ``name``: backward of each loss (of ``losses``, or ``loss_fn`` over
-        each batch of ``group``, the gradients summed over an accumulation), gradient clipping, the
-        optimizer and gradient-scaler step, then its scheduler when it steps per update."""
+    def _backward_and_step(self, name: str, losses: list[Callable[[], Any]], sums: dict, counts: dict, first_bad: dict,
+                           step: int) -> None:
+        """One update of optimizer ``name``: backward of each loss ``losses`` computes (several: an
+        accumulation, the gradients summed), gradient clipping, the optimizer and gradient-scaler step,
+        then its scheduler when it steps per update."""
         import torch
 
         opt, scaler = self.optimizers[name], self.scalers[name]
         opt.zero_grad(set_to_none=True)
-        n = len(group) if group is not None else len(losses)
-        for i in range(n):
-            last = i == n - 1
-            with contextlib.nullcontext() if last else self._no_sync():
-                if group is not None:
-                    with autocast(self.device, self.precision):
-                        loss = loss_fn(group[i])
-                else:
-                    loss = losses[i]
+        n = len(losses)
+        for i, compute in enumerate(losses):
+            with contextlib.nullcontext() if i == n - 1 else self._no_sync():
+                with autocast(self.device, self.precision):
+                    loss = compute()
                 scaler.scale(loss / n if n > 1 else loss).backward()
             self._record(f"loss_{name}", loss.detach().float(), sums, counts, first_bad, step)
         if self.clip_grad_norm is not None:
@@ -416,7 +413,8 @@ class Trainer:
             self.objective.iteration(group[0], Step(self, sums, counts, first_bad, step))
         else:
             for name, loss_fn in self.objective.steps():
-                self._backward_and_step(name, None, sums, counts, first_bad, step, group=group, loss_fn=loss_fn)
+                self._backward_and_step(name, [functools.partial(loss_fn, batch) for batch in group], sums, counts,
+                                        first_bad, step)
         for n, e in self.ema.items():
             e.update_parameters(self.models[n])
 

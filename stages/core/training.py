@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .batches import Iterations
 from .checkpoint import save_checkpoint
 from .device import setup_torch
-from .distributed import barrier, launch, shutdown
+from .distributed import barrier, from_env, launch, shutdown
 from .io import Outputs, atomic_outputs, dumps_json, sha256_file
 from .recipe import Recipe, steps_per_epoch
 from .runs import write_run_record
@@ -112,8 +112,6 @@ class TrainingRun:
         """The :class:`~stages.core.trainer.Trainer` of this recipe, not yet fitted (see :meth:`fit` for
         the arguments; ``data`` is read for its length only, ``key``/``resume`` as the trainer takes them)."""
         recipe = self.recipe
-        from .distributed import from_env
-
         world = from_env().world_size
         per_epoch = len(data) if isinstance(data, Iterations) else steps_per_epoch(len(data), recipe.batch_size, world, recipe.accumulate)
         nets = {n: m.to(self.device) for n, m in models().items()}

@@ -81,15 +81,9 @@ def train_net(run: TrainingRun, build_net, lrs: dict[str, float], arch: str, arg
               inputs: dict, key: dict | None = None, params: dict | None = None) -> Trainer:
     """Train the classifier ``build_net()`` makes (after seeding) by ``run.recipe``: one SGD over the
     parameter groups ``lrs`` names (the others frozen), validating every ``validate_every`` epochs."""
-    groups: list[dict] = []
-
-    def models() -> dict[str, torch.nn.Module]:
-        net = build_net()
-        groups.extend(param_groups(net, arch, lrs))
-        return {"net": net}
-
-    return run.fit(models=models, model_args=args, objective=lambda nets: Classification(nets["net"], step="sgd"),
-                   optimizers=lambda nets: {"sgd": run.recipe.optimizer_for(groups)},
+    return run.fit(models=lambda: {"net": build_net()}, model_args=args,
+                   objective=lambda nets: Classification(nets["net"], step="sgd"),
+                   optimizers=lambda nets: {"sgd": run.recipe.optimizer_for(param_groups(nets["net"], arch, lrs))},
                    data=train, val=val, val_step=lambda nets: Classification(nets["net"], step="sgd").validate,
                    inputs=inputs, key=key, params=params)
 

@@ -27,11 +27,7 @@ def main(stage: Declared) -> None:
     args = {"in_channels": int(summary["channels"]), "num_classes": len(summary["classes"]), "channels": cnn_params.channels}
     run = TrainingRun(stage, cnn_params, kind="cnn")
 
-    def build():
-        net = SmallCnn(**args)
-        return net, [{"params": list(net.parameters()), "lr": cnn_params.lr}]
-
-    trainer = train_classifier(run, build, pre, {"cnn": args, "preprocess": pre}, stage.dep("train.npz"), stage.dep("val.npz"))
+    trainer = train_classifier(run, lambda: SmallCnn(**args), pre, {"cnn": args, "preprocess": pre}, stage.dep("train.npz"), stage.dep("val.npz"))
     run.finish(extra={"parameters": count_parameters(trainer.models["net"]), "device": run.device.type},
                figures={"curves.png": curves_figure({"CNN": trainer.history})})
 

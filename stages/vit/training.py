@@ -23,34 +23,30 @@ if TYPE_CHECKING:
     from stages.core.stage import Declared
 
 
-def train_classifier(run: TrainingRun, build: Callable[[], tuple[nn.Module, list[dict]]], pre: dict[str, Any],
-                     model_args: dict, train_path: Path, val_path: Path, *, key: dict | None = None) -> Trainer:
-    """Train the network ``build()`` makes (it returns the network and its param groups, each with its
-    lr) by ``run.recipe`` on ``train_path``, validating on ``val_path`` every epoch."""
+def train_classifier(run: TrainingRun, build: Callable[[], nn.Module], pre: dict[str, Any], model_args: dict,
+                     train_path: Path, val_path: Path, *, backbone_scale: float | None = None,
+                     key: dict | None = None) -> Trainer:
+    """Train the network ``build()`` makes by ``run.recipe`` on ``train_path``, validating on
+    ``val_path`` every epoch (``backbone_scale``: see :func:`param_groups`)."""
     train_x, train_y = load_split(train_path)
     val_x, val_y = load_split(val_path)
     train = TensorData(torch.from_numpy(train_x), torch.from_numpy(train_y))
     val = TensorData(torch.from_numpy(val_x), torch.from_numpy(val_y))
-    return run.fit(**classifier_parts(build, pre, run.recipe), model_args=model_args, data=train, val=val,
+    return run.fit(**classifier_parts(build, pre, run.recipe, backbone_scale), model_args=model_args, data=train, val=val,
                    inputs={"train": train_path, "val": val_path}, key={"model_args": model_args, **(key or {})})
 
 
-def classifier_parts(build: Callable[[], tuple[nn.Module, list[dict]]], pre: dict[str, Any], recipe: OptimParams) -> dict:
+def classifier_parts(build: Callable[[], nn.Module], pre: dict[str, Any], recipe: OptimParams,
+                     backbone_scale: float | None = None) -> dict:
     """What a classifier's run declares: the network ``build()`` makes, the recipe's optimizer over its
-    param groups, the cross-entropy objective and the validation step."""
-    groups: list[dict] = []
-
-    def models() -> dict[str, nn.Module]:
-        net, net_groups = build()
-        groups.extend(net_groups)
-        return {"net": net}
+    param groups (:func:`param_groups`), the cross-entropy objective and the validation step."""
 
     def prepare(x):
         return prepare_batch(x, pre)
 
-    return {"models": models,
+    return {"models": lambda: {"net": build()},
             "objective": lambda nets: Classification(nets["net"], prepare=prepare, label_smoothing=recipe.label_smoothing),
-            "optimizers": lambda nets: {"net": recipe.optimizer_for(groups)},
+            "optimizers": lambda nets: {"net": recipe.optimizer_for(param_groups(nets["net"], recipe.lr, backbone_scale))},
             "val_step": lambda nets: Classification(nets["net"], prepare=prepare).validate}
 
 
@@ -62,7 +58,7 @@ def vit_config(model_params: ModelParams, summary: dict, pretrained: bool) -> Vi
                      dropout=model_params.dropout, qkv_bias=model_params.qkv_bias, ln_eps=model_params.ln_eps)
 
 
-def param_groups(net: Vit, lr: float, backbone_scale: float | None) -> list[dict]:
+def param_groups(net: nn.Module, lr: float, backbone_scale: float | None) -> list[dict]:
     """One group at ``lr`` from scratch (``backbone_scale`` None); fine-tuning, the backbone at
     ``lr * backbone_scale`` and the new classifier at ``lr``."""
     if backbone_scale is None:
@@ -93,14 +89,14 @@ def train_vit(stage: Declared, model_params: ModelParams, optim_params: OptimPar
     check_input_side(int(summary["image_px"]), cfg.image_size, stage.name)
     run = TrainingRun(stage, optim_params, kind="vit")
 
-    def build():
+    def build() -> Vit:
         net = Vit(cfg)
         if init is not None:
             init(net)
-        return net, param_groups(net, optim_params.lr, backbone_scale)
+        return net
 
     trainer = train_classifier(run, build, pre, {"vit": cfg.as_dict(), "preprocess": pre}, stage.dep("train.npz"),
-                               stage.dep("val.npz"), key=key)
+                               stage.dep("val.npz"), backbone_scale=backbone_scale, key=key)
     run.finish(outputs=outputs, model=paths["model"], history=paths["history"], metrics=paths["metrics"],
                extra={"parameters": count_parameters(trainer.models["net"]), "n_train": sum(summary["counts"]["train"]),
                       "patch_size": cfg.patch_size, "tokens": cfg.num_patch_row ** 2 + 1, "device": run.device.type,
