@@ -43,7 +43,7 @@ from stages.core.batches import TensorData  # noqa: E402
 from stages.core.training import TrainingRun  # noqa: E402
 from stages.diffusion.data import load_source, split  # noqa: E402
 from stages.diffusion.evaluate import score  # noqa: E402
-from stages.diffusion.images import to_model_range  # noqa: E402
+from stages.diffusion.data import to_model_range  # noqa: E402
 from stages.diffusion.judge import judge_parts  # noqa: E402
 from stages.diffusion.params import DiffusionParams  # noqa: E402
 from stages.diffusion.quality import Judge, JudgeConfig  # noqa: E402
