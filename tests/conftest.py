@@ -10,10 +10,12 @@ run-cache) keep :func:`make_repo` / ``temp_repo``."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,13 +182,42 @@ def temp_repo(tmp_path: Path) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME), once per session;
-    yields its API URL and PREFECT_HOME. Each flow run without PREFECT_API_URL would start a temporary
-    server of its own (10-20 s on 2 cores)."""
+def prefect_server(tmp_path_factory, worker_id: str) -> Iterator[tuple[str, Path]]:
+    """``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME); yields its API URL
+    and PREFECT_HOME. Each flow run without PREFECT_API_URL would start a temporary server of its own
+    (10-20 s on 2 cores), and a server takes as long to start: one serves the whole session, every
+    xdist worker included. The first worker to need it starts it (in its own process group, so it
+    outlives that worker if it must); each user counts itself in a file under a lock, and the last one
+    to finish stops it. The tests that share it use deployments and flow runs of their own names."""
+    base = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # xdist: the workers' temporary folders share this run's parent
+        base = base.parent
+    state, lock_path = base / "prefect-server.json", base / "prefect-server.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = json.loads(state.read_text()) if state.exists() else None
+        if info is None or not _group_alive(info["pgid"]):
+            info = _start_prefect_server(base)
+        info["users"] += 1
+        state.write_text(json.dumps(info))
+    try:
+        yield info["api"], Path(info["home"])
+    finally:
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            info = json.loads(state.read_text())
+            info["users"] -= 1
+            if info["users"] <= 0:
+                _stop_group(info["pgid"])
+                state.unlink()
+            else:
+                state.write_text(json.dumps(info))
+
+
+def _start_prefect_server(base: Path) -> dict:
     from tests.ops.helpers import free_port, start, stop, wait_http
 
-    home = tmp_path_factory.mktemp("prefect-home")
+    home = Path(tempfile.mkdtemp(prefix="prefect-home-", dir=base))
     port = free_port()
     env = run_env(PREFECT_HOME=str(home))
     env.pop("PREFECT_API_URL", None)
@@ -195,9 +226,50 @@ def prefect_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
                   "--no-ui", "--analytics-off"], log, env)
     try:
         wait_http(f"http://127.0.0.1:{port}/api/health", proc, log, timeout=180)
-        yield f"http://127.0.0.1:{port}/api", home
-    finally:
+    except BaseException:
         stop(proc)
+        raise
+    return {"api": f"http://127.0.0.1:{port}/api", "home": str(home), "pgid": proc.pid, "users": 0}
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a live member. A zombie is not one: the worker that started
+    the server may still hold it unreaped (it is reaped here when it is this process's child)."""
+    try:
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:  # another worker's child, or already reaped
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
+            return True
+    return False
+
+
+def _stop_group(pgid: int, timeout: float = 20) -> None:
+    """SIGTERM to process group ``pgid`` (a server another worker may have started: no Popen to wait
+    on), SIGKILL to what is left after ``timeout`` s."""
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
