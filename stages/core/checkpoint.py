@@ -159,7 +159,9 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", kind: str | Non
     path = require_file(path, "checkpoint")
     source = io.BytesIO(verified_bytes(path)) if verify else path
     try:
-        ckpt = torch.load(source, map_location=map_location, weights_only=True)
+        # a file is mapped, not read: what the caller never touches (an optimizer's state, in a
+        # checkpoint loaded for its weights) costs nothing; a verified checkpoint is bytes in memory
+        ckpt = torch.load(source, map_location=map_location, weights_only=True, mmap=not verify)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise DataError(load_failure(path, exc, "PyTorch checkpoint",
                                      "Point to a checkpoint this project's training stages wrote.")) from None

@@ -70,20 +70,35 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
+def _embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: (N, 8, 8) float64 levels 0..16 and (N,) labels, as ``load_digits()``
+    gives them (``images``, ``target``), read from the CSV scikit-learn ships the same way it reads it.
+
+    Importing ``sklearn.datasets`` costs 1.4 s of CPU (scipy.stats and more) in every stage that loads
+    digits; the file itself is found without running scikit-learn's code
+    (tests/core/test_digits.py checks the arrays against ``load_digits()``).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the embedded digits need scikit-learn installed (pip install scikit-learn)")
+    csv = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(csv, mode="rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int, copy=False)
+
+
 def load_embedded() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as (N, 8, 8) float32 in [0, 1] and (N,) int64 labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+    images, target = _embedded_digits()
+    return (images / 16.0).astype(np.float32), target.astype(np.int64)
 
 
 def load_embedded_uint8() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as (N, 8, 8) uint8 in 0..255 (each 0..16 level x 255/16, rounded) and (N,) int64 labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return np.round(d.images * (255.0 / 16.0)).astype(np.uint8), d.target.astype(np.int64)
+    images, target = _embedded_digits()
+    return np.round(images * (255.0 / 16.0)).astype(np.uint8), target.astype(np.int64)
 
 
 def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,17 @@ def test_embedded_sources_agree():
     assert np.abs(images * 255 - scans).max() <= 0.5 + 1e-4  # the same scans, in [0, 1] and in bytes
 
 
+def test_embedded_digits_are_scikit_learns_load_digits_exactly():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images, target = digits._embedded_digits()
+    assert images.dtype == d.images.dtype and np.array_equal(images, d.images)
+    assert target.dtype == d.target.dtype and np.array_equal(target, d.target)
+    scans, labels = digits.load_embedded()
+    assert np.array_equal(scans, (d.images / 16.0).astype(np.float32)) and np.array_equal(labels, d.target)
+
+
 def test_path_source_reads_an_idx_pair(tmp_path):
     images, labels = standins.mnist_like(2)
     (tmp_path / "i.gz").write_bytes(standins.idx_gz(images))
