@@ -4,7 +4,8 @@ The course downloads CIFAR-10's python tarball (md5-checked) and torchvision's I
 weights (``vit_b_16-c867db91.pth``); offline, a tarball of the same layout (photo crops, eight
 training and one test image per class; 15% of them become the validation split, one per class trains) and a random-init ``torchvision.models.vit_b_16`` state dict
 (its exact keys and shapes) are served from 127.0.0.1. The book's ViT, the ViT-B/16 at 224 px and the
-CNN keep their architectures, optimisers, param groups and batch sizes; only images and epochs shrink.
+CNN keep their architectures, optimisers, param groups and batch sizes; only images, epochs and the
+number of attention rollouts drawn shrink.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ CAPS: dict[str, Any] = {
     "vit.cnn.warmup_epochs": 0,
     "vit.finetune.train.epochs": 1,
     "vit.finetune.train.warmup_epochs": 0,
+    "vit.explain.images": 2,  # attention rollouts of ViT-B/16 at 224 px: 2 show the figure, 10 took 5 s more
 }
 
 
