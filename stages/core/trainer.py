@@ -136,6 +136,11 @@ class Trainer:
         key: :func:`run_key` of the run; a resume checkpoint with another key is ignored.
         resume: resume checkpoint path (:func:`resume_path`), or None to never save or resume.
         checkpoint_every: epochs between resume checkpoints.
+        checkpoint_last: write one after the last epoch too. :meth:`TrainingRun.fit
+            <stages.core.training.TrainingRun.fit>` passes False: its ``finish`` writes the same state
+            as the stage's declared output right after, and a resume checkpoint of a finished run is
+            deleted unread (1 GB written and hashed for a VGG16 with its SGD momentum). A run killed
+            between its last epoch and its outputs resumes from the checkpoint before.
         desc: progress-bar label.
         schedulers: LR schedulers by optimizer name (e.g. warm-up then cosine), stepped after each
             update of that optimizer (``schedule_every="step"``) or once per epoch (``"epoch"``).
@@ -152,7 +157,8 @@ class Trainer:
 
     def __init__(self, *, models: dict, optimizers: dict, objective: Objective | Callable[[dict], Objective], kind: str,
                  model_args: dict, params: dict, epochs: int, batch_size: int, device, precision: Precision = "fp32",
-                 seed: int, key: str = "", resume: Path | None = None, checkpoint_every: int = 1, desc: str = "train",
+                 seed: int, key: str = "", resume: Path | None = None, checkpoint_every: int = 1, checkpoint_last: bool = True,
+                 desc: str = "train",
                  schedulers: dict | None = None, schedule_every: Literal["step", "epoch"] = "step",
                  clip_grad_norm: float | None = None, accumulate: int = 1, ema_decay: float | None = None,
                  ema_models: tuple[str, ...] | None = None, val_step: Callable[[Any], dict] | None = None,
@@ -186,7 +192,7 @@ class Trainer:
         self.clip_grad_norm, self.accumulate = clip_grad_norm, accumulate
         self.ema = self._make_ema(ema_decay, ema_models)
         self.val_step, self.validate_every, self.num_workers = val_step, validate_every, num_workers
-        self.resume, self.checkpoint_every, self.desc = resume, checkpoint_every, desc
+        self.resume, self.checkpoint_every, self.checkpoint_last, self.desc = resume, checkpoint_every, checkpoint_last, desc
         self.loader_gen = None
         self.epoch = 0
         self.history: list[dict[str, float]] = []
@@ -556,7 +562,9 @@ class Trainer:
                 torch.cuda.synchronize(self.device)
             # the epoch's wall time, its resume checkpoint included (the row is what the checkpoint saves)
             row.update(seconds=time.perf_counter() - start, images_per_s=0.0)
-            if self.resume is not None and (self.epoch % self.checkpoint_every == 0 or self.epoch == self.epochs) and self.is_main:
+            last = self.epoch == self.epochs
+            due = self.checkpoint_last if last else self.epoch % self.checkpoint_every == 0
+            if self.resume is not None and due and self.is_main:
                 save_checkpoint(self.resume, self.checkpoint(), sidecar=True)
             row["seconds"] = time.perf_counter() - start
             row["images_per_s"] = seen / row["seconds"]

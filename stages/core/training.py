@@ -108,9 +108,11 @@ class TrainingRun:
     def build(self, *, models: Callable[[], dict[str, Any]], objective: Callable[[dict], Any], data, model_args: dict,
               val_step: Callable[[dict], Callable[[Any], dict]] | None = None,
               optimizers: Callable[[dict], dict[str, Any]] | None = None, params: dict | None = None,
-              ema_models: tuple[str, ...] | None = None, key: str = "", resume: Path | None = None) -> Trainer:
+              ema_models: tuple[str, ...] | None = None, key: str = "", resume: Path | None = None,
+              checkpoint_last: bool = True) -> Trainer:
         """The :class:`~stages.core.trainer.Trainer` of this recipe, not yet fitted (see :meth:`fit` for
-        the arguments; ``data`` is read for its length only, ``key``/``resume`` as the trainer takes them)."""
+        the arguments; ``data`` is read for its length only, ``key``/``resume``/``checkpoint_last`` as
+        the trainer takes them)."""
         recipe = self.recipe
         world = from_env().world_size
         per_epoch = len(data) if isinstance(data, Iterations) else steps_per_epoch(len(data), recipe.batch_size, world, recipe.accumulate)
@@ -124,7 +126,8 @@ class TrainingRun:
         return Trainer(models=nets, optimizers=opts, objective=objective, kind=self.kind, model_args=model_args,
                        params=params if params is not None else recipe.model_dump(mode="json"), epochs=recipe.epochs,
                        batch_size=recipe.batch_size, device=self.device, precision=recipe.precision, seed=self.seed, key=key,
-                       resume=resume, checkpoint_every=recipe.checkpoint_every, desc=self.name, schedulers=schedulers,
+                       resume=resume, checkpoint_every=recipe.checkpoint_every, checkpoint_last=checkpoint_last,
+                       desc=self.name, schedulers=schedulers,
                        clip_grad_norm=recipe.clip_grad_norm, accumulate=recipe.accumulate, ema_decay=recipe.ema_decay,
                        ema_models=ema_models, val_step=val_step(nets) if val_step is not None else None,
                        validate_every=recipe.validate_every)
@@ -156,7 +159,7 @@ class TrainingRun:
                          device=self.device.type)
         self.trainer = self.build(models=models, objective=objective, data=data, model_args=model_args, val_step=val_step,
                                   optimizers=optimizers, params=params, ema_models=ema_models, key=digest,
-                                  resume=resume_path(self.name, digest))
+                                  resume=resume_path(self.name, digest), checkpoint_last=False)  # finish() writes it
         self.trainer.fit(data, val)
         return self.trainer
 

@@ -38,10 +38,11 @@ def tiny_images(n: int = 32, size: int = 16) -> torch.Tensor:
     return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
 
-def train(kind: str, epochs: int, resume: Path | None = None, key: str = "k") -> "object":
-    p, images = gan_params(kind, epochs=epochs), tiny_images()
+def train(kind: str, epochs: int, resume: Path | None = None, key: str = "k", checkpoint_last: bool = True,
+          **over) -> "object":
+    p, images = gan_params(kind, epochs=epochs, **over), tiny_images()
     run = TrainingRun(f"gan-{kind}", p, kind=kind, device="cpu", seed=0)
-    trainer = run.build(**gan_parts(kind, p, 16), data=images, key=key, resume=resume)
+    trainer = run.build(**gan_parts(kind, p, 16), data=images, key=key, resume=resume, checkpoint_last=checkpoint_last)
     trainer.fit(images)
     return trainer
 
@@ -93,6 +94,16 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     resumed = train("dcgan", epochs=3, resume=tmp_path / "b" / "last.pt", key="k")
     assert resumed.resumed_from == 2
     assert_same_training(whole, resumed.checkpoint())
+
+
+def test_a_stage_run_writes_no_resume_checkpoint_after_its_last_epoch(tmp_path):
+    """What ``TrainingRun.fit`` builds: its ``finish`` writes the final state as the declared output, so
+    the last epoch's resume checkpoint would be written and deleted unread; the ones before stay."""
+    ckpt = tmp_path / "run" / "last.pt"
+    one = train("dcgan", epochs=1, resume=ckpt, key="k", checkpoint_last=False)
+    assert one.epoch == 1 and not ckpt.exists()
+    train("dcgan", epochs=3, resume=ckpt, key="k", checkpoint_last=False, checkpoint_every=1)
+    assert load_checkpoint(ckpt, verify=True)["epoch"] == 2   # every epoch but the last
 
 
 def test_resume_ignores_a_checkpoint_of_other_params(tmp_path):
