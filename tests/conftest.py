@@ -148,15 +148,20 @@ def clone_repo(source: Repo, dest: Path) -> Repo:
     return clone
 
 
+def session_dir(tmp_path_factory, worker_id: str) -> Path:
+    """The folder every worker of this pytest run shares (xdist: the parent of the workers' own), for
+    what a session builds once for all of them under a lock."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
 @pytest.fixture(scope="session")
 def reproduced_tabular(tmp_path_factory, worker_id: str) -> Repo:
     """A copy of the project in which ``dvc repro tabular-evaluate`` ran once, from scratch, with the
     committed params (``dvc.lock`` left uncommitted, as after any repro). ``first`` is that repro's
     output. Shared by the whole session, every xdist worker included (the first to need it builds it
     while the others wait on a lock): read it, never change it (:func:`clone_repo` it instead)."""
-    base = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # xdist: the workers' temporary folders share this run's parent
-        base = base.parent
+    base = session_dir(tmp_path_factory, worker_id)
     path, stdout = base / "reproduced-tabular", base / "reproduced-tabular.stdout"
     with open(base / "reproduced-tabular.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -189,14 +194,14 @@ def prefect_server(tmp_path_factory, worker_id: str) -> Iterator[tuple[str, Path
     xdist worker included. The first worker to need it starts it (in its own process group, so it
     outlives that worker if it must); each user counts itself in a file under a lock, and the last one
     to finish stops it. The tests that share it use deployments and flow runs of their own names."""
-    base = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # xdist: the workers' temporary folders share this run's parent
-        base = base.parent
+    from tests.ops.helpers import has_live_member, stop_group
+
+    base = session_dir(tmp_path_factory, worker_id)
     state, lock_path = base / "prefect-server.json", base / "prefect-server.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         info = json.loads(state.read_text()) if state.exists() else None
-        if info is None or not _group_alive(info["pgid"]):
+        if info is None or not has_live_member(info["pgid"]):
             info = _start_prefect_server(base)
         info["users"] += 1
         state.write_text(json.dumps(info))
@@ -208,7 +213,7 @@ def prefect_server(tmp_path_factory, worker_id: str) -> Iterator[tuple[str, Path
             info = json.loads(state.read_text())
             info["users"] -= 1
             if info["users"] <= 0:
-                _stop_group(info["pgid"])
+                stop_group(info["pgid"])
                 state.unlink()
             else:
                 state.write_text(json.dumps(info))
@@ -230,46 +235,6 @@ def _start_prefect_server(base: Path) -> dict:
         stop(proc)
         raise
     return {"api": f"http://127.0.0.1:{port}/api", "home": str(home), "pgid": proc.pid, "users": 0}
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether process group ``pgid`` has a live member. A zombie is not one: the worker that started
-    the server may still hold it unreaped (it is reaped here when it is this process's child)."""
-    try:
-        os.waitpid(pgid, os.WNOHANG)
-    except ChildProcessError:  # another worker's child, or already reaped
-        pass
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
-            return True
-    return False
-
-
-def _stop_group(pgid: int, timeout: float = 20) -> None:
-    """SIGTERM to process group ``pgid`` (a server another worker may have started: no Popen to wait
-    on), SIGKILL to what is left after ``timeout`` s."""
-    import signal
-    import time
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _group_alive(pgid):
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -56,14 +56,47 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120)
     raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def group_alive(pgid: int, wait: float = 10) -> bool:
-    """Whether any process of group ``pgid`` still exists after up to ``wait`` s (time to be reaped)."""
-    deadline = time.monotonic() + wait
-    while True:
+def has_live_member(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie (a leader this process started
+    and has not waited for is reaped here; one another process started may wait unreaped in its parent)."""
+    try:
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:  # not this process's child, or already reaped
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
         try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def group_alive(pgid: int, wait: float = 10) -> bool:
+    """Whether any process of group ``pgid`` is still alive after up to ``wait`` s (time to be reaped)."""
+    deadline = time.monotonic() + wait
+    while has_live_member(pgid):
         if time.monotonic() > deadline:
             return True
         time.sleep(0.2)
+    return False
+
+
+def stop_group(pgid: int, timeout: float = 20) -> None:
+    """SIGTERM to process group ``pgid``, SIGKILL to what is left after ``timeout`` s: for a group whose
+    leader this process holds no ``Popen`` of (:func:`stop` takes the ``Popen``)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        if not group_alive(pgid, timeout):
+            return
