@@ -37,6 +37,8 @@ class StageInfo:
     headline_error: str = ""            # why its meta.headline is malformed (raised by headline(), only there)
     train: bool = False                 # meta.train: a training stage (the GPU-host handoff stops before it)
     train_error: str = ""               # why its meta.train is malformed (raised by remote.training_stages)
+    source: bool | None = None          # meta.source: whether it reads the outside world (None: by position)
+    source_error: str = ""              # why its meta.source is malformed (raised by is_source)
 
 
 def parse_headline(stage: str, meta: object, metrics: tuple[str, ...]) -> Headline | None:
@@ -70,9 +72,18 @@ def parse_train(stage: str, meta: object) -> bool:
     Raises:
         ValueError: a value other than true or false (the message names the stage).
     """
-    value = meta.get("train", False) if isinstance(meta, dict) else False
-    if not isinstance(value, bool):
-        raise ValueError(f"dvc.yaml: {stage}: meta.train: expected true or false, got {value!r}")
+    return parse_flag(stage, meta, "train", False)
+
+
+def parse_flag(stage: str, meta: object, key: str, default: bool | None) -> bool | None:
+    """A true/false flag ``meta.<key>`` of a dvc.yaml stage, ``default`` when absent.
+
+    Raises:
+        ValueError: a value other than true or false (the message names the stage and the key).
+    """
+    value = meta.get(key, default) if isinstance(meta, dict) else default
+    if value is not default and not isinstance(value, bool):
+        raise ValueError(f"dvc.yaml: {stage}: meta.{key}: expected true or false, got {value!r}")
     return value
 
 
@@ -82,7 +93,17 @@ GUARD_STAGES = ("params-check",)
 
 
 def is_source(stage: StageInfo) -> bool:
-    """A pipeline's first stage: it reads the outside world, nothing upstream but the guard stages."""
+    """A stage that reads the outside world (a download, your files): a pipeline's first stage (nothing
+    upstream but the guard stages), unless dvc.yaml says otherwise with ``meta: {source: false}`` (a
+    first stage that computes its data from code and params, as the rl pipeline's environments).
+
+    Raises:
+        ValueError: a malformed ``meta.source``.
+    """
+    if stage.source_error:
+        raise ValueError(stage.source_error)
+    if stage.source is not None:
+        return stage.source
     return stage.name not in GUARD_STAGES and set(stage.upstream) <= set(GUARD_STAGES)
 
 
@@ -113,9 +134,13 @@ def read_dag(root: str | Path = ".") -> list[StageInfo]:
                 train, train_error = parse_train(s.addressing, s.meta), ""
             except ValueError as exc:
                 train, train_error = False, str(exc)
+            try:
+                source, source_error = parse_flag(s.addressing, s.meta, "source", None), ""
+            except ValueError as exc:
+                source, source_error = None, str(exc)
             out.append(StageInfo(name=s.addressing, upstream=tuple(sorted(d.addressing for d in graph.successors(s))),
                                  metrics=metrics, params=params, headline=head, headline_error=error,
-                                 train=train, train_error=train_error))
+                                 train=train, train_error=train_error, source=source, source_error=source_error))
         return out
 
 

@@ -88,3 +88,19 @@ def test_the_old_training_stages_key_names_its_replacement():
     with pytest.raises(ParamsError, match=r"^params\.yaml: retrain: .*training_stages: no longer a key: .*"
                                           r"`meta: \{train: true\}`"):
         validate_section(old, "retrain", RetrainParams, "params.yaml")
+
+
+def test_a_first_stage_is_a_source_unless_dvc_yaml_says_it_reads_nothing_outside():
+    from pipelines.dag import is_source, parse_flag
+
+    assert is_source(StageInfo("p-download", ("params-check",)))
+    assert not is_source(StageInfo("p-train", ("p-download",)))
+    assert not is_source(StageInfo("p-simulate", ("params-check",), source=False))
+    assert parse_flag("p-simulate", {"source": False}, "source", None) is False
+    assert parse_flag("p-download", {}, "source", None) is None
+    with pytest.raises(ValueError, match=r"^dvc\.yaml: p-x: meta\.source: expected true or false, got 'no'"):
+        parse_flag("p-x", {"source": "no"}, "source", None)
+    with pytest.raises(ValueError, match="meta.source"):
+        is_source(StageInfo("p-x", (), source_error="dvc.yaml: p-x: meta.source: expected true or false, got 'no'"))
+    dag = {s.name: s for s in read_dag(ROOT)}
+    assert is_source(dag["tabular-download"]) and not is_source(dag["rl-oracle"]) and not is_source(dag["rl-tabular"])
