@@ -1,0 +1,59 @@
+"""Schema of the ``rl:`` section of params.yaml.
+
+No defaults here on purpose: params.yaml is the one place values live, so a key missing there is an
+error naming it, not a silent fallback.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from stages.core.params import Params, section_loader
+
+
+class FrozenLakeParams(Params):
+    map_name: Literal["4x4", "8x8"]  # gymnasium's FrozenLake-v1 maps, slippery; its time limit is 100 steps
+
+
+class OracleParams(Params):
+    # value iteration on an infinite horizon needs γ < 1 to have a guaranteed fixed point
+    gamma: float = Field(gt=0, lt=1)
+    tolerance: float = Field(gt=0, le=1e-2)
+
+
+class LearnerParams(Params):
+    """One environment's training settings, the same for Q-learning and SARSA."""
+
+    episodes: int = Field(ge=1, le=10_000_000)
+    alpha: float = Field(gt=0, le=1)  # the step size of the TD update
+    gamma: float = Field(gt=0, le=1)  # 1: undiscounted, as Sutton & Barto's CliffWalking (episodes end)
+    epsilon_start: float = Field(ge=0, le=1)
+    epsilon_end: float = Field(ge=0, le=1)
+    decay_episodes: int = Field(ge=0, le=10_000_000)  # ε moves linearly from start to end over these
+
+    @model_validator(mode="after")
+    def _decay_fits(self) -> LearnerParams:
+        if self.decay_episodes > self.episodes:
+            raise ValueError(f"decay_episodes ({self.decay_episodes}) exceeds episodes ({self.episodes})")
+        return self
+
+
+class TabularLearningParams(Params):
+    seeds: int = Field(ge=1, le=100)  # runs per learner and environment, seeds common.seed, common.seed + 1, …
+    frozenlake: LearnerParams
+    cliffwalking: LearnerParams
+
+
+class EvaluateParams(Params):
+    episodes: int = Field(ge=1, le=1_000_000)  # rollouts of each greedy policy on FrozenLake
+
+
+class RlParams(Params):
+    frozenlake: FrozenLakeParams
+    oracle: OracleParams
+    tabular: TabularLearningParams
+    evaluate: EvaluateParams
+
+
+load = section_loader(RlParams)
