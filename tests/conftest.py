@@ -108,15 +108,23 @@ class Repo:
                 if line.startswith("Running stage '") and not line.startswith("Running stage 'params-check'")]
 
     def set_param(self, dotted: str, value) -> None:
+        self.set_params({dotted: value})
+
+    def set_params(self, values: dict, commit: str | None = None) -> None:
+        """Set each ``{dotted key: value}`` in params.yaml (one rewrite), then commit when ``commit``
+        gives the message (a test's smoke settings: ``repo.set_params(SMOKE, commit="smoke params")``)."""
         import yaml
 
         params = yaml.safe_load((self.path / "params.yaml").read_text())
-        node = params
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
+        for dotted, value in values.items():
+            node = params
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
         (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        if commit is not None:
+            self.commit(commit)
 
     def commit(self, message: str) -> None:
         """``git add -A`` and commit; an empty commit when nothing changed (a repro on the host that

@@ -20,9 +20,7 @@ ANOMALOUS_PER_CLASS = 10  # differs from test_per_class, so a mix-up of the two 
 @pytest.mark.slow(115)
 def test_dvc_repro_gan_and_anomaly_then_rerun_only_downstream_of_a_changed_param(temp_repo):
     repo = temp_repo
-    for dotted, value in {**SMOKE, "gan.digits.anomalous_per_class": ANOMALOUS_PER_CLASS, "common.seed": SEED}.items():
-        repo.set_param(dotted, value)
-    repo.commit("smoke params")
+    repo.set_params({**SMOKE, "gan.digits.anomalous_per_class": ANOMALOUS_PER_CLASS, "common.seed": SEED}, commit="smoke params")
 
     first = repo.dvc("repro", "gan-sagan", "anomaly-evaluate")
     assert set(repo.ran_stages(first)) == GAN_STAGES | ANOMALY_STAGES

@@ -15,9 +15,7 @@ STAGES = {"diffusion-data", "diffusion-judge", "diffusion-train", "diffusion-sam
 @pytest.mark.slow(100)
 def test_dvc_repro_diffusion_then_a_sampler_change_reruns_sampling_only(temp_repo):
     repo = temp_repo
-    for dotted, value in SMOKE.items():
-        repo.set_param(dotted, value)
-    repo.commit("smoke params")
+    repo.set_params(SMOKE, commit="smoke params")
 
     first = repo.dvc("repro", "diffusion-evaluate")
     assert set(repo.ran_stages(first)) == STAGES

@@ -17,9 +17,7 @@ STAGES = {"nlp-download", "nlp-tokenize", "nlp-vocab", "nlp-vectors", "nlp-japan
 @pytest.mark.slow(85)
 def test_dvc_repro_nlp_then_a_train_param_reruns_only_train_and_evaluate(temp_repo):
     repo = temp_repo
-    for dotted, value in SMOKE.items():
-        repo.set_param(dotted, value)
-    repo.commit("smoke params")
+    repo.set_params(SMOKE, commit="smoke params")
 
     first = repo.dvc("repro", "nlp-evaluate", "nlp-japanese")
     assert set(repo.ran_stages(first)) == STAGES

@@ -41,9 +41,7 @@ def finetune_predictions(repo) -> list[str]:
 @pytest.mark.slow(75)
 def test_dvc_repro_transfer_then_target_changes_keep_the_backbone(temp_repo, tmp_path):
     repo = temp_repo
-    for dotted, value in SMOKE.items():
-        repo.set_param(dotted, value)
-    repo.commit("smoke params")
+    repo.set_params(SMOKE, commit="smoke params")
     assert set(repo.ran_stages(repo.dvc("repro", *TARGETS))) == ALL
 
     metrics = json.loads((repo.path / "artifacts/transfer/evaluate/metrics.json").read_text())

@@ -26,9 +26,7 @@ STAGES = {"vit-data", "vit-train", "vit-finetune", "vit-cnn-train", "vit-evaluat
 @pytest.mark.slow(120)
 def test_dvc_repro_vit_smoke_then_fine_tune_from_served_weights(temp_repo, tmp_path, monkeypatch):
     repo = temp_repo
-    for dotted, value in SMOKE.items():
-        repo.set_param(dotted, value)
-    repo.commit("smoke params")
+    repo.set_params(SMOKE, commit="smoke params")
 
     assert set(repo.ran_stages(repo.dvc("repro", "vit-evaluate", "vit-explain"))) == STAGES
     with np.load(repo.path / "data/vit/data/test.npz") as z:
