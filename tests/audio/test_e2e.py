@@ -26,30 +26,42 @@ def use_clips(repo, folder: Path) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow(75)
-def test_repro_on_real_clips(temp_repo, shared_data: Path):
-    use_clips(temp_repo, shared_data / "audio")
+def test_repro_on_real_clips_and_a_silent_one(temp_repo, shared_data: Path, tmp_path: Path):
+    """The real clips, and beside them a silent one (all zeros), which runs through: its RMS is 0, it is
+    marked silent and its dB spectrograms are finite (flat), with a warning."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for clip in sorted((shared_data / "audio").iterdir()):
+        if clip.is_file():
+            (folder / clip.name).symlink_to(clip)
+    write(folder / "silence.wav", np.zeros(8000, np.float32), subtype="PCM_16")
+    use_clips(temp_repo, folder)
     proc = temp_repo.dvc("repro", *STAGES)
     assert set(temp_repo.ran_stages(proc)) == set(STAGES)
+    assert "silent" in proc.stdout + proc.stderr
     root = temp_repo.path
 
     manifest = json.loads((root / "data/audio/manifest.json").read_text())
     keys = [c["key"] for c in manifest["clips"]]
-    assert keys == ["librispeech-198-209-0000", "robin-whistle-456440"]
-    assert all(c["native_sr"] == 22050 for c in manifest["clips"])
+    assert keys == ["librispeech-198-209-0000", "robin-whistle-456440", "silence"]
+    assert [c["native_sr"] for c in manifest["clips"]] == [22050, 22050, 8000]
 
     summary = json.loads((root / "artifacts/audio/decode/summary.json").read_text())
     assert summary[keys[0]]["rates"]["8000"]["shape"][0] == pytest.approx(13.91 * 8000, rel=0.01)
     assert summary[keys[0]]["first"]["shape"] == [22050]
 
     metrics = json.loads((root / "artifacts/audio/features/metrics.json").read_text())["clips"]
-    assert all(m["rms"] > 0 and not m["silent"] for m in metrics.values())
+    assert all(metrics[k]["rms"] > 0 and not metrics[k]["silent"] for k in keys[:2])
+    assert metrics["silence"]["rms"] == 0.0 and metrics["silence"]["silent"] is True
+    with np.load(root / "artifacts/audio/features/clips/silence/features.npz") as f:
+        assert np.isfinite(f["mel_db"]).all() and np.isfinite(f["stft_db"]).all()
     with np.load(root / f"artifacts/audio/features/clips/{keys[0]}/features.npz") as f:
         assert f["mel_db"].shape[0] == 128 and f["stft_db"].shape[1] == f["rms"].shape[0]
     for name in ("rms", "spectrum", "spectrogram"):
         assert (root / f"artifacts/audio/features/clips/{keys[1]}/{name}.png").stat().st_size > 1000
 
     convert = json.loads((root / "artifacts/audio/convert/metrics.json").read_text())["clips"]
-    assert all(c["flac_max_error_vs_wav"] == 0.0 and c["ratio_to_wav"]["mp3"] < 1 for c in convert.values())
+    assert all(convert[k]["flac_max_error_vs_wav"] == 0.0 and convert[k]["ratio_to_wav"]["mp3"] < 1 for k in keys[:2])
 
     effects = sorted(p.name for p in (root / f"artifacts/audio/effects/{keys[1]}").iterdir())
     assert effects == ["clip_0.5.wav", "pitch_+3.wav", "spectrograms.png", "stretch_2.wav", "vtln_1.1.wav"]
@@ -79,17 +91,3 @@ def test_bad_clip_stops_download_and_writes_nothing(temp_repo, tmp_path: Path, b
     assert proc.returncode == 2  # a StageError: bad input
     assert str(where) in proc.stderr and "Traceback" not in proc.stderr
     assert not (temp_repo.path / "data/audio").exists() or not any((temp_repo.path / "data/audio").iterdir())
-
-
-@pytest.mark.e2e
-def test_silent_clip_runs_through(temp_repo, tmp_path: Path):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    write(folder / "silence.wav", np.zeros(8000, np.float32), subtype="PCM_16")
-    use_clips(temp_repo, folder)
-    proc = temp_repo.dvc("repro", "audio-features", "audio-effects")
-    assert "silent" in proc.stdout + proc.stderr
-    metrics = json.loads((temp_repo.path / "artifacts/audio/features/metrics.json").read_text())["clips"]
-    assert metrics["silence"]["rms"] == 0.0 and metrics["silence"]["silent"] is True
-    with np.load(temp_repo.path / "artifacts/audio/features/clips/silence/features.npz") as f:
-        assert np.isfinite(f["mel_db"]).all() and np.isfinite(f["stft_db"]).all()
