@@ -28,7 +28,7 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.rl import params
 from stages.rl.agents import ALGORITHMS, rollout_returns, wilson_interval
-from stages.rl.envs import greedy, greedy_path, make_env, policy_return_within, tabular_model
+from stages.rl.envs import ENV_IDS, greedy, greedy_path, make_env, policy_return_within, tabular_model
 
 log = logging.getLogger(__name__)
 CLIFF_SHAPE = (4, 12)  # CliffWalking's grid: the start bottom left, the goal bottom right, the cliff between
@@ -50,7 +50,7 @@ def read_tables(path) -> dict[str, np.ndarray]:
     """
     with np.load(require_file(path, "Q-tables npz")) as z:
         tables = {k: z[k] for k in z.files}
-    missing = [f"{env}_{a}" for env in ("frozenlake", "cliffwalking") for a in ALGORITHMS if not seeds_of(tables, env, a)]
+    missing = [f"{env}_{a}" for env in ENV_IDS for a in ALGORITHMS if not seeds_of(tables, env, a)]
     if missing:
         raise DataError(f"{path}: no Q-table for {', '.join(missing)} (found: {', '.join(sorted(tables)) or 'none'})")
     return tables
@@ -81,8 +81,7 @@ def frozenlake_table(tables, map_name: str, episodes: int, seed: int) -> dict:
     return result
 
 
-def cliff_table(tables, returns: pd.DataFrame) -> tuple[dict, dict[str, list[int]]]:
-    model = tabular_model(make_env("cliffwalking"))
+def cliff_table(tables, returns: pd.DataFrame, model) -> tuple[dict, dict[str, list[int]]]:
     result, paths = {}, {}
     for algorithm in ALGORITHMS:
         runs = []
@@ -159,8 +158,8 @@ def main(stage: Declared) -> None:
     tables = read_tables(stage.dep("q_tables.npz"))
     returns = pd.read_csv(stage.dep("returns.csv"))
     fl = frozenlake_table(tables, p.frozenlake.map_name, p.evaluate.episodes, seed)
-    cw, paths = cliff_table(tables, returns)
     cliff_model = tabular_model(make_env("cliffwalking"))
+    cw, paths = cliff_table(tables, returns, cliff_model)
     oracle_path, _, _ = greedy_path(cliff_model, values["cliffwalking_policy"], max_steps=10 * cliff_model.n_states)
     metrics = {"frozenlake": {"map_name": p.frozenlake.map_name, "oracle_best": oracle["frozenlake"]["best_within_limit"], **fl},
                "cliffwalking": {"oracle_path_return": oracle["cliffwalking"]["path_return"], **cw},

@@ -16,7 +16,7 @@ import logging
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.rl import params
-from stages.rl.envs import best_within, greedy_path, make_env, policy_return_within, tabular_model, value_iteration
+from stages.rl.envs import ENV_IDS, best_within, greedy_path, make_env, policy_return_within, tabular_model, value_iteration
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def oracle(name: str, map_name: str, gamma: float, tolerance: float) -> tuple[di
 def main(stage: Declared) -> None:
     p = params.load()
     metrics, arrays = {}, {}
-    for name in ("frozenlake", "cliffwalking"):
+    for name in ENV_IDS:
         metrics[name], a = oracle(name, p.frozenlake.map_name, p.oracle.gamma, p.oracle.tolerance)
         arrays.update(a)
     metrics["frozenlake"]["map_name"] = p.frozenlake.map_name

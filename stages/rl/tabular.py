@@ -20,17 +20,16 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.rl import params
 from stages.rl.agents import ALGORITHMS, Schedule, train_td
-from stages.rl.envs import make_env
+from stages.rl.envs import ENV_IDS, make_env
 
 log = logging.getLogger(__name__)
-ENVS = ("frozenlake", "cliffwalking")
 
 
 def main(stage: Declared) -> None:
     p, seed0 = params.load(), load_common().seed
     tables, curves, steps = {}, [], 0
     started = time.perf_counter()
-    for name in ENVS:
+    for name in ENV_IDS:
         settings = getattr(p.tabular, name)
         schedule = Schedule(settings.epsilon_start, settings.epsilon_end, settings.decay_episodes)
         env = make_env(name, p.frozenlake.map_name)
