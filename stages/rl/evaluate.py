@@ -7,10 +7,14 @@
 - CliffWalking: each greedy path's return and how close it runs to the cliff, and each learner's
   online return (the mean return of its training episodes, exploration included): Sutton & Barto's
   Example 6.6.
+- CartPole: the episode each REINFORCE and A2C run solved the task at (running reward over 475;
+  null: not within its budget), their spread over seeds, and each trained policy's return over
+  ``rl.evaluate.episodes`` episodes (at most 100) beside the limit of 500.
 
 ``metrics.json`` holds the table, per seed and as means, and ``goals`` (what the pipeline's page
 promises, each with its value and whether it is met); ``curves.png`` the online learning curves (mean
-over seeds, smoothed) and ``cliffwalking_paths.png`` the greedy paths on the grid.
+over seeds, smoothed), ``cliffwalking_paths.png`` the greedy paths on the grid and ``cartpole.png``
+every policy-gradient run's running reward.
 """
 from __future__ import annotations
 
@@ -28,12 +32,17 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.rl import params
 from stages.rl.agents import ALGORITHMS, rollout_returns, wilson_interval
+from stages.rl.policy_gradient import ALGORITHMS as PG_ALGORITHMS
+from stages.rl.policy_gradient import load_policies, one_cpu_thread, policy_returns
 from stages.rl.envs import ENV_IDS, greedy, greedy_path, make_env, policy_return_within, tabular_model
 
 log = logging.getLogger(__name__)
 CLIFF_SHAPE = (4, 12)  # CliffWalking's grid: the start bottom left, the goal bottom right, the cliff between
 FROZENLAKE_GOAL = 0.72  # Q-learning's greedy success on FrozenLake 4x4 (the oracle's best: 0.744)
 SMOOTHING = 50  # episodes in the moving average of the learning-curve figure
+CARTPOLE_EPISODES = 1000  # A2C must solve CartPole within this many episodes ...
+CARTPOLE_SEEDS_SHARE = 2 / 3  # ... on at least this share of its seeds
+CARTPOLE_MAX_RETURN = 500.0  # the time limit: no policy earns more
 
 
 def seeds_of(tables: dict[str, np.ndarray], env: str, algorithm: str) -> list[str]:
@@ -98,7 +107,32 @@ def cliff_table(tables, returns: pd.DataFrame, model) -> tuple[dict, dict[str, l
     return result, paths
 
 
-def goals(fl: dict, cw: dict, oracle: dict, map_name: str) -> dict:
+def cartpole_table(policy_metrics: dict, model_path, episodes: int, seed: int) -> dict:
+    """Per algorithm: each seed's solving episode and its trained policy's mean return, and their spread."""
+    runs = policy_metrics.get("runs")
+    if not isinstance(runs, dict) or not runs:
+        raise DataError(f"policy metrics: no 'runs' table (found keys: {', '.join(sorted(policy_metrics))})")
+    policies, _ = load_policies(model_path)
+    result = {"reward_threshold": policy_metrics["reward_threshold"], "max_return": CARTPOLE_MAX_RETURN}
+    for algorithm in PG_ALGORITHMS:
+        rows = []
+        for name, r in runs.items():
+            if r["algorithm"] != algorithm:
+                continue
+            if name not in policies:
+                raise DataError(f"{model_path}: no policy network for run {name}")
+            rows.append({"seed": r["seed"], "solved_at": r["solved_at"], "episodes": r["episodes"],
+                         "policy_return": float(policy_returns(policies[name], min(episodes, 100), seed + r["seed"]).mean())})
+        solved = [r["solved_at"] for r in rows if r["solved_at"] is not None]
+        result[algorithm] = {"seeds": rows, "solved": len(solved),
+                             "solved_within_goal": sum(1 for e in solved if e <= CARTPOLE_EPISODES),
+                             "mean_solved_at": float(np.mean(solved)) if solved else None,
+                             "std_solved_at": float(np.std(solved, ddof=1)) if len(solved) > 1 else None,
+                             "mean_policy_return": float(np.mean([r["policy_return"] for r in rows]))}
+    return result
+
+
+def goals(fl: dict, cw: dict, oracle: dict, map_name: str, cp: dict) -> dict:
     """The promises of docs/rl.md, each with its measured value and whether it holds."""
     q, s = cw["qlearning"], cw["sarsa"]
     out = {
@@ -111,6 +145,10 @@ def goals(fl: dict, cw: dict, oracle: dict, map_name: str) -> dict:
         "cliff_sarsa_online_return_is_higher": {
             "value": s["mean_online_return"] - q["mean_online_return"], "met": s["mean_online_return"] > q["mean_online_return"]},
     }
+    a2c = cp["a2c"]
+    out["cartpole_a2c_solves"] = {"value": a2c["solved_within_goal"], "of": len(a2c["seeds"]),
+                                  "goal": f"solved within {CARTPOLE_EPISODES} episodes on >= 2/3 of seeds",
+                                  "met": a2c["solved_within_goal"] >= CARTPOLE_SEEDS_SHARE * len(a2c["seeds"])}
     if map_name == "4x4":
         out["frozenlake_qlearning_success"] = {"value": fl["qlearning"]["mean_exact_success"], "goal": FROZENLAKE_GOAL,
                                                "met": fl["qlearning"]["mean_exact_success"] >= FROZENLAKE_GOAL}
@@ -134,6 +172,20 @@ def curves_figure(returns: pd.DataFrame, oracle: dict):
     return fig
 
 
+def cartpole_figure(returns: pd.DataFrame, threshold: float):
+    fig, ax = new_figure(figsize=(7, 3.6))
+    colors = dict(zip(PG_ALGORITHMS, ("tab:blue", "tab:orange")))
+    for (algorithm, seed), rows in returns.groupby(["algorithm", "seed"], sort=True):
+        ax.plot(rows["episode"], rows["running_reward"], color=colors.get(algorithm), lw=1,
+                label=algorithm if seed == returns.loc[returns["algorithm"] == algorithm, "seed"].min() else None)
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"solved ({threshold:g})")
+    ax.axvline(CARTPOLE_EPISODES, color="0.5", ls=":", lw=1, label=f"goal: {CARTPOLE_EPISODES} episodes")
+    ax.set(xlabel="episode", ylabel="running reward", ylim=(0, 1.08 * threshold), title="CartPole-v1: one line per seed")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def paths_figure(paths: dict[str, list[int]], oracle_path: list[int]):
     from matplotlib.patches import Rectangle
 
@@ -153,22 +205,27 @@ def paths_figure(paths: dict[str, list[int]], oracle_path: list[int]):
 
 def main(stage: Declared) -> None:
     p, seed = params.load(), load_common().seed
+    one_cpu_thread()
     oracle = read_json(stage.dep("oracle/metrics.json"))
     values = read_npz(stage.dep("oracle/values.npz"), keys=("cliffwalking_policy",), what="oracle values")
     tables = read_tables(stage.dep("q_tables.npz"))
-    returns = pd.read_csv(stage.dep("returns.csv"))
+    returns = pd.read_csv(stage.dep("tabular/returns.csv"))
     fl = frozenlake_table(tables, p.frozenlake.map_name, p.evaluate.episodes, seed)
     cliff_model = tabular_model(make_env("cliffwalking"))
     cw, paths = cliff_table(tables, returns, cliff_model)
     oracle_path, _, _ = greedy_path(cliff_model, values["cliffwalking_policy"], max_steps=10 * cliff_model.n_states)
+    cp = cartpole_table(read_json(stage.dep("policy/metrics.json")), stage.dep("policy/model.pt"), p.evaluate.episodes, seed)
+    pg_returns = pd.read_csv(stage.dep("policy/returns.csv"))
     metrics = {"frozenlake": {"map_name": p.frozenlake.map_name, "oracle_best": oracle["frozenlake"]["best_within_limit"], **fl},
                "cliffwalking": {"oracle_path_return": oracle["cliffwalking"]["path_return"], **cw},
+               "cartpole": cp,
                "frozenlake_qlearning_success": fl["qlearning"]["mean_exact_success"]}
-    metrics["goals"] = goals(fl, cw, oracle, p.frozenlake.map_name)
+    metrics["goals"] = goals(fl, cw, oracle, p.frozenlake.map_name, cp)
     with stage.outputs() as out:
         out.json(stage.out("metrics.json"), metrics)
         out.figure(stage.out("curves.png"), curves_figure(returns, oracle))
         out.figure(stage.out("cliffwalking_paths.png"), paths_figure(paths, oracle_path))
+        out.figure(stage.out("cartpole.png"), cartpole_figure(pg_returns, cp["reward_threshold"]))
     log.info("FrozenLake %s success within the limit: Q-learning %.3f, SARSA %.3f (oracle %.3f); CliffWalking online "
              "return: Q-learning %.1f, SARSA %.1f; goals met: %s", p.frozenlake.map_name, fl["qlearning"]["mean_exact_success"],
              fl["sarsa"]["mean_exact_success"], oracle["frozenlake"]["best_within_limit"], cw["qlearning"]["mean_online_return"],

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from stages.core.params import Params, section_loader
+from stages.core.recipe import Recipe
 
 
 class FrozenLakeParams(Params):
@@ -49,10 +50,31 @@ class EvaluateParams(Params):
     episodes: int = Field(ge=1, le=1_000_000)  # rollouts of each greedy policy on FrozenLake
 
 
+class PolicyParams(Recipe):
+    """REINFORCE and A2C on CartPole-v1 (stage `rl-policy`): the recipe (``batch_size`` is the number of
+    CartPoles run side by side; ``lr`` one number or one per algorithm; ``epochs`` cut the longest
+    possible run into resume checkpoints) plus the policy-gradient keys."""
+
+    seeds: int = Field(ge=1, le=100)  # runs per algorithm, seeds common.seed, +1, …
+    episodes: int = Field(ge=1, le=1_000_000)  # each run's budget; it stops earlier once solved
+    hidden: int = Field(ge=1, le=4096)  # both MLPs' hidden width
+    gamma: float = Field(gt=0, le=1)
+    n_steps: int = Field(ge=1, le=10_000)  # A2C's rollout length per update
+    value_coef: float = Field(ge=0, le=100)
+    entropy_coef: float = Field(ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _lr_names_algorithms(self) -> PolicyParams:
+        if isinstance(self.lr, dict) and set(self.lr) != {"reinforce", "a2c"}:
+            raise ValueError(f"lr must be one number or name both algorithms (reinforce, a2c), got {sorted(self.lr)}")
+        return self
+
+
 class RlParams(Params):
     frozenlake: FrozenLakeParams
     oracle: OracleParams
     tabular: TabularLearningParams
+    policy: PolicyParams
     evaluate: EvaluateParams
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.rl.smoke import SMOKE
 
-STAGES = {"rl-oracle", "rl-tabular", "rl-evaluate"}
+STAGES = {"rl-oracle", "rl-tabular", "rl-policy", "rl-evaluate"}
 
 
 @pytest.mark.e2e
@@ -44,11 +44,21 @@ def test_dvc_repro_rl_then_an_evaluation_change_reruns_only_the_evaluation(temp_
     assert cliff["sarsa"]["mean_online_return"] == pytest.approx(online["sarsa"])
     assert metrics["goals"]["cliff_sarsa_online_return_is_higher"]["met"] == (online["sarsa"] > online["qlearning"])
     assert metrics["frozenlake_qlearning_success"] == q["mean_exact_success"]  # the headline metric
-    for png in ("curves.png", "cliffwalking_paths.png"):
+    pg = pd.read_csv(art / "policy/returns.csv")
+    budget = SMOKE["rl.policy.episodes"]
+    assert sorted(pg.groupby(["algorithm", "seed"]).size().items()) == [(("a2c", 42), budget), (("reinforce", 42), budget)]
+    cartpole = metrics["cartpole"]
+    assert cartpole["reward_threshold"] == 475.0 and cartpole["a2c"]["seeds"][0]["episodes"] == budget
+    assert 8 <= cartpole["reinforce"]["mean_policy_return"] <= 500
+    assert metrics["goals"]["cartpole_a2c_solves"] == {"value": 0, "of": 1, "goal": "solved within 1000 episodes on >= 2/3 of seeds",
+                                                       "met": False}  # 40 episodes are far too few
+    for png in ("curves.png", "cliffwalking_paths.png", "cartpole.png"):
         assert (art / "evaluate" / png).stat().st_size > 10_000
     record = json.loads((repo.path / ".reprolab/runs/rl-tabular.json").read_text())
     assert record["env_steps"] == int(returns["steps"].sum()) and record["env_steps_per_s"] > 0
 
+    assert json.loads((repo.path / ".reprolab/runs/rl-policy.json").read_text())["env_steps"] == \
+        sum(r["env_steps"] for r in json.loads((art / "policy/metrics.json").read_text())["runs"].values())
     assert repo.ran_stages(repo.dvc("repro", "rl-evaluate")) == []
     repo.set_param("rl.evaluate.episodes", SMOKE["rl.evaluate.episodes"] + 1)
     assert repo.ran_stages(repo.dvc("repro", "rl-evaluate")) == ["rl-evaluate"]

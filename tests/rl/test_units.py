@@ -133,6 +133,9 @@ def test_read_tables_names_what_is_missing(tmp_path):
     ("tabular.cliffwalking.gamma", 1.01, r"rl\.tabular\.cliffwalking\.gamma"),
     ("tabular.frozenlake.decay_episodes", 10**6, r"decay_episodes \(1000000\) exceeds episodes"),
     ("frozenlake.map_name", "5x5", r"rl\.frozenlake\.map_name"),
+    ("policy.gamma", 1.5, r"rl\.policy\.gamma"),
+    ("policy.lr", {"reinforce": 0.01, "ppo": 0.01}, r"name both algorithms \(reinforce, a2c\), got \['ppo', 'reinforce'\]"),
+    ("policy.batch_size", 0, r"rl\.policy\.batch_size"),
 ])
 def test_bad_params_name_the_key(dotted, value, message):
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
