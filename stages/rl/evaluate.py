@@ -33,8 +33,8 @@ from stages.core.stage import Declared
 from stages.rl import params
 from stages.rl.agents import ALGORITHMS, rollout_returns, wilson_interval
 from stages.rl.policy_gradient import ALGORITHMS as PG_ALGORITHMS
-from stages.rl.policy_gradient import load_policies, one_cpu_thread, policy_returns
-from stages.rl.envs import ENV_IDS, greedy, greedy_path, make_env, policy_return_within, tabular_model
+from stages.rl.policy_gradient import load_policies, policy_returns
+from stages.rl.envs import ENV_IDS, greedy, greedy_path, make_env, one_cpu_thread, policy_return_within, tabular_model
 
 log = logging.getLogger(__name__)
 CLIFF_SHAPE = (4, 12)  # CliffWalking's grid: the start bottom left, the goal bottom right, the cliff between

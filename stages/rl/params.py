@@ -5,7 +5,7 @@ error naming it, not a silent fallback.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -70,11 +70,43 @@ class PolicyParams(Recipe):
         return self
 
 
+class SelfPlayParams(Recipe):
+    """AlphaGo-Zero-style self-play on tic-tac-toe (stage `rl-selfplay`): the recipe (``batch_size``:
+    positions per gradient step; ``epochs`` × ``iterations`` self-play iterations) plus the network's
+    and the loop's keys (:class:`stages.rl.selfplay.SelfPlaySettings` says what each does)."""
+
+    channels: int = Field(ge=1, le=1024)
+    blocks: int = Field(ge=0, le=64)
+    value_hidden: int = Field(ge=1, le=4096)
+    iterations: int = Field(ge=1, le=100_000)  # self-play iterations per epoch
+    games_per_iteration: int = Field(ge=1, le=100_000)
+    simulations: int = Field(ge=1, le=100_000)  # PUCT simulations per self-play move
+    c_puct: float = Field(gt=0, le=100)
+    dirichlet_alpha: float = Field(gt=0, le=100)
+    dirichlet_fraction: float = Field(ge=0, lt=1)
+    temperature_moves: int = Field(ge=0, le=9)  # moves drawn in proportion to the visits (9: the whole game)
+    random_openings: int = Field(ge=0, le=9)  # first moves played at random (still searched and stored)
+    buffer_length: int = Field(ge=1, le=10_000_000)
+    updates_per_iteration: int = Field(ge=1, le=100_000)
+    augment: bool  # store the 8 symmetric copies of every position
+
+
+class ArenaParams(Params):
+    """Every tic-tac-toe agent against every other (stage `rl-arena`)."""
+
+    games: int = Field(ge=2, le=100_000, multiple_of=2)  # per pair, half with each agent as X
+    simulations: int = Field(ge=1, le=100_000)  # the trained network's PUCT simulations per move (the goal: at most 50)
+    c_puct: float = Field(gt=0, le=100)
+    playouts: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(min_length=1)  # pure MCTS agents, one per entry
+
+
 class RlParams(Params):
     frozenlake: FrozenLakeParams
     oracle: OracleParams
     tabular: TabularLearningParams
     policy: PolicyParams
+    selfplay: SelfPlayParams
+    arena: ArenaParams
     evaluate: EvaluateParams
 
 

@@ -18,7 +18,8 @@ from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun
 from stages.rl import params
-from stages.rl.policy_gradient import ALGORITHMS, KIND, Settings, one_cpu_thread, max_updates, policy_gradient_parts, reward_threshold
+from stages.rl.envs import one_cpu_thread
+from stages.rl.policy_gradient import ALGORITHMS, KIND, Settings, max_updates, policy_gradient_parts, reward_threshold
 
 log = logging.getLogger(__name__)
 

@@ -81,15 +81,6 @@ class Settings:
         return f"{self.algorithm}_seed{self.seed}"
 
 
-def one_cpu_thread() -> None:
-    """Run torch's CPU kernels on one thread: for networks of 64 units on batches of 8, a hand-off to a
-    second thread costs more than the work (measured on 2 cores with another process busy: 17 µs per
-    forward on one thread, 1–5 ms on two)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def make_cartpole(envs: int):
     """``envs`` CartPole-v1s as one vectorised environment (gymnasium's numpy implementation; its
     500-step limit; an ended episode restarts on the next step)."""

@@ -13,7 +13,7 @@ from stages.core.batches import Iterations
 from stages.core.recipe import Recipe
 from stages.core.trainer import ManualObjective
 from stages.core.training import TrainingRun
-from stages.rl.selfplay import (LINES, SYMMETRIES, NetConfig, NetEvaluator, PerfectAgent, PolicyAgent, PolicyValueNet,
+from stages.rl.alphazero import (LINES, SYMMETRIES, NetConfig, NetEvaluator, PerfectAgent, PolicyAgent, PolicyValueNet,
                                 PuctAgent, RandomAgent, SelfPlaySettings, UctAgent, arena, augment, encode, game_value,
                                 legal_moves, new_board, outcome, perfect_moves, play, play_move, puct_search,
                                 reachable_positions, self_play_game, selfplay_parts, settings_from, uct_search, winner)
