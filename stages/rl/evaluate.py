@@ -227,9 +227,11 @@ def main(stage: Declared) -> None:
         out.figure(stage.out("cliffwalking_paths.png"), paths_figure(paths, oracle_path))
         out.figure(stage.out("cartpole.png"), cartpole_figure(pg_returns, cp["reward_threshold"]))
     log.info("FrozenLake %s success within the limit: Q-learning %.3f, SARSA %.3f (oracle %.3f); CliffWalking online "
-             "return: Q-learning %.1f, SARSA %.1f; goals met: %s", p.frozenlake.map_name, fl["qlearning"]["mean_exact_success"],
+             "return: Q-learning %.1f, SARSA %.1f; CartPole solved by REINFORCE on %d of %d seeds, A2C on %d of %d; goals met: %s",
+             p.frozenlake.map_name, fl["qlearning"]["mean_exact_success"],
              fl["sarsa"]["mean_exact_success"], oracle["frozenlake"]["best_within_limit"], cw["qlearning"]["mean_online_return"],
-             cw["sarsa"]["mean_online_return"], ", ".join(f"{k} {'yes' if v['met'] else 'NO'}" for k, v in metrics["goals"].items()))
+             cw["sarsa"]["mean_online_return"], cp["reinforce"]["solved"], len(cp["reinforce"]["seeds"]), cp["a2c"]["solved"],
+             len(cp["a2c"]["seeds"]), ", ".join(f"{k} {'yes' if v['met'] else 'NO'}" for k, v in metrics["goals"].items()))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""End to end: `dvc repro` of the rl pipeline on smoke params; a change of the evaluation's rollouts
-reruns the evaluation only, and a bad param stops the run with one line naming it."""
+"""End to end: `dvc repro` of the rl pipeline (every stage) on smoke params; a change of the
+evaluation's rollouts reruns the evaluation only, and a bad param stops the run with one line naming it."""
 from __future__ import annotations
 
 import json
@@ -10,15 +10,15 @@ import pytest
 
 from tests.rl.smoke import SMOKE
 
-STAGES = {"rl-oracle", "rl-tabular", "rl-policy", "rl-evaluate"}
+STAGES = {"rl-oracle", "rl-tabular", "rl-policy", "rl-evaluate", "rl-selfplay", "rl-arena"}
 
 
 @pytest.mark.e2e
-@pytest.mark.slow(30)
+@pytest.mark.slow(40)
 def test_dvc_repro_rl_then_an_evaluation_change_reruns_only_the_evaluation(temp_repo):
     repo = temp_repo
     repo.set_params(SMOKE, commit="smoke params")
-    assert set(repo.ran_stages(repo.dvc("repro", "rl-evaluate"))) == STAGES
+    assert set(repo.ran_stages(repo.dvc("repro", "rl-evaluate", "rl-arena"))) == STAGES
 
     art = repo.path / "artifacts/rl"
     oracle = json.loads((art / "oracle/metrics.json").read_text())
@@ -57,9 +57,19 @@ def test_dvc_repro_rl_then_an_evaluation_change_reruns_only_the_evaluation(temp_
     record = json.loads((repo.path / ".reprolab/runs/rl-tabular.json").read_text())
     assert record["env_steps"] == int(returns["steps"].sum()) and record["env_steps_per_s"] > 0
 
+    arena = pd.read_csv(art / "arena/arena.csv")
+    agents = ["random", "perfect", "mcts5", "policy", "puct5"]
+    assert sorted(set(arena["agent"])) == sorted(agents) and len(arena) == len(agents) * (len(agents) - 1)
+    assert (arena["wins"] + arena["draws"] + arena["losses"] == SMOKE["rl.arena.games"]).all()
+    assert (arena.loc[arena["opponent"] == "perfect", "wins"] == 0).all()  # nobody beats minimax
+    arena_metrics = json.loads((art / "arena/metrics.json").read_text())
+    assert set(arena_metrics["goals"]) == {"selfplay_no_loss_to_perfect", "selfplay_beats_random"}
+    assert (art / "arena/arena.png").stat().st_size > 10_000
+    selfplay = json.loads((art / "selfplay/metrics.json").read_text())
+    assert selfplay["games"] == SMOKE["rl.selfplay.epochs"] * SMOKE["rl.selfplay.iterations"] * SMOKE["rl.selfplay.games_per_iteration"]
     assert json.loads((repo.path / ".reprolab/runs/rl-policy.json").read_text())["env_steps"] == \
         sum(r["env_steps"] for r in json.loads((art / "policy/metrics.json").read_text())["runs"].values())
-    assert repo.ran_stages(repo.dvc("repro", "rl-evaluate")) == []
+    assert repo.ran_stages(repo.dvc("repro", "rl-evaluate", "rl-arena")) == []
     repo.set_param("rl.evaluate.episodes", SMOKE["rl.evaluate.episodes"] + 1)
     assert repo.ran_stages(repo.dvc("repro", "rl-evaluate")) == ["rl-evaluate"]
 

@@ -136,6 +136,9 @@ def test_read_tables_names_what_is_missing(tmp_path):
     ("policy.gamma", 1.5, r"rl\.policy\.gamma"),
     ("policy.lr", {"reinforce": 0.01, "ppo": 0.01}, r"name both algorithms \(reinforce, a2c\), got \['ppo', 'reinforce'\]"),
     ("policy.batch_size", 0, r"rl\.policy\.batch_size"),
+    ("selfplay.dirichlet_fraction", 1.0, r"rl\.selfplay\.dirichlet_fraction"),
+    ("arena.games", 3, r"rl\.arena\.games"),
+    ("arena.playouts", [], r"rl\.arena\.playouts"),
 ])
 def test_bad_params_name_the_key(dotted, value, message):
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
