@@ -36,7 +36,7 @@ def agents_of(net, p: params.ArenaParams) -> dict:
     """The arena's agents, in the table's order."""
     evaluator = NetEvaluator(net)
     agents = {"random": RandomAgent(), "perfect": PerfectAgent()}
-    agents.update({f"mcts{n}": UctAgent(n) for n in p.playouts})
+    agents.update({f"mcts{n}": UctAgent(n, p.uct_c) for n in p.playouts})
     agents["policy"] = PolicyAgent(evaluator)
     agents[f"puct{p.simulations}"] = PuctAgent(evaluator, p.simulations, p.c_puct)
     return agents

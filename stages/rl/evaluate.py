@@ -9,7 +9,7 @@
   Example 6.6.
 - CartPole: the episode each REINFORCE and A2C run solved the task at (running reward over 475;
   null: not within its budget), their spread over seeds, and each trained policy's return over
-  ``rl.evaluate.episodes`` episodes (at most 100) beside the limit of 500.
+  ``rl.evaluate.cartpole_episodes`` episodes beside the time limit's 500.
 
 ``metrics.json`` holds the table, per seed and as means, and ``goals`` (what the pipeline's page
 promises, each with its value and whether it is met); ``curves.png`` the online learning curves (mean
@@ -33,7 +33,7 @@ from stages.core.stage import Declared
 from stages.rl import params
 from stages.rl.agents import ALGORITHMS, rollout_returns, wilson_interval
 from stages.rl.policy_gradient import ALGORITHMS as PG_ALGORITHMS
-from stages.rl.policy_gradient import load_policies, policy_returns
+from stages.rl.policy_gradient import load_policies, policy_returns, time_limit
 from stages.rl.envs import ENV_IDS, greedy, greedy_path, make_env, one_cpu_thread, policy_return_within, tabular_model
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ FROZENLAKE_GOAL = 0.72  # Q-learning's greedy success on FrozenLake 4x4 (the ora
 SMOOTHING = 50  # episodes in the moving average of the learning-curve figure
 CARTPOLE_EPISODES = 1000  # A2C must solve CartPole within this many episodes ...
 CARTPOLE_SEEDS_SHARE = 2 / 3  # ... on at least this share of its seeds
-CARTPOLE_MAX_RETURN = 500.0  # the time limit: no policy earns more
 
 
 def seeds_of(tables: dict[str, np.ndarray], env: str, algorithm: str) -> list[str]:
@@ -113,7 +112,7 @@ def cartpole_table(policy_metrics: dict, model_path, episodes: int, seed: int) -
     if not isinstance(runs, dict) or not runs:
         raise DataError(f"policy metrics: no 'runs' table (found keys: {', '.join(sorted(policy_metrics))})")
     policies, _ = load_policies(model_path)
-    result = {"reward_threshold": policy_metrics["reward_threshold"], "max_return": CARTPOLE_MAX_RETURN}
+    result = {"reward_threshold": policy_metrics["reward_threshold"], "max_return": float(time_limit())}
     for algorithm in PG_ALGORITHMS:
         rows = []
         for name, r in runs.items():
@@ -122,7 +121,7 @@ def cartpole_table(policy_metrics: dict, model_path, episodes: int, seed: int) -
             if name not in policies:
                 raise DataError(f"{model_path}: no policy network for run {name}")
             rows.append({"seed": r["seed"], "solved_at": r["solved_at"], "episodes": r["episodes"],
-                         "policy_return": float(policy_returns(policies[name], min(episodes, 100), seed + r["seed"]).mean())})
+                         "policy_return": float(policy_returns(policies[name], episodes, seed + r["seed"]).mean())})
         solved = [r["solved_at"] for r in rows if r["solved_at"] is not None]
         result[algorithm] = {"seeds": rows, "solved": len(solved),
                              "solved_within_goal": sum(1 for e in solved if e <= CARTPOLE_EPISODES),
@@ -214,7 +213,7 @@ def main(stage: Declared) -> None:
     cliff_model = tabular_model(make_env("cliffwalking"))
     cw, paths = cliff_table(tables, returns, cliff_model)
     oracle_path, _, _ = greedy_path(cliff_model, values["cliffwalking_policy"], max_steps=10 * cliff_model.n_states)
-    cp = cartpole_table(read_json(stage.dep("policy/metrics.json")), stage.dep("policy/model.pt"), p.evaluate.episodes, seed)
+    cp = cartpole_table(read_json(stage.dep("policy/metrics.json")), stage.dep("policy/model.pt"), p.evaluate.cartpole_episodes, seed)
     pg_returns = pd.read_csv(stage.dep("policy/returns.csv"))
     metrics = {"frozenlake": {"map_name": p.frozenlake.map_name, "oracle_best": oracle["frozenlake"]["best_within_limit"], **fl},
                "cliffwalking": {"oracle_path_return": oracle["cliffwalking"]["path_return"], **cw},

@@ -48,6 +48,7 @@ class TabularLearningParams(Params):
 
 class EvaluateParams(Params):
     episodes: int = Field(ge=1, le=1_000_000)  # rollouts of each greedy policy on FrozenLake
+    cartpole_episodes: int = Field(ge=1, le=100_000)  # episodes of each trained CartPole policy (one environment each)
 
 
 class PolicyParams(Recipe):
@@ -73,7 +74,7 @@ class PolicyParams(Recipe):
 class SelfPlayParams(Recipe):
     """AlphaGo-Zero-style self-play on tic-tac-toe (stage `rl-selfplay`): the recipe (``batch_size``:
     positions per gradient step; ``epochs`` × ``iterations`` self-play iterations) plus the network's
-    and the loop's keys (:class:`stages.rl.selfplay.SelfPlaySettings` says what each does)."""
+    and the loop's keys (:class:`stages.rl.alphazero.SelfPlaySettings` says what each does)."""
 
     channels: int = Field(ge=1, le=1024)
     blocks: int = Field(ge=0, le=64)
@@ -98,6 +99,7 @@ class ArenaParams(Params):
     simulations: int = Field(ge=1, le=100_000)  # the trained network's PUCT simulations per move (the goal: at most 50)
     c_puct: float = Field(gt=0, le=100)
     playouts: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(min_length=1)  # pure MCTS agents, one per entry
+    uct_c: float = Field(gt=0, le=100)  # pure MCTS's exploration constant (UCT)
 
 
 class RlParams(Params):

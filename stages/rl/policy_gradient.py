@@ -96,12 +96,19 @@ def reward_threshold() -> float:
     return float(gym.spec(CARTPOLE).reward_threshold)
 
 
-def max_updates(s: Settings, max_episode_steps: int = 500) -> int:
+def time_limit() -> int:
+    """CartPole-v1's time limit in steps, from gymnasium's registry (500): also the best return."""
+    import gymnasium as gym
+
+    return int(gym.spec(CARTPOLE).max_episode_steps)
+
+
+def max_updates(s: Settings) -> int:
     """Updates a run can make before its episode budget runs out: REINFORCE one per batch of
     episodes; A2C, at most, as if every episode lasted the whole time limit."""
     if s.algorithm == "reinforce":
         return math.ceil(s.episodes / s.envs)
-    return math.ceil(s.episodes * max_episode_steps / (s.envs * s.n_steps))
+    return math.ceil(s.episodes * time_limit() / (s.envs * s.n_steps))
 
 
 def discounted_returns(rewards: np.ndarray, gamma: float, continues: np.ndarray, bootstrap: np.ndarray) -> np.ndarray:
@@ -163,8 +170,6 @@ class Run:
         truncated episodes' ``γ V(s_last)`` folded into their last reward, and the bootstrap value of
         the last observation (A2C) or zeros.
         """
-        import torch
-
         obs, actions, rewards, continues, mask = [], [], [], [], []
         gamma, B = self.s.gamma, self.s.envs
         finished = np.zeros(B, dtype=bool)
@@ -177,9 +182,7 @@ class Run:
             self.env_steps += int(valid.sum())
             cut = trunc & valid & ~term  # the time limit is not the task's end: bootstrap from V(s_last)
             if cut.any():
-                with torch.no_grad():
-                    v_last = value(torch.as_tensor(nxt, dtype=torch.float32, device=_device(value))).squeeze(-1).float().cpu().numpy()
-                r = np.where(cut, r + gamma * v_last, r)
+                r = np.where(cut, r + gamma * _values(value, nxt), r)
             obs.append(self.obs)
             actions.append(a)
             rewards.append(r)
@@ -194,9 +197,7 @@ class Run:
                 break
         bootstrap = np.zeros(B)
         if steps is not None and self.learning:
-            with torch.no_grad():
-                bootstrap = value(torch.as_tensor(self.obs, dtype=torch.float32, device=_device(value))).squeeze(-1).float().cpu().numpy()
-            bootstrap = np.where(self.valid, bootstrap, 0.0)
+            bootstrap = np.where(self.valid, _values(value, self.obs), 0.0)
         if steps is None:  # a REINFORCE batch: every env restarts for the next one
             self.obs, _ = self.env.reset()
             self.valid[:] = True
@@ -249,6 +250,14 @@ class Run:
 
 def _device(net):
     return next(net.parameters()).device
+
+
+def _values(value, obs: np.ndarray) -> np.ndarray:
+    """The value network's estimates of a batch of observations, as numpy (no grad)."""
+    import torch
+
+    with torch.no_grad():
+        return value(torch.as_tensor(obs, dtype=torch.float32, device=_device(value))).squeeze(-1).float().cpu().numpy()
 
 
 class PolicyGradient:

@@ -11,25 +11,23 @@ length and draws per epoch. `rl-arena` measures the network against the other ag
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 
 from stages.core.batches import Iterations
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun
 from stages.rl import params
-from stages.rl.alphazero import KIND, NetConfig, SelfPlaySettings, selfplay_parts
+from stages.rl.alphazero import KIND, NetConfig, SelfPlaySettings, selfplay_parts, settings_from
 from stages.rl.envs import one_cpu_thread
 
 log = logging.getLogger(__name__)
 
 
 def settings_of(p: params.SelfPlayParams, seed: int) -> SelfPlaySettings:
-    """The loop's settings from the params section (every field from params.yaml, the seed from the run)."""
-    return SelfPlaySettings(games_per_iteration=p.games_per_iteration, simulations=p.simulations, c_puct=p.c_puct,
-                            dirichlet_alpha=p.dirichlet_alpha, dirichlet_fraction=p.dirichlet_fraction,
-                            temperature_moves=p.temperature_moves, random_openings=p.random_openings,
-                            buffer_length=p.buffer_length, batch_size=p.batch_size,
-                            updates_per_iteration=p.updates_per_iteration, augment=p.augment, seed=seed)
+    """The loop's settings from the params section (each of its fields from params.yaml, the seed from the run)."""
+    names = {f.name for f in fields(SelfPlaySettings)} - {"seed"}
+    return settings_from({**p.model_dump(include=names), "seed": seed})
 
 
 def main(stage: Declared) -> None:
