@@ -1,85 +1,60 @@
-"""Global magnitude pruning (``torch.nn.utils.prune``), then fine-tuning.
+"""Stage `compress-prune`: the teacher pruned by global weight magnitude, then fine-tuned.
 
-At sparsity ``s``, the ``round(s · n)`` weights of smallest absolute value among all ``n`` weights of
-every conv and linear layer together are set to 0 (``global_unstructured`` with ``L1Unstructured``):
-a layer with many small weights loses more than one with few large ones, unlike pruning each layer by
-``s``. Biases are kept (few, and they carry the ReLUs' thresholds).
-
-While pruned, a layer's ``weight`` is ``weight_orig * weight_mask`` recomputed before each forward,
-so fine-tuning the net (core's ``TrainingRun``, plain cross-entropy) trains ``weight_orig`` with the
-pruned entries' gradients zero: the mask holds. :func:`make_permanent` then folds the mask into a
-plain ``weight`` (zeros included) so the saved state dict has the net's usual keys.
+For each sparsity of ``compress.prune.sparsities``, that fraction of all conv and linear weights of
+the teacher, smallest magnitudes first over all layers together, is masked to 0
+(:func:`stages.compress.pruning.prune_global`), and the pruned net is fine-tuned under the stage's
+recipe ``seeds`` times, side by side (the masks hold: pruned weights get no gradient). The masks are
+folded into plain weights (zeros kept) before the checkpoint is written, so every run loads as a
+teacher-shaped net. Accuracy before fine-tuning is ``compress-evaluate``'s to measure (pruning the
+teacher again is deterministic and takes milliseconds).
 """
 from __future__ import annotations
 
-import copy
+import logging
 
-from .nets import CNNConfig
+from stages.compress import params
+from stages.compress.images import load_split, read_summary
+from stages.compress.nets import KIND, load_checkpoint_args, load_net
+from stages.compress.pruning import copy_net, make_permanent, prune_global, weight_sparsity
+from stages.compress.runs import Run, cross_entropy, seed_names, side_by_side_parts
+from stages.core.checkpoint import save_checkpoint
+from stages.core.runtime import run_stage
+from stages.core.stage import Declared
+from stages.core.training import TrainingRun
 
-
-def copy_net(net):
-    """A deep copy of ``net``, pruned or not. (A pruned layer's ``weight`` is computed by a forward
-    pre-hook, a non-leaf tensor that ``deepcopy`` refuses; it is replaced by its detached value, the
-    same numbers, which the hook recomputes at the next forward anyway.)"""
-    import torch.nn.utils.prune as prune
-
-    for m, name in prunable(net):
-        if prune.is_pruned(m) and hasattr(m, f"{name}_mask") and not getattr(m, name).is_leaf:
-            setattr(m, name, getattr(m, name).detach())
-    return copy.deepcopy(net)
+log = logging.getLogger(__name__)
 
 
-def check_sparsity(sparsity: float) -> float:
-    """``sparsity`` as a float, or a ValueError naming it when it is not in [0, 1) (1 would prune every
-    weight)."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
-        raise ValueError(f"pruning sparsity must be a number in [0, 1): got {sparsity!r}")
-    return float(sparsity)
+def run_name(sparsity: float) -> str:
+    """``sparsity90`` for 0.9 (``sparsity87.5`` for 0.875): a run's prefix."""
+    return f"sparsity{100 * sparsity:g}"
 
 
-def prunable(net) -> list[tuple]:
-    """(module, "weight") for each conv and linear layer of ``net``."""
-    import torch.nn as nn
+def main(stage: Declared) -> None:
+    p = params.load().prune
+    run = TrainingRun(stage, p, kind=KIND)
+    summary = read_summary(stage.dep("summary.json"))
+    x, y = load_split(stage.dep("train.npz"), summary)
+    teacher_path = stage.dep("teacher/model.pt")
+    teacher, args = load_net(teacher_path), load_checkpoint_args(teacher_path)
+    teacher.requires_grad_(True)
+    runs = {}
+    for sparsity in p.sparsities:
+        pruned = prune_global(teacher, sparsity)
+        for name, seed in seed_names(run_name(sparsity), run.seed, p.seeds).items():
+            runs[name] = Run(net=lambda net=pruned: copy_net(net), loss=cross_entropy, seed=seed, data=(x, y), args=args)
+    trainer = run.fit(**side_by_side_parts(runs, p.batch_size),
+                      inputs={"train": stage.dep("train.npz"), "teacher": teacher_path})
+    permanent = {name: make_permanent(net) for name, net in trainer.models.items()}
+    sparsity = {name: round(weight_sparsity(net), 6) for name, net in permanent.items()}
 
-    return [(m, "weight") for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    def write(out) -> None:
+        ckpt = {k: v for k, v in trainer.checkpoint().items() if k not in ("optimizers", "schedulers", "scalers")}
+        save_checkpoint(out.path(stage.out("model.pt")), {**ckpt, "models": {n: m.state_dict() for n, m in permanent.items()}})
 
-
-def prune_global(net, sparsity: float):
-    """A copy of ``net`` with the ``round(sparsity · n)`` smallest-magnitude weights of all its conv
-    and linear layers masked to 0 (module docstring); ``net`` itself is left as it is."""
-    import torch.nn.utils.prune as prune
-
-    sparsity = check_sparsity(sparsity)
-    out = copy_net(net)
-    prune.global_unstructured(prunable(out), pruning_method=prune.L1Unstructured, amount=sparsity)
-    return out
-
-
-def weight_sparsity(net) -> float:
-    """Fraction of the conv and linear weights (not biases) of ``net`` that are exactly 0."""
-    zeros = total = 0
-    for m, name in prunable(net):
-        w = getattr(m, name)
-        zeros, total = zeros + int((w == 0).sum()), total + w.numel()
-    return zeros / total
-
-
-def make_permanent(net):
-    """A copy of a pruned ``net`` with each mask folded into a plain ``weight`` (the usual state-dict
-    keys, the zeros kept); a layer that was not pruned is left as it is."""
-    import torch.nn.utils.prune as prune
-
-    out = copy_net(net)
-    for m, name in prunable(out):
-        if prune.is_pruned(m) and hasattr(m, f"{name}_mask"):
-            prune.remove(m, name)
-    return out
+    run.finish(model=None, write=write, run_outputs=("model.pt",),
+               extra={"sparsities": p.sparsities, "weight_sparsity": sparsity, "n_train": len(y)})
 
 
-def finetune_parts(pruned, cfg: CNNConfig) -> dict:
-    """What ``TrainingRun.fit``/``build`` takes to fine-tune a pruned net (a copy, masks kept) with
-    cross-entropy on ``(images, labels)`` batches."""
-    from stages.core.classify import Classification
-
-    return {"models": lambda: {"net": copy_net(pruned)}, "objective": lambda nets: Classification(nets["net"]),
-            "val_step": lambda nets: Classification(nets["net"]).validate, "model_args": cfg.as_dict()}
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,139 +1,62 @@
-"""Int8 quantisation on the CPU: post-training static quantisation (PTQ) and quantisation-aware
-training (QAT), with torch's eager-mode API (``torch.ao.quantization``).
+"""Stage `compress-quantize`: the teacher in int8, after training (PTQ) and trained for it (QAT).
 
-**Which API, and why** (torch 2.14, checked 2026-12): torch itself still ships only the eager-mode
-and FX flows of ``torch.ao.quantization``; both warn on import/use that they are deprecated
-("torch.ao.quantization is deprecated and will be removed in 2.10 … migrate to torchao"), and the
-quantised-tensor dtypes (``torch.quint8``…) warn that they will be removed. The export-based pt2e
-flow (``prepare_pt2e``/``convert_pt2e``, ``X86InductorQuantizer``) has left torch
-(``torch.ao.quantization.quantize_pt2e`` no longer exists) for the separate ``torchao`` package,
-which is not installed in this project's environment (torchao 0.18.0 is on the package index). So
-this module uses the one flow torch 2.14 still runs, keeps its deprecation warnings to itself
-(:func:`_quiet`), and is the one place to change when the project adds torchao.
+- ``ptq``: post-training static quantisation: (conv, BN, ReLU) runs fused, activation ranges observed
+  on the first ``calibration_images`` training images, weights int8 per channel, activations uint8;
+- ``qat_seed<s>``: quantisation-aware training: the fused teacher with fake quantisation inserted,
+  fine-tuned (``compress.quantize.qat``, ``seeds`` times side by side), then converted the same way.
 
-PTQ: the float net is wrapped in quant/dequant stubs, each (conv, ReLU) pair fused, observers record
-activation ranges on calibration images from the **training** split, and :func:`convert` swaps in
-int8 kernels (per-channel symmetric int8 weights, uint8 activations: the backend's default qconfig).
-QAT: the same, but with fake-quantisation inserted before training, so the net fine-tunes under the
-rounding it will meet, then converts.
+``backend`` is the quantised engine the int8 kernels run on; one this torch build cannot run on this
+CPU is one error line naming it and those it can. The int8 models are written as state dicts in one
+checkpoint (kind ``compress-int8``) that :func:`stages.compress.quantization.int8_model` reads back.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-import warnings
+import logging
 
-from .nets import fusable_pairs
+from stages.compress import params
+from stages.compress.images import load_split, read_summary
+from stages.compress.nets import load_checkpoint_args, load_net
+from stages.compress.quantization import INT8_KIND, check_backend, convert_qat, prepare_qat, quantize_static
+from stages.compress.runs import Run, cross_entropy, seed_names, side_by_side_parts
+from stages.core.checkpoint import save_checkpoint
+from stages.core.errors import ParamsError
+from stages.core.runtime import run_stage
+from stages.core.stage import Declared
+from stages.core.training import TrainingRun
 
-BACKENDS = ("x86", "fbgemm", "qnnpack", "onednn")
-
-
-@contextlib.contextmanager
-def _quiet():
-    """torch.ao.quantization's deprecation warnings silenced (see the module docstring), nothing else."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated.*")
-        warnings.filterwarnings("ignore", message=r".*reduce_range will be deprecated.*")
-        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions.*")
-        warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated.*")
-        yield
+log = logging.getLogger(__name__)
 
 
-def check_backend(backend: str) -> str:
-    """``backend`` when this torch build on this CPU runs it, else one ValueError naming it and the
-    supported ones (``torch.backends.quantized.supported_engines``)."""
-    import torch
+def main(stage: Declared) -> None:
+    import copy
 
-    supported = [e for e in torch.backends.quantized.supported_engines if e != "none"]
-    if backend not in supported:
-        known = "" if backend in BACKENDS else f" (known backends: {', '.join(BACKENDS)})"
-        raise ValueError(f"quantisation backend {backend!r} is not supported by this torch build on this CPU; "
-                         f"supported: {', '.join(supported) or 'none'}{known}")
-    return backend
+    p = params.load().quantize
+    try:
+        backend = check_backend(p.backend)
+    except ValueError as exc:
+        raise ParamsError(f"params.yaml: compress.quantize.backend: {exc}") from None
+    run = TrainingRun(stage, p.qat, kind=INT8_KIND)
+    summary = read_summary(stage.dep("summary.json"))
+    x, y = load_split(stage.dep("train.npz"), summary)
+    teacher_path = stage.dep("teacher/model.pt")
+    teacher, args = load_net(teacher_path), load_checkpoint_args(teacher_path)
+    ptq = quantize_static(teacher, x[:p.calibration_images], backend)
+    prepared = prepare_qat(teacher.requires_grad_(True), backend)
+    runs = {name: Run(net=lambda: copy.deepcopy(prepared), loss=cross_entropy, seed=seed, data=(x, y), args=args)
+            for name, seed in seed_names("qat", run.seed, p.qat.seeds).items()}
+    trainer = run.fit(**side_by_side_parts(runs, p.qat.batch_size),
+                      inputs={"train": stage.dep("train.npz"), "teacher": teacher_path},
+                      key={"backend": backend, "calibration_images": p.calibration_images})
+    int8 = {"ptq": ptq, **{name: convert_qat(net) for name, net in trainer.models.items()}}
 
+    def write(out) -> None:
+        ckpt = {k: v for k, v in trainer.checkpoint().items() if k not in ("optimizers", "schedulers", "scalers", "objective")}
+        save_checkpoint(out.path(stage.out("int8.pt")), {**ckpt, "model_args": {"net": args, "backend": backend},
+                                                          "models": {n: m.state_dict() for n, m in int8.items()}})
 
-def _wrapped(net, backend: str, qat: bool):
-    """A copy of ``net`` inside quant/dequant stubs, (conv, ReLU) pairs fused, its qconfig set."""
-    import torch.ao.quantization as tq
-
-    check_backend(backend)
-    model = tq.QuantWrapper(copy.deepcopy(net))  # .quant → .module → .dequant
-    model.train(qat)
-    pairs = [[f"module.{a}", f"module.{b}"] for a, b in fusable_pairs(net)]
-    fuse = tq.fuse_modules_qat if qat else tq.fuse_modules
-    model = fuse(model, pairs) if pairs else model
-    model.qconfig = tq.get_default_qat_qconfig(backend) if qat else tq.get_default_qconfig(backend)
-    return model
-
-
-def quantize_static(net, calibration, backend: str = "x86", batch_size: int = 256):
-    """Post-training static int8 quantisation of a float ``net`` (left as it is).
-
-    Args:
-        calibration: (N, C, S, S) float images from the training split: the activation ranges.
-        backend: a quantised engine (:func:`check_backend`); also made torch's current engine.
-
-    Returns:
-        The int8 model (eval mode), taking and returning float tensors.
-    """
-    import torch
-    import torch.ao.quantization as tq
-
-    with _quiet():
-        model = _wrapped(net, backend, qat=False)
-        torch.backends.quantized.engine = backend
-        prepared = tq.prepare(model)
-        with torch.no_grad():
-            for i in range(0, len(calibration), batch_size):
-                prepared(torch.as_tensor(calibration[i:i + batch_size]))
-        return tq.convert(prepared).eval()
+    run.finish(model=None, write=write, run_outputs=("int8.pt",),
+               extra={"backend": backend, "calibration_images": min(p.calibration_images, len(y)), "runs": list(int8)})
 
 
-def prepare_qat(net, backend: str = "x86"):
-    """A copy of a float ``net`` with fake-quantisation inserted (train mode), to fine-tune with any
-    objective (e.g. core's ``Classification``), then :func:`convert_qat`."""
-    import torch
-    import torch.ao.quantization as tq
-
-    with _quiet():
-        model = _wrapped(net, backend, qat=True)
-        torch.backends.quantized.engine = backend
-        return tq.prepare_qat(model)
-
-
-def convert_qat(model):
-    """The int8 model (eval mode) of a QAT-trained ``model`` (left as it is)."""
-    import torch.ao.quantization as tq
-
-    with _quiet():
-        return tq.convert(copy.deepcopy(model).eval()).eval()
-
-
-def qat_parts(net, cfg, backend: str = "x86") -> dict:
-    """What ``TrainingRun.fit``/``build`` takes to fine-tune ``net`` with fake-quantisation, with
-    cross-entropy on ``(images, labels)`` batches (``model_args``: ``cfg``'s, plus the backend)."""
-    from stages.core.classify import Classification
-
-    prepared = prepare_qat(net, backend)
-    return {"models": lambda: {"net": copy.deepcopy(prepared)}, "objective": lambda nets: Classification(nets["net"]),
-            "val_step": lambda nets: Classification(nets["net"]).validate,
-            "model_args": {**cfg.as_dict(), "backend": backend}}
-
-
-def run_quantized(model, x, batch_size: int = 512):
-    """(N, classes) float logits of an int8 ``model`` (warnings of the deprecated dtypes silenced)."""
-    import torch
-
-    with _quiet(), torch.no_grad():
-        return torch.cat([model(torch.as_tensor(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
-
-
-def saved_bytes(model) -> int:
-    """Bytes of ``torch.save(model.state_dict())``: the model's size on disk."""
-    import torch
-
-    buf = io.BytesIO()
-    with _quiet():
-        torch.save(model.state_dict(), buf)
-    return buf.getbuffer().nbytes
+if __name__ == "__main__":
+    run_stage(main)

@@ -31,6 +31,7 @@ from stages.core.errors import DataError
 from stages.core.imagefiles import open_image
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
+from stages.core.splits import cap_per_class, channel_stats, stratified_split
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.vit import params
@@ -103,42 +104,6 @@ def load_image_folder(entries: list[str], side: int) -> tuple[np.ndarray, np.nda
     if resized:
         log.warning("%d of %d images were not %dx%d and were resized to it (vit.data.image_px)", resized, len(images), side, side)
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
-
-
-# ---- splitting --------------------------------------------------------------------------------------
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held out): ``fraction`` of every class held out, seeded.
-
-    Raises:
-        DataError: a class too small to appear on both sides.
-    """
-    from sklearn.model_selection import train_test_split
-
-    counts = np.bincount(labels)
-    if (counts[counts > 0] < 2).any():
-        raise DataError(f"{name}: class(es) {np.flatnonzero((counts > 0) & (counts < 2)).tolist()} have fewer than 2 images; "
-                        "a stratified split needs at least 2 per class")
-    try:
-        kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, random_state=seed, stratify=labels)
-    except ValueError as exc:
-        raise DataError(f"{name}: cannot split {len(labels)} images stratified ({exc})") from None
-    return np.sort(kept), np.sort(held)
-
-
-def cap_per_class(index: np.ndarray, labels: np.ndarray, cap: int | None) -> np.ndarray:
-    """The first ``cap`` indices of each class (all when ``cap`` is None), in order."""
-    if cap is None:
-        return index
-    keep = np.concatenate([index[labels[index] == c][:cap] for c in np.unique(labels[index])])
-    return np.sort(keep)
-
-
-def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images in [0, 1] units, rounded to 6 digits (stable JSON)."""
-    x = images.astype(np.float64) / 255.0
-    return ([round(float(v), 6) for v in x.mean(axis=(0, 2, 3))],
-            [round(max(float(v), 1e-6), 6) for v in x.std(axis=(0, 2, 3))])
 
 
 def build_splits(data_params: DataParams, seed: int) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], str]:

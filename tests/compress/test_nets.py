@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stages.compress.nets import (SEPARABLE_STUDENT, STUDENT, TEACHER, CNNConfig, cnn, fusable_pairs, head,
+from stages.compress.nets import (SEPARABLE_STUDENT, STUDENT, TEACHER, CNNConfig, as_args, cnn, fusable_groups, head,
                                   parameter_count)
 
 
@@ -16,8 +16,10 @@ def test_nets_map_images_to_one_logit_per_class(cfg, px):
 def test_separable_student_has_seven_times_fewer_parameters_than_the_student():
     dense, separable = parameter_count(cnn(STUDENT)), parameter_count(cnn(SEPARABLE_STUDENT))
     assert dense / separable >= 7
-    # hand count of the separable net: stem, depthwise + pointwise twice, head
-    assert separable == (9 * 16 + 16) + (9 * 16 + 16) + (16 * 64 + 64) + (9 * 64 + 64) + (64 * 128 + 128) + (128 * 10 + 10)
+    # hand count of the separable net: stem, depthwise + pointwise twice (convs without bias, each
+    # followed by a batch norm's scale and shift), head
+    bn = 2 * (16 + 16 + 64 + 64 + 128)
+    assert separable == 9 * 16 + 9 * 16 + 16 * 64 + 9 * 64 + 64 * 128 + bn + (128 * 10 + 10)
     assert parameter_count(cnn(TEACHER)) > dense
 
 
@@ -29,9 +31,11 @@ def test_separable_blocks_use_depthwise_convs():
 
 def test_parameter_count_nonzero_counts_only_nonzero_weights():
     net = cnn(CNNConfig((2, 2, 2)))
+    before = parameter_count(net, nonzero=True)
+    assert before < parameter_count(net)  # a fresh batch norm's shifts are 0
     with torch.no_grad():
         net[-1].weight.zero_()
-    assert parameter_count(net, nonzero=True) == parameter_count(net) - net[-1].weight.numel()
+    assert parameter_count(net, nonzero=True) == before - net[-1].weight.numel()
 
 
 def test_config_round_trips_and_refuses_bad_channels():
@@ -44,10 +48,12 @@ def test_config_round_trips_and_refuses_bad_channels():
         CNNConfig.from_dict({**STUDENT.as_dict(), "width": 3})
 
 
-def test_fusable_pairs_names_every_conv_relu_pair():
-    assert fusable_pairs(cnn(STUDENT)) == [["0.0", "0.1"], ["0.2", "0.3"], ["0.5", "0.6"]]
-    assert len(fusable_pairs(cnn(SEPARABLE_STUDENT))) == 5
-    assert fusable_pairs(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 2))) == []
+def test_fusable_groups_names_every_conv_bn_relu_run():
+    assert fusable_groups(cnn(STUDENT)) == [["0.0", "0.1", "0.2"], ["0.3", "0.4", "0.5"], ["0.7", "0.8", "0.9"]]
+    assert len(fusable_groups(cnn(SEPARABLE_STUDENT))) == 5
+    nn = torch.nn
+    assert fusable_groups(nn.Sequential(nn.ReLU(), nn.Linear(2, 2))) == []
+    assert fusable_groups(nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1), nn.Linear(1, 1), nn.ReLU())) == [["0", "1"], ["2", "3"]]
 
 
 def test_load_net_round_trips_a_checkpoint_and_names_a_corrupted_one(tmp_path):
@@ -55,9 +61,9 @@ def test_load_net_round_trips_a_checkpoint_and_names_a_corrupted_one(tmp_path):
     from stages.core.checkpoint import FORMAT, save_checkpoint
     from stages.core.errors import DataError
 
-    net = cnn(STUDENT)
+    net = cnn(STUDENT).eval()
     path = tmp_path / "model.pt"
-    save_checkpoint(path, {"format": FORMAT, "kind": KIND, "model_args": STUDENT.as_dict(), "params": {}, "epoch": 1,
+    save_checkpoint(path, {"format": FORMAT, "kind": KIND, "model_args": as_args(STUDENT), "params": {}, "epoch": 1,
                            "models": {"net": net.state_dict()}})
     x = torch.rand(2, 1, 8, 8)
     assert torch.equal(load_net(path)(x), net(x))

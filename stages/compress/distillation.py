@@ -25,11 +25,9 @@ training labels and the training images, not which images are ``k``; the test sp
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
-from .nets import CNNConfig, cnn
 
 
 def distillation_loss(student, teacher, labels, temperature: float, alpha: float):
@@ -59,45 +57,22 @@ def check_distillation(temperature: float, alpha: float) -> None:
         raise ValueError(f"distillation alpha (weight of the hard-label term) must be in [0, 1]: got {alpha}")
 
 
-class Distillation:
-    """The trainer's objective for a student: :func:`distillation_loss` on ``(images, labels, teacher
-    logits)`` batches, one update step ``net``. ``validate`` takes ``(images, labels)`` batches (a
-    third tensor is ignored) and reports cross-entropy and accuracy, as core's ``Classification``."""
-
-    def __init__(self, net, *, temperature: float, alpha: float, step: str = "net") -> None:
-        check_distillation(temperature, alpha)
-        self.net, self.temperature, self.alpha, self.step = net, temperature, alpha, step
-
-    def loss(self, batch):
-        x, y, v = batch  # (B, C, S, S), (B,), (B, classes)
-        return distillation_loss(self.net(x), v, y, self.temperature, self.alpha)
-
-    def steps(self):
-        return [(self.step, self.loss)]
-
-    def validate(self, batch) -> dict[str, Any]:
-        import torch.nn.functional as F
-
-        x, y = batch[0], batch[1]
-        logits = self.net(x)
-        return {"val_loss": F.cross_entropy(logits, y), "val_accuracy": (logits.argmax(1) == y).float().mean()}
-
-
-def distill_parts(cfg: CNNConfig, *, temperature: float, alpha: float) -> dict[str, Any]:
-    """What ``TrainingRun.fit``/``build`` takes to distil a student of ``cfg`` (data:
-    ``TensorData(images, labels, teacher_logits(...))``)."""
+def distilled_loss(temperature: float, alpha: float):
+    """The loss ``(net, (images, labels, teacher logits)) → scalar`` of a distilled run
+    (:class:`stages.compress.runs.Run`)."""
     check_distillation(temperature, alpha)
-    return {"models": lambda: {"net": cnn(cfg)},
-            "objective": lambda nets: Distillation(nets["net"], temperature=temperature, alpha=alpha),
-            "val_step": lambda nets: Distillation(nets["net"], temperature=temperature, alpha=alpha).validate,
-            "model_args": cfg.as_dict()}
+
+    def loss(net, batch):
+        return distillation_loss(net(batch[0]), batch[2], batch[1], temperature, alpha)
+    return loss
 
 
-def teacher_logits(teacher, images, batch_size: int = 512):
-    """The frozen teacher's (N, classes) float32 logits of ``images`` (eval mode, no gradients, CPU)."""
+def teacher_logits(teacher, images, device="cpu", batch_size: int = 512):
+    """The frozen teacher's (N, classes) float32 logits of ``images`` (eval mode, no gradients, run on
+    ``device``, returned on the CPU)."""
     from stages.core.classify import predict
 
-    return predict(teacher, images, "cpu", batch_size=batch_size)
+    return predict(teacher.to(device), images, device, batch_size=batch_size)
 
 
 def omit_class(images: np.ndarray, labels: np.ndarray, omitted: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from stages.compress.nets import STUDENT, CNNConfig, cnn
-from stages.compress.quantize import (check_backend, convert_qat, prepare_qat, quantize_static, run_quantized,
+from stages.compress.quantization import (check_backend, convert_qat, prepare_qat, quantize_static, run_quantized,
                                       saved_bytes)
 
 

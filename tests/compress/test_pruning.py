@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from stages.compress.nets import STUDENT, CNNConfig, cnn, parameter_count
-from stages.compress.prune import (check_sparsity, finetune_parts, make_permanent, prunable, prune_global,
+from stages.compress.nets import STUDENT, CNNConfig, as_args, build, cnn, parameter_count
+from stages.compress.pruning import (check_sparsity, copy_net, make_permanent, prunable, prune_global,
                                    weight_sparsity)
-from stages.core.batches import TensorData
+from stages.compress.runs import Run, cross_entropy, side_by_side_parts
 from stages.core.recipe import Recipe
 from stages.core.training import TrainingRun
 
@@ -56,14 +56,16 @@ def test_make_permanent_keeps_the_zeros_under_the_usual_keys():
 def test_fine_tuning_a_pruned_net_keeps_its_mask():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 1, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g)
-    cfg = CNNConfig((2, 4, 4))
-    pruned = prune_global(cnn(cfg), 0.7)
-    run = TrainingRun("compress-finetune", Recipe(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), kind="compress-cnn",
+    args = as_args(CNNConfig((2, 4, 4)))
+    pruned = prune_global(build(args), 0.7)
+    runs = {"sparsity70_seed0": Run(net=lambda: copy_net(pruned), loss=cross_entropy, seed=0, data=(x, y), args=args)}
+    run = TrainingRun("compress-prune", Recipe(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), kind="compress-cnn",
                       device="cpu", seed=0)
-    data = TensorData(x, y)
-    trainer = run.build(**finetune_parts(pruned, cfg), data=data)
-    before = {k: v.clone() for k, v in trainer.models["net"].state_dict().items()}
-    trainer.fit(data)
-    tuned = make_permanent(trainer.models["net"])
+    parts = side_by_side_parts(runs, 8)
+    trainer = run.build(**parts)
+    net = trainer.models["sparsity70_seed0"]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    trainer.fit(parts["data"])
+    tuned = make_permanent(net)
     assert weight_sparsity(tuned) >= weight_sparsity(pruned)
-    assert not torch.equal(before["0.2.weight_orig"], trainer.models["net"].state_dict()["0.2.weight_orig"])
+    assert not torch.equal(before["0.3.weight_orig"], net.state_dict()["0.3.weight_orig"])  # block 1's conv trained

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from stages.compress.distill import (Distillation, distill_parts, distillation_loss, omit_class, prior_bias_shift,
+from stages.compress.distillation import (distillation_loss, distilled_loss, omit_class, prior_bias_shift,
                                      shift_logits, teacher_logits, with_bias_shift)
-from stages.compress.nets import CNNConfig, cnn
-from stages.core.batches import TensorData
+from stages.compress.nets import CNNConfig, as_args, build, cnn
+from stages.compress.runs import Run, side_by_side_parts
 from stages.core.recipe import Recipe
 from stages.core.training import TrainingRun
 
@@ -74,16 +74,16 @@ def test_a_tiny_distillation_run_trains_the_student_toward_the_teacher():
     x, y = torch.rand(32, 1, 8, 8, generator=g), torch.randint(0, 3, (32,), generator=g)
     teacher = cnn(CNNConfig((4, 4, 4), classes=3))
     v = teacher_logits(teacher, x)
-    cfg = CNNConfig((2, 4, 4), classes=3)
+    args = as_args(CNNConfig((2, 4, 4), classes=3))
+    loss = distilled_loss(4.0, 0.0)
+    runs = {"distilled_seed0": Run(net=lambda: build(args), loss=loss, seed=0, data=(x, y, v), args=args)}
     run = TrainingRun("compress-distill", Recipe(epochs=3, batch_size=8, optimizer="adam", lr=1e-2), kind="compress-cnn",
                       device="cpu", seed=0)
-    data = TensorData(x, y, v)
-    trainer = run.build(**distill_parts(cfg, temperature=4.0, alpha=0.0), data=data)
-    student = trainer.models["net"]
-    before = Distillation(student, temperature=4.0, alpha=0.0).loss((x, y, v)).item()
-    history = trainer.fit(data, TensorData(x, y))
-    after = Distillation(student, temperature=4.0, alpha=0.0).loss((x, y, v)).item()
-    assert after < before
-    assert "val_accuracy" in history[-1]
+    parts = side_by_side_parts(runs, 8)
+    trainer = run.build(**parts)
+    student = trainer.models["distilled_seed0"]
+    before = loss(student, (x, y, v)).item()
+    trainer.fit(parts["data"])
+    assert loss(student, (x, y, v)).item() < before
     with pytest.raises(ValueError, match="temperature"):
-        distill_parts(cfg, temperature=-1.0, alpha=0.5)
+        distilled_loss(-1.0, 0.5)

@@ -1,0 +1,107 @@
+"""Several training runs side by side in one stage: one network per (variant, seed), each with its
+own optimizer, loss and batch order, under core's one trainer.
+
+The pipeline's goals are judged over seeds, and a student, its distilled twin and its separable
+cousin differ only in their network and loss, so one stage trains them all: :class:`SideBySide` is a
+:class:`~stages.core.trainer.ManualObjective` whose iteration updates every run once, each on the
+next batch of its own permutation of the data (a ``torch.Generator`` seeded by the run's seed), and
+:func:`side_by_side_parts` builds each network from its own seed. Runs started from the same network
+(the pruned teacher fine-tuned under three seeds) so still differ by their batch order. Everything
+else (optimizers from the recipe, the schedule, resume, checkpoint, history, the run record) is
+core's: the history has one ``loss_<run>`` column per run.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stages.core.batches import Iterations
+
+
+@dataclass
+class Run:
+    """One run: its network (a builder, called once the run's seed is set), its loss ``(net, batch)
+    → scalar``, its seed and the tensors it draws batches from (first dimension: examples)."""
+
+    net: Callable[[], Any]
+    loss: Callable[[Any, tuple], Any]
+    seed: int
+    data: tuple
+    args: dict[str, Any]  # the network's model_args
+
+
+class SideBySide:
+    """The manual objective of :func:`side_by_side_parts` (module docstring)."""
+
+    def __init__(self, nets: dict[str, Any], runs: dict[str, Run], batch_size: int) -> None:
+        import torch
+
+        self.nets, self.runs, self.batch_size = nets, runs, batch_size
+        self.updates = tuple(runs)
+        self.generators = {n: torch.Generator().manual_seed(r.seed) for n, r in runs.items()}
+        self.orders: dict[str, Any] = {n: None for n in runs}
+        self.positions = {n: 0 for n in runs}
+
+    def _next_indices(self, name: str):
+        import torch
+
+        n = len(self.runs[name].data[0])
+        if self.orders[name] is None or self.positions[name] >= n:
+            self.orders[name], self.positions[name] = torch.randperm(n, generator=self.generators[name]), 0
+        start = self.positions[name]
+        self.positions[name] = min(start + self.batch_size, n)
+        return self.orders[name][start:self.positions[name]]
+
+    def iteration(self, batch: int, step) -> None:
+        for name, run in self.runs.items():
+            idx = self._next_indices(name)
+            tensors = tuple(t[idx].to(step.device) for t in run.data)
+            with step.autocast():
+                loss = run.loss(self.nets[name], tensors)
+            step.update(name, loss)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generators": {n: g.get_state() for n, g in self.generators.items()},
+                "orders": {n: o for n, o in self.orders.items() if o is not None}, "positions": dict(self.positions)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for n, g in self.generators.items():
+            g.set_state(state["generators"][n])
+            self.orders[n] = state["orders"].get(n)
+            self.positions[n] = state["positions"][n]
+
+
+def side_by_side_parts(runs: dict[str, Run], batch_size: int) -> dict[str, Any]:
+    """What core's ``TrainingRun.fit``/``build`` takes to train ``runs`` side by side: networks (each
+    built under its own seed), the objective, the data (iterations per epoch: one pass over the
+    largest run's data) and the model args (``{"nets": {run: model_args}}``)."""
+    import torch
+
+    if not runs:
+        raise ValueError("no runs to train side by side")
+
+    def models() -> dict[str, Any]:
+        nets = {}
+        for name, run in runs.items():
+            torch.manual_seed(run.seed)
+            nets[name] = run.net()
+        return nets
+
+    longest = max(len(r.data[0]) for r in runs.values())
+    return {"models": models, "objective": lambda nets: SideBySide(nets, runs, batch_size),
+            "data": Iterations(math.ceil(longest / batch_size)),
+            "model_args": {"nets": {n: r.args for n, r in runs.items()}}}
+
+
+def cross_entropy(net, batch):
+    """The loss of a run trained on labels alone: cross-entropy on ``(images, labels)`` batches."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(net(batch[0]), batch[1])
+
+
+def seed_names(prefix: str, seed: int, seeds: int) -> dict[str, int]:
+    """``{"<prefix>_seed<s>": s}`` for the ``seeds`` seeds ``seed, seed + 1, …``."""
+    return {f"{prefix}_seed{s}": s for s in range(seed, seed + seeds)}
