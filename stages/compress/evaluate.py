@@ -5,7 +5,9 @@ Rows of ``table.csv`` (one per variant; a variant trained under several seeds gi
 range over its seeds): the teacher; the student alone, distilled, and depthwise-separable; the
 teacher pruned to each sparsity, before and after fine-tuning; the teacher in int8 after training
 (PTQ) and trained for it (QAT). Columns: accuracy, parameters (and the non-zero ones), bytes on disk
-(``torch.save`` of one run's state dict), each also as a ratio to the teacher.
+(``torch.save`` of one run's state dict), the bytes of the non-zero weights alone (4 per fp32
+weight, 1 per int8 weight: what a sparse or quantised format would have to store at least; the
+Pareto figure's x axis), each also as a ratio to the teacher.
 
 ``omitted.csv``: the omitted-class students (hard labels, distilled), each before and after its bias
 correction, on the omitted class's test images and on all of them.
@@ -54,7 +56,7 @@ def variant_of(run: str) -> str:
 
 
 def seed_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per variant from runs' ``{"accuracy", "params", "nonzero_params", "bytes"}``: accuracy
+    """One row per variant from runs' ``{"accuracy", "params", "nonzero_params", "bytes", "weight_bytes"}``: accuracy
     mean, min and max over the variant's seeds, the other columns of its first run."""
     variants: dict[str, list[dict]] = {}
     for name, r in runs.items():
@@ -64,7 +66,7 @@ def seed_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         acc = [r["accuracy"] for r in rs]
         rows.append({"model": variant, "seeds": len(rs), "accuracy": round(float(np.mean(acc)), 4),
                      "accuracy_min": min(acc), "accuracy_max": max(acc),
-                     **{k: rs[0][k] for k in ("params", "nonzero_params", "bytes")}})
+                     **{k: rs[0][k] for k in ("params", "nonzero_params", "bytes", "weight_bytes")}})
     return rows
 
 
@@ -77,6 +79,7 @@ def with_ratios(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table["params_ratio"] = (teacher["params"] / table["params"]).round(3)
     table["nonzero_ratio"] = (teacher["nonzero_params"] / table["nonzero_params"]).round(3)
     table["bytes_ratio"] = (teacher["bytes"] / table["bytes"]).round(3)
+    table["weight_bytes_ratio"] = (teacher["weight_bytes"] / table["weight_bytes"]).round(3)
     return table
 
 
@@ -121,16 +124,22 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def tradeoff_figure(table: pd.DataFrame, sparsity: pd.DataFrame, omitted: pd.DataFrame, omitted_class: str):
     fig, (ax, ax2, ax3) = new_figure(1, 3, figsize=(17, 5))
-    nonzero = table["nonzero_params"].to_numpy(float)
+    from matplotlib.ticker import NullFormatter
+
+    size = table["weight_bytes"].to_numpy(float)
     acc = table["accuracy"].to_numpy(float)
+    labels: dict[tuple[float, float], list[str]] = {}  # models at one point share one label
     for i, row in table.iterrows():
-        ax.errorbar(nonzero[i], acc[i], yerr=[[acc[i] - row["accuracy_min"]], [row["accuracy_max"] - acc[i]]],
+        ax.errorbar(size[i], acc[i], yerr=[[acc[i] - row["accuracy_min"]], [row["accuracy_max"] - acc[i]]],
                     fmt="o", capsize=3)
-        ax.annotate(row["model"], (nonzero[i], acc[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    front = pareto_front(list(zip(nonzero, acc)))
-    ax.plot(nonzero[front], acc[front], "k--", lw=1, label="Pareto front")
-    ax.set(xscale="log", xlabel="non-zero parameters (log)", ylabel="test accuracy (%)",
+        labels.setdefault((size[i], acc[i]), []).append(row["model"])
+    for point, names in labels.items():
+        ax.annotate(", ".join(names), point, textcoords="offset points", xytext=(4, 4), fontsize=7)
+    front = pareto_front(list(zip(size, acc)))
+    ax.plot(size[front], acc[front], "k--", lw=1, label="Pareto front")
+    ax.set(xscale="log", xlabel="bytes of non-zero weights (fp32: 4, int8: 1 each; log)", ylabel="test accuracy (%)",
            title="accuracy against size (range over seeds)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=8)
     means = sparsity.groupby("sparsity")[["before", "after"]].mean()
     ax2.plot(100 * means.index, means["before"], "o-", label="pruned, before fine-tuning")
@@ -157,8 +166,9 @@ def main(stage: Declared) -> None:
                               **load_nets(stage.dep("prune/model.pt"))}
     runs = {}
     for name, net in floats.items():
+        nonzero = parameter_count(net, nonzero=True)
         runs[name] = {"accuracy": accuracy(predict(net, x, "cpu"), labels), "params": parameter_count(net),
-                      "nonzero_params": parameter_count(net, nonzero=True), "bytes": saved_bytes(net)}
+                      "nonzero_params": nonzero, "bytes": saved_bytes(net), "weight_bytes": 4 * nonzero}
     # pruning: accuracy right after pruning (before fine-tuning), and the curve
     curve = []
     for s in section.prune.sparsities:
@@ -170,8 +180,9 @@ def main(stage: Declared) -> None:
     # int8
     int8, backend = load_int8(stage.dep("quantize/int8.pt"))
     for name, model in int8.items():
+        nonzero = parameter_count(teacher, nonzero=True)
         runs[name] = {"accuracy": accuracy(run_quantized(model, x), labels), "params": parameter_count(teacher),
-                      "nonzero_params": parameter_count(teacher, nonzero=True), "bytes": saved_bytes(model)}
+                      "nonzero_params": nonzero, "bytes": saved_bytes(model), "weight_bytes": nonzero}
     rows = [r for r in seed_rows(runs)]
     for row in rows:  # the pruned variants' rows name their state before fine-tuning too
         if row["model"].startswith("sparsity"):
@@ -209,7 +220,7 @@ def main(stage: Declared) -> None:
     firsts = {"teacher": teacher}
     for name, fn in (*floats.items(), *((n, lambda z, m=m: run_quantized(m, z)) for n, m in int8.items())):
         firsts.setdefault(variant_of(name), fn)
-    write_run_record(stage.name, {"latency": latencies(firsts, x)})
+    write_run_record(stage.name, {"latency": latencies(firsts, x, repeats=3, calls=10)})
 
 
 if __name__ == "__main__":

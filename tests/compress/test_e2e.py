@@ -1,12 +1,16 @@
 """End to end: `dvc repro` of the compress pipeline (every stage) on smoke params; a change of the
-evaluation reruns the evaluation only, an int8 backend this CPU lacks stops the run with one line
-naming the param, and a corrupted checkpoint stops the evaluation with one line naming the file."""
+evaluation reruns the evaluation only, and an int8 backend this CPU lacks stops the run with one
+line naming the param. (A corrupted checkpoint's one line: tests/compress/test_nets.py and
+test_quantization.py.)"""
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_digits
 
 from tests.compress.smoke import SMOKE
 
@@ -15,7 +19,7 @@ STAGES = {"compress-data", "compress-teacher", "compress-students", "compress-om
 
 
 @pytest.mark.e2e
-@pytest.mark.slow(40)
+@pytest.mark.slow(75)
 def test_dvc_repro_compress_then_an_evaluation_change_reruns_only_the_evaluation(temp_repo):
     repo = temp_repo
     repo.set_params(SMOKE, commit="smoke params")
@@ -23,7 +27,9 @@ def test_dvc_repro_compress_then_an_evaluation_change_reruns_only_the_evaluation
 
     art = repo.path / "artifacts/compress"
     summary = json.loads((repo.path / "data/compress/summary.json").read_text())
-    assert summary["counts"]["test"] == [45, 46, 44, 46, 45, 46, 45, 45, 44, 44]  # 25% of each digit, stratified
+    per_digit = np.bincount(load_digits().target)  # (10,)
+    held = np.array(summary["counts"]["test"])
+    assert held.sum() == math.ceil(0.25 * per_digit.sum()) and (abs(held - 0.25 * per_digit) < 1).all()  # stratified
     table = pd.read_csv(art / "evaluate/table.csv").set_index("model")
     sparsities = SMOKE["compress.prune.sparsities"]
     assert list(table.index) == ["teacher", "student", "distilled", "separable",
@@ -63,7 +69,3 @@ def test_dvc_repro_compress_then_an_evaluation_change_reruns_only_the_evaluation
     proc = repo.dvc("repro", "compress-quantize", check=False)
     assert proc.returncode != 0 and "compress.quantize.backend" in proc.stderr and "'tpu-int8' is not supported" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-    (art / "prune/model.pt").write_bytes(b"not a checkpoint")
-    proc = repo.python("-m", "stages.compress.evaluate", check=False)
-    assert proc.returncode == 2 and "artifacts/compress/prune/model.pt" in proc.stderr and "Traceback" not in proc.stderr

@@ -59,3 +59,23 @@ def test_qat_model_trains_then_converts_to_int8():
     q = convert_qat(model)
     assert model.training  # converted a copy
     assert run_quantized(q, x).shape == (16, 10)
+
+
+def test_int8_checkpoint_round_trips_and_a_corrupted_one_is_one_line(tmp_path):
+    from stages.compress.nets import as_args
+    from stages.compress.quantization import INT8_KIND, load_int8
+    from stages.core.checkpoint import save_checkpoint
+    from stages.core.errors import DataError
+
+    torch.manual_seed(0)
+    net = cnn(STUDENT).eval()
+    x = torch.rand(32, 1, 8, 8)
+    q = quantize_static(net, x, "x86")
+    path = tmp_path / "int8.pt"
+    save_checkpoint(path, {"kind": INT8_KIND, "model_args": {"net": as_args(STUDENT), "backend": "x86"}, "params": {},
+                           "epoch": 0, "models": {"ptq": q.state_dict()}})
+    models, backend = load_int8(path)
+    assert backend == "x86" and torch.equal(run_quantized(models["ptq"], x), run_quantized(q, x))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataError, match="int8.pt"):
+        load_int8(path)
