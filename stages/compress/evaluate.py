@@ -12,7 +12,8 @@ Pareto figure's x axis), each also as a ratio to the teacher.
 ``omitted.csv``: the omitted-class students (hard labels, distilled), each before and after its bias
 correction, on the omitted class's test images and on all of them.
 
-Latency (batch 1 and the whole test split at once, the median of repeats in this one process) is
+Latency (batch 1 and the whole test split at once, the median of ``latency_repeats`` rounds in this
+one process) is
 wall-clock: it goes to the run record (``python -m pipelines runs``) and to
 ``benchmarks/compress_latency.py``, never into a DVC-tracked output (it would change their hashes on
 every run).
@@ -220,7 +221,8 @@ def main(stage: Declared) -> None:
     firsts = {"teacher": teacher}
     for name, fn in (*floats.items(), *((n, lambda z, m=m: run_quantized(m, z)) for n, m in int8.items())):
         firsts.setdefault(variant_of(name), fn)
-    write_run_record(stage.name, {"latency": latencies(firsts, x, repeats=3, calls=10)})
+    if section.evaluate.latency_repeats:
+        write_run_record(stage.name, {"latency": latencies(firsts, x, repeats=section.evaluate.latency_repeats, calls=10)})
 
 
 if __name__ == "__main__":

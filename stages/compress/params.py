@@ -102,7 +102,8 @@ class QuantizeParams(Params):
 
 
 class EvaluateParams(Params):
-    resamples: int = Field(ge=100, le=100_000)  # bootstrap resamples of each accuracy's interval
+    resamples: int = Field(ge=100, le=100_000)  # bootstrap resamples of the teacher's accuracy interval
+    latency_repeats: int = Field(ge=0, le=1000)  # rounds of the latency measurement (run record only); 0: none
 
 
 class CompressParams(Params):

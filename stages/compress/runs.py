@@ -105,3 +105,14 @@ def cross_entropy(net, batch):
 def seed_names(prefix: str, seed: int, seeds: int) -> dict[str, int]:
     """``{"<prefix>_seed<s>": s}`` for the ``seeds`` seeds ``seed, seed + 1, …``."""
     return {f"{prefix}_seed{s}": s for s in range(seed, seed + seeds)}
+
+
+def output_checkpoint(trainer, **replace: Any) -> dict[str, Any]:
+    """The checkpoint a stage writes as its declared output when it stores its networks in another
+    form (pruning's masks folded, int8 state dicts): the trainer's, without the wall-clock history
+    columns (the same run gives the same bytes, as core's own model output), with ``replace``'s
+    entries swapped in."""
+    from stages.core.training import without_wall_clock
+
+    ckpt = trainer.checkpoint()
+    return {**ckpt, "history": without_wall_clock(ckpt["history"]), **replace}
