@@ -51,9 +51,10 @@ def main(stage: Declared) -> None:
     splits, classes, name = build_splits(p, common.seed)
     mean, std = channel_stats(splits["train"][0])
     x, _ = splits["train"]
+    targets = {"train": stage.out("train.npz"), "test": stage.out("test.npz")}
     with stage.outputs() as out:
         for split, (images, labels) in splits.items():
-            out.npz(stage.out(f"{split}.npz"), images=images, labels=labels.astype(np.int64))
+            out.npz(targets[split], images=images, labels=labels.astype(np.int64))
         out.json(stage.out("summary.json"), {
             "source": name, "classes": classes, "channels": int(x.shape[1]), "image_px": int(x.shape[-1]),
             "mean": mean, "std": std,
