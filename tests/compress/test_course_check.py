@@ -6,7 +6,7 @@ from tests.course import assert_course_check_passes
 
 
 @pytest.mark.e2e
-@pytest.mark.slow(60)
+@pytest.mark.slow(120)
 def test_course_profile_runs_end_to_end(tmp_path):
     params = assert_course_check_passes("compress", tmp_path)
     assert params["compress.teacher.net.arch"] == "resnet18"

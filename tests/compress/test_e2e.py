@@ -19,7 +19,7 @@ STAGES = {"compress-data", "compress-teacher", "compress-students", "compress-om
 
 
 @pytest.mark.e2e
-@pytest.mark.slow(75)
+@pytest.mark.slow(105)
 def test_dvc_repro_compress_then_an_evaluation_change_reruns_only_the_evaluation(temp_repo):
     repo = temp_repo
     repo.set_params(SMOKE, commit="smoke params")
