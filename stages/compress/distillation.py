@@ -113,13 +113,6 @@ def prior_bias_shift(logits: np.ndarray, omitted: int, prior: float) -> float:
     return float(max(shift, 0.0))
 
 
-def shift_logits(logits, omitted: int, shift: float):
-    """``logits`` with ``shift`` added to column ``omitted`` (what raising that output's bias does); a copy."""
-    out = logits.clone() if hasattr(logits, "clone") else np.array(logits, dtype=np.float64, copy=True)
-    out[:, omitted] += shift
-    return out
-
-
 def with_bias_shift(net, omitted: int, shift: float):
     """A copy of ``net`` whose head's bias for class ``omitted`` is raised by ``shift`` (the corrected
     student, to save and evaluate as any other)."""

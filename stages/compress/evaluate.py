@@ -184,7 +184,7 @@ def main(stage: Declared) -> None:
         nonzero = parameter_count(teacher, nonzero=True)
         runs[name] = {"accuracy": accuracy(run_quantized(model, x), labels), "params": parameter_count(teacher),
                       "nonzero_params": nonzero, "bytes": saved_bytes(model), "weight_bytes": nonzero}
-    rows = [r for r in seed_rows(runs)]
+    rows = seed_rows(runs)
     for row in rows:  # the pruned variants' rows name their state before fine-tuning too
         if row["model"].startswith("sparsity"):
             s = float(row["model"][len("sparsity"):]) / 100

@@ -64,11 +64,6 @@ class CNNConfig:
         return cls(**{**d, "channels": tuple(d["channels"])})
 
 
-# The calibrated sizes for 1x8x8 digits (params.yaml's compress section holds the ones in use).
-TEACHER = CNNConfig(channels=(32, 128, 256))
-STUDENT = CNNConfig(channels=(16, 64, 128))
-SEPARABLE_STUDENT = CNNConfig(channels=(16, 64, 128), separable=True)
-
 ARCHS = ("cnn", "resnet18")
 
 
@@ -101,8 +96,9 @@ def cnn(cfg: CNNConfig):
 
 
 def head(net):
-    """The last linear layer (its bias is what the omitted-class correction raises)."""
-    return net[-1]
+    """The last linear layer (its bias is what the omitted-class correction raises): a ``cnn``'s
+    last module, a ResNet's ``fc``."""
+    return net.fc if hasattr(net, "fc") else net[-1]
 
 
 def parameter_count(net, *, nonzero: bool = False) -> int:

@@ -65,12 +65,12 @@ def _wrapped(net, backend: str, qat: bool):
 
     check_backend(backend)
     model = copy.deepcopy(net)
-    model.train(qat)
+    if not hasattr(model, "fuse_model"):
+        model = tq.QuantWrapper(model)  # .quant → .module → .dequant
+    model.train(qat)  # QAT fusion keeps batch norm trainable; PTQ folds it
     if hasattr(model, "fuse_model"):
         model.fuse_model(is_qat=qat)
     else:
-        model = tq.QuantWrapper(model)  # .quant → .module → .dequant
-        model.train(qat)
         groups = [[f"module.{n}" for n in g] for g in fusable_groups(net)]
         fuse = tq.fuse_modules_qat if qat else tq.fuse_modules
         model = fuse(model, groups) if groups else model

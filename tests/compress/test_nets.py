@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from stages.compress.nets import (SEPARABLE_STUDENT, STUDENT, TEACHER, CNNConfig, as_args, cnn, fusable_groups, head,
-                                  parameter_count)
+from stages.compress.nets import CNNConfig, as_args, cnn, fusable_groups, head, parameter_count, resnet18
+from tests.compress.sizes import SEPARABLE_STUDENT, STUDENT, TEACHER
 
 
 @pytest.mark.parametrize("cfg", [TEACHER, STUDENT, SEPARABLE_STUDENT, CNNConfig((4, 8, 8), in_channels=3, classes=5)])
@@ -70,3 +70,8 @@ def test_load_net_round_trips_a_checkpoint_and_names_a_corrupted_one(tmp_path):
     path.write_bytes(path.read_bytes()[:100])  # truncated
     with pytest.raises(DataError, match="model.pt"):
         load_net(path)
+
+
+def test_the_head_of_the_course_resnet_is_its_fc():
+    net = resnet18(3, 10)
+    assert head(net) is net.fc and net(torch.rand(2, 3, 32, 32)).shape == (2, 10)

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from stages.compress.nets import STUDENT, CNNConfig, cnn
+from stages.compress.nets import CNNConfig, cnn
 from stages.compress.quantization import (check_backend, convert_qat, prepare_qat, quantize_static, run_quantized,
                                       saved_bytes)
+from tests.compress.sizes import STUDENT
 
 
 def test_check_backend_accepts_a_supported_engine_and_names_a_missing_one():
