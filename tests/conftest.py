@@ -9,6 +9,7 @@ instead of reproducing from scratch. Tests whose point is a fresh repo (nothing 
 run-cache) keep :func:`make_repo` / ``temp_repo``."""
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -65,8 +66,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: (-weight[item.path], order[id(item)]))
 
 
-def run_env(**extra: str) -> dict[str, str]:
-    """Environment for subprocesses: the venv first on PATH, no analytics, quiet Prefect."""
+def base_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the venv first on PATH, no analytics, quiet Prefect, and
+    ``extra``."""
     env = dict(os.environ)
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -78,6 +80,46 @@ def run_env(**extra: str) -> dict[str, str]:
         REPROLAB_CHECK_READS="1",  # every stage a test runs fails if it reads a file it does not declare
     )
     env.update(extra)
+    return env
+
+
+FORKSERVER = ROOT / "tests" / "forkserver"
+_forkserver: dict[str, str] = {}
+
+
+def forkserver_address() -> str:
+    """The socket of this process's stage fork server (``tests/forkserver/server.py``), started on
+    the first call; ``""`` when ``REPROLAB_FORKSERVER=off`` (every stage process then starts cold).
+
+    Stage processes started with :func:`run_env` hand themselves over to it: it forks a child from
+    an interpreter that imported torch, pandas, scikit-learn and matplotlib once, instead of paying
+    2-6 s of imports per stage. Until it has finished importing (a few seconds), stages start cold."""
+    if os.environ.get("REPROLAB_FORKSERVER") == "off":
+        return ""
+    if "address" not in _forkserver:
+        folder = tempfile.mkdtemp(prefix="reprolab-forkserver-")
+        address = os.path.join(folder, "socket")
+        server = subprocess.Popen([sys.executable, str(FORKSERVER / "server.py"), address],
+                                  stdin=subprocess.DEVNULL, env=base_env())
+
+        def stop() -> None:
+            server.terminate()
+            server.wait()
+            shutil.rmtree(folder, ignore_errors=True)
+
+        atexit.register(stop)
+        _forkserver["address"] = address
+    return _forkserver["address"]
+
+
+def run_env(**extra: str) -> dict[str, str]:
+    """:func:`base_env` with the stage fork server's address and its client on ``PYTHONPATH`` (after
+    the caller's). A test that kills a stage process passes ``REPROLAB_FORKSERVER=""``: a stage then
+    starts cold, as a process of its own."""
+    env = base_env(REPROLAB_FORKSERVER=forkserver_address())
+    env.update(extra)
+    if env["REPROLAB_FORKSERVER"]:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(FORKSERVER)) if p)
     return env
 
 

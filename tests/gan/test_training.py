@@ -129,7 +129,8 @@ def stage_dir(tmp_path: Path, name: str, epochs: int) -> tuple[Path, list[str], 
     images = tiny_images(48)
     np.savez(work / TRAIN_NPZ, images=images.numpy(), labels=np.zeros(48, dtype=np.int64))
     cmd = [sys.executable, *DCGAN["cmd"].split()[1:]]  # python -m stages.gan.dcgan
-    env = run_env(PYTHONPATH=str(ROOT), REPROLAB_CHECKPOINTS=str(work / "ckpt"), OMP_NUM_THREADS="1")
+    env = run_env(PYTHONPATH=str(ROOT), REPROLAB_CHECKPOINTS=str(work / "ckpt"), OMP_NUM_THREADS="1",
+                  REPROLAB_FORKSERVER="")  # killed: a process of its own
     return work, cmd, env
 
 

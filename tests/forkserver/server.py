@@ -1,0 +1,209 @@
+"""A fork server for the stage processes the test suite starts: one warm interpreter per pytest
+worker, holding the third-party libraries every stage imports (torch, torchvision, pandas,
+scikit-learn, matplotlib, ...), that forks a child for each ``python -m stages.<pipeline>.<step>``.
+
+Each stage process of a ``dvc repro`` pays 2-6 s of CPU importing those libraries before it does
+a fraction of a second of smoke-sized work, and the suite starts a few hundred of them. Started
+with this folder on ``PYTHONPATH`` and ``REPROLAB_FORKSERVER`` naming the server's socket, the
+stage's interpreter runs :mod:`sitecustomize` here instead: it hands its arguments, working
+directory, environment and standard streams (the file descriptors themselves) to the server and
+waits. The server forks; the child takes them over and runs the stage module as ``__main__``
+(``runpy``, as ``python -m`` does), so DVC, the stage and the test see an ordinary process: the
+same streams, the same exit status (or signal), the same files. Nothing of the project is
+imported before the fork: the stage imports its own code, so the read check
+(``REPROLAB_CHECK_READS``) and every import-time effect happen as in a cold start.
+
+The protocol, one connection per stage: the client sends one JSON message (argv, cwd, env) with
+its stdin, stdout and stderr attached (``SCM_RIGHTS``); a supervisor process forked for the
+connection forks the stage, sends ``{"pid": ...}``, and ``{"status": ...}`` (``os.waitpid``'s)
+when the stage ends. A signal the client receives (SIGTERM, SIGINT, SIGHUP) is forwarded as
+``{"signal": n}``; a client that disappears (SIGKILL) closes the connection, and the supervisor
+kills the stage at once.
+
+Usage: ``python server.py SOCKET``. It exits when its parent (the pytest worker) does.
+"""
+from __future__ import annotations
+
+import array
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+# Imported once, before any fork: what the stages import at their top or in their functions. Every
+# child gets them for free (copy-on-write). No project module is here, and nothing that starts a thread.
+WARM = (
+    "numpy", "pandas", "scipy", "scipy.signal", "yaml", "pydantic", "cv2", "PIL.Image",
+    "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torch._dynamo", "torch.distributed",
+    "torch.ao.quantization", "torch.nn.utils.prune", "torch.optim.swa_utils",
+    "torchvision", "torchvision.models", "torchvision.models.quantization", "torchvision.transforms",
+    "sklearn.model_selection", "sklearn.metrics", "sklearn.preprocessing", "sklearn.impute",
+    "sklearn.linear_model", "sklearn.svm", "sklearn.feature_extraction.text",
+    "matplotlib", "matplotlib.pyplot", "matplotlib.patches", "matplotlib.ticker",
+    "soundfile", "gymnasium",
+)
+MAX_MESSAGE = 1 << 20
+
+
+def warm_up() -> None:
+    import importlib
+
+    for name in WARM:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional library this venv lacks: the stage will say so itself
+            pass
+
+
+def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One request: the JSON message and the three file descriptors sent with it."""
+    fds = array.array("i")
+    data, ancdata, _, _ = conn.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(3 * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return json.loads(data), list(fds)
+
+
+def send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:  # the client is gone; the supervisor notices on its next read
+        pass
+
+
+def become_stage(request: dict, fds: list[int]) -> str:
+    """In the forked child: take over the client's streams, directory and environment; return the
+    module to run."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as in any interpreter
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # what the interpreter sets at start
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads and threads.isdigit():  # the OpenMP runtime read it once, when the server imported torch
+        import torch
+
+        torch.set_num_threads(int(threads))
+    module, *args = request["argv"]
+    sys.argv = [module, *args]  # runpy sets argv[0] to the module's file, as `python -m` does
+    sys.path[:] = [request["cwd"], *request["path"]]  # the client's, from its PYTHONPATH; `-m` puts the cwd first
+    return module
+
+
+def supervise(conn: socket.socket) -> str | None:
+    """In the process forked for one connection: fork the stage and relay its end to the client.
+    Returns the module to run in the stage child; never returns in the supervisor."""
+    request, fds = receive(conn)
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        return become_stage(request, fds)
+    for fd in fds:
+        os.close(fd)
+    send(conn, {"pid": pid})
+    stage = os.pidfd_open(pid)
+    buffer = b""
+    while True:
+        readable, _, _ = select.select([conn, stage], [], [])
+        if stage in readable:
+            _, status = os.waitpid(pid, 0)
+            send(conn, {"status": status})
+            os._exit(0)
+        chunk = conn.recv(4096)
+        if not chunk:  # the client died (SIGKILL): so does the stage, at once
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os._exit(0)
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            os.kill(pid, int(json.loads(line)["signal"]))
+
+
+def reap() -> None:
+    """Wait for the supervisors that have ended (so their stages' CPU time counts in this process's
+    children, and in the test run's)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve(path: str) -> str:
+    """Accept connections until the parent exits; in a stage child, return the module to run."""
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    listener.listen(64)
+    warm_up()
+    import gc
+
+    gc.freeze()  # what the server imported is never collected: no child's collection touches its pages
+    os.rename(path + ".tmp", path)  # ready: clients wait for the name
+    while True:
+        readable, _, _ = select.select([listener], [], [], 1.0)
+        reap()
+        if os.getppid() != parent:  # the pytest worker is gone
+            os.unlink(path)
+            os._exit(0)
+        if not readable:
+            continue
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            module = supervise(conn)
+            if module is not None:
+                return module
+        conn.close()
+
+
+def run_stage(module: str) -> None:
+    """Run ``module`` as ``__main__`` and end the process as the interpreter would, less its
+    finalization: tearing down the modules the server imported would write to (and so copy) most
+    of the pages the child shares with the server, about 1.7 s of CPU for nothing."""
+    import atexit
+    import runpy
+    import threading
+    import traceback
+
+    code = 0
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            code = stop.code or 0
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = -signal.SIGINT
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    threading._shutdown()  # join the threads that are not daemons, as the interpreter does at exit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if code == -signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code & 0xFF)
+
+
+if __name__ == "__main__":
+    run_stage(serve(sys.argv[1]))
