@@ -102,6 +102,11 @@ def supervise(conn: socket.socket) -> str | None:
     """In the process forked for one connection: fork the stage and relay its end to the client.
     Returns the module to run in the stage child; never returns in the supervisor."""
     request, fds = receive(conn)
+    if request["executable"] != sys.executable:  # another interpreter (another venv): it starts cold
+        for fd in fds:
+            os.close(fd)
+        send(conn, {"cold": True})
+        os._exit(0)
     pid = os.fork()
     if pid == 0:
         conn.close()

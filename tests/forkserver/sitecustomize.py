@@ -1,44 +1,52 @@
-"""The client half of the stage fork server (see ``server.py`` beside it): imported by every Python
-process started with this folder on ``PYTHONPATH``; only ``python -m stages.<...>`` with
-``REPROLAB_FORKSERVER`` set is handed over, everything else starts as usual."""
+"""The client half of the stage fork server (``server.py`` beside it): imported by every Python
+process started with this folder on ``PYTHONPATH``. ``python -m stages.<...>`` with
+``REPROLAB_FORKSERVER`` naming a running server is handed over to it and ends as the stage does (its
+exit status or its signal); everything else, and a stage when no server answers, starts as usual."""
 import os
 import sys
 
+RELAYED = ("SIGTERM", "SIGINT", "SIGHUP")  # sent to the stage; a SIGKILL closes the connection instead
 
-def _handed_over() -> None:
+
+def _hand_over() -> None:
     address = os.environ.get("REPROLAB_FORKSERVER")
     argv = sys.orig_argv
     if not address or len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("stages."):
         return
     if "LOCAL_RANK" in os.environ:  # a torchrun rank: started cold, as torchrun expects of its children
         return
+    import array
     import json
     import signal
     import socket
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    request = {"argv": argv[2:], "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
+               "executable": sys.executable}
     try:
         conn.connect(address)
-    except OSError:  # not ready yet (still importing) or gone: start cold, as without the server
+        conn.sendmsg([json.dumps(request).encode()],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]).tobytes())])
+    except OSError:  # no server (not ready yet, or gone), or a closed standard stream: start cold
         conn.close()
         return
-    message = json.dumps({"argv": argv[2:], "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path}).encode()
-    conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__("array").array("i", [0, 1, 2]))))])
+    replies = conn.makefile("rb")
+    first = json.loads(replies.readline() or b'{"cold": true}')
+    if "pid" not in first:  # another interpreter than the server's (another venv): start cold
+        conn.close()
+        return
 
-    def forward(sig, _frame):
+    def relay(sig, _frame):
         conn.sendall(json.dumps({"signal": sig}).encode() + b"\n")
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    reader = conn.makefile("rb")
+    for name in RELAYED:
+        signal.signal(getattr(signal, name), relay)
     status = None
-    for line in reader:
-        reply = json.loads(line)
-        if "status" in reply:
-            status = reply["status"]
+    for line in replies:
+        status = json.loads(line).get("status", status)
     if status is None:
-        sys.exit("error: the stage fork server went away")
-    sys.stdout.flush()
+        os.write(2, f"error: the stage fork server {address} went away\n".encode())
+        os._exit(1)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)
@@ -46,4 +54,4 @@ def _handed_over() -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-_handed_over()
+_hand_over()
