@@ -43,6 +43,11 @@ WARM = (
     "sklearn.linear_model", "sklearn.svm", "sklearn.feature_extraction.text",
     "matplotlib", "matplotlib.pyplot", "matplotlib.patches", "matplotlib.ticker",
     "soundfile", "gymnasium",
+    # DVC's commands and what `dvc repro`, `status`, `exp` and `queue` import when they run
+    "dvc.cli", "dvc.cli.parser", "dvc.repo", "dvc.repo.index", "dvc.repo.reproduce", "dvc.repo.status",
+    "dvc.repo.experiments", "dvc.repo.experiments.queue.celery", "dvc.repo.metrics.show", "dvc.repo.params.show",
+    "dvc.stage.cache", "dvc.output", "dvc.dependency", "dvc.dvcfile", "dvc.lock", "dvc.fs.dvc", "dvc_data.index",
+    "dvc_data.hashfile.build", "scmrepo.git",
 )
 MAX_MESSAGE = 1 << 20
 
@@ -74,7 +79,7 @@ def send(conn: socket.socket, message: dict) -> None:
         pass
 
 
-def become_stage(request: dict, fds: list[int]) -> str:
+def become_stage(request: dict, fds: list[int]) -> list[str]:
     """In the forked child: take over the client's streams, directory and environment; return the
     module to run."""
     for target, fd in enumerate(fds):
@@ -92,13 +97,17 @@ def become_stage(request: dict, fds: list[int]) -> str:
         import torch
 
         torch.set_num_threads(int(threads))
-    module, *args = request["argv"]
-    sys.argv = [module, *args]  # runpy sets argv[0] to the module's file, as `python -m` does
-    sys.path[:] = [request["cwd"], *request["path"]]  # the client's, from its PYTHONPATH; `-m` puts the cwd first
-    return module
+    argv = request["argv"]
+    if argv[0] == "-m":
+        sys.argv = argv[1:]  # runpy sets argv[0] to the module's file, as `python -m` does
+        sys.path[:] = [request["cwd"], *request["path"]]  # the client's (its PYTHONPATH); `-m` puts the cwd first
+    else:  # a script (dvc's)
+        sys.argv = list(argv)
+        sys.path[:] = [os.path.dirname(argv[0]), *request["path"]]
+    return argv
 
 
-def supervise(conn: socket.socket) -> str | None:
+def supervise(conn: socket.socket) -> list[str] | None:
     """In the process forked for one connection: fork the stage and relay its end to the client.
     Returns the module to run in the stage child; never returns in the supervisor."""
     request, fds = receive(conn)
@@ -145,7 +154,7 @@ def reap() -> None:
             return
 
 
-def serve(path: str) -> str:
+def serve(path: str) -> list[str]:
     """Accept connections until the parent exits; in a stage child, return the module to run."""
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -167,14 +176,14 @@ def serve(path: str) -> str:
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
-            module = supervise(conn)
-            if module is not None:
-                return module
+            argv = supervise(conn)
+            if argv is not None:
+                return argv
         conn.close()
 
 
-def run_stage(module: str) -> None:
-    """Run ``module`` as ``__main__`` and end the process as the interpreter would, less its
+def run_stage(argv: list[str]) -> None:
+    """Run ``-m module`` or a script as ``__main__`` and end the process as the interpreter would, less its
     finalization: tearing down the modules the server imported would write to (and so copy) most
     of the pages the child shares with the server, about 1.7 s of CPU for nothing."""
     import atexit
@@ -184,7 +193,10 @@ def run_stage(module: str) -> None:
 
     code = 0
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if argv[0] == "-m":
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             code = stop.code or 0

@@ -1,7 +1,8 @@
-"""The client half of the stage fork server (``server.py`` beside it): imported by every Python
-process started with this folder on ``PYTHONPATH``. ``python -m stages.<...>`` with
-``REPROLAB_FORKSERVER`` naming a running server is handed over to it and ends as the stage does (its
-exit status or its signal); everything else, and a stage when no server answers, starts as usual."""
+"""The client half of the fork server (``server.py`` beside it): imported by every Python process
+started with this folder on ``PYTHONPATH``. A stage (``python -m stages.<...>``) or a command of the
+venv's ``dvc``, with ``REPROLAB_FORKSERVER`` naming a running server, is handed over to it and ends as
+the forked child does (its exit status or its signal); everything else, and any process when no
+server answers, starts as usual."""
 import os
 import sys
 
@@ -11,7 +12,11 @@ RELAYED = ("SIGTERM", "SIGINT", "SIGHUP")  # sent to the stage; a SIGKILL closes
 def _hand_over() -> None:
     address = os.environ.get("REPROLAB_FORKSERVER")
     argv = sys.orig_argv
-    if not address or len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("stages."):
+    stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
+    # the venv's dvc, but not its experiments' queue: `dvc queue kill` signals the pids the queue recorded
+    dvc = (len(argv) >= 2 and argv[1] == os.path.join(sys.prefix, "bin", "dvc")
+           and not {"exp", "experiments", "queue"} & set(argv[2:3]))
+    if not address or not (stage or dvc):
         return
     if "LOCAL_RANK" in os.environ:  # a torchrun rank: started cold, as torchrun expects of its children
         return
@@ -21,7 +26,7 @@ def _hand_over() -> None:
     import socket
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    request = {"argv": argv[2:], "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
+    request = {"argv": argv[1:], "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
                "executable": sys.executable}
     try:
         conn.connect(address)
