@@ -111,7 +111,7 @@ def supervise(conn: socket.socket) -> list[str] | None:
     """In the process forked for one connection: fork the stage and relay its end to the client.
     Returns the module to run in the stage child; never returns in the supervisor."""
     request, fds = receive(conn)
-    if request["executable"] != sys.executable:  # another interpreter (another venv): it starts cold
+    if os.path.realpath(request["prefix"]) != os.path.realpath(sys.prefix):  # another venv: it starts cold
         for fd in fds:
             os.close(fd)
         send(conn, {"cold": True})

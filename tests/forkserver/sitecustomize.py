@@ -14,7 +14,8 @@ def _hand_over() -> None:
     argv = sys.orig_argv
     stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
     # the venv's dvc, but not its experiments' queue: `dvc queue kill` signals the pids the queue recorded
-    dvc = (len(argv) >= 2 and argv[1] == os.path.join(sys.prefix, "bin", "dvc")
+    dvc = (len(argv) >= 2 and os.path.basename(argv[1]) == "dvc"
+           and os.path.realpath(os.path.dirname(argv[1])) == os.path.realpath(os.path.join(sys.prefix, "bin"))
            and not {"exp", "experiments", "queue"} & set(argv[2:3]))
     if not address or not (stage or dvc):
         return
@@ -27,7 +28,7 @@ def _hand_over() -> None:
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     request = {"argv": argv[1:], "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path,
-               "executable": sys.executable}
+               "prefix": sys.prefix}
     try:
         conn.connect(address)
         conn.sendmsg([json.dumps(request).encode()],
