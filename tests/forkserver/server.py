@@ -1,24 +1,26 @@
-"""A fork server for the stage processes the test suite starts: one warm interpreter per pytest
-worker, holding the third-party libraries every stage imports (torch, torchvision, pandas,
-scikit-learn, matplotlib, ...), that forks a child for each ``python -m stages.<pipeline>.<step>``.
+"""A fork server for the processes the test suite starts most: one warm interpreter per pytest
+worker, holding the third-party libraries the stages and DVC import (torch, torchvision, pandas,
+scikit-learn, matplotlib, DVC, ...), that forks a child for each ``python -m stages.<pipeline>.<step>``
+and each command of the venv's ``dvc``.
 
 Each stage process of a ``dvc repro`` pays 2-6 s of CPU importing those libraries before it does
 a fraction of a second of smoke-sized work, and the suite starts a few hundred of them. Started
-with this folder on ``PYTHONPATH`` and ``REPROLAB_FORKSERVER`` naming the server's socket, the
-stage's interpreter runs :mod:`sitecustomize` here instead: it hands its arguments, working
-directory, environment and standard streams (the file descriptors themselves) to the server and
-waits. The server forks; the child takes them over and runs the stage module as ``__main__``
-(``runpy``, as ``python -m`` does), so DVC, the stage and the test see an ordinary process: the
+with this folder on ``PYTHONPATH`` and ``REPROLAB_FORKSERVER`` naming the server's socket, such a
+process runs :mod:`sitecustomize` here first: it hands its command line, working directory,
+environment, ``sys.path`` and standard streams (the file descriptors themselves) to the server and
+waits. The server forks; the child takes them over and runs the module (``runpy``, as ``python -m``
+does) or the script as ``__main__``, so DVC, the stage and the test see an ordinary process: the
 same streams, the same exit status (or signal), the same files. Nothing of the project is
 imported before the fork: the stage imports its own code, so the read check
-(``REPROLAB_CHECK_READS``) and every import-time effect happen as in a cold start.
+(``REPROLAB_CHECK_READS``) and every import-time effect of the project happen as in a cold start.
 
-The protocol, one connection per stage: the client sends one JSON message (argv, cwd, env) with
-its stdin, stdout and stderr attached (``SCM_RIGHTS``); a supervisor process forked for the
-connection forks the stage, sends ``{"pid": ...}``, and ``{"status": ...}`` (``os.waitpid``'s)
-when the stage ends. A signal the client receives (SIGTERM, SIGINT, SIGHUP) is forwarded as
-``{"signal": n}``; a client that disappears (SIGKILL) closes the connection, and the supervisor
-kills the stage at once.
+The protocol, one connection per process: the client sends one JSON message (argv after the
+interpreter, cwd, env, sys.path, sys.prefix) with its stdin, stdout and stderr attached
+(``SCM_RIGHTS``); a supervisor process forked for the connection answers ``{"cold": true}`` to
+another venv's interpreter, or forks the child, sends ``{"pid": ...}``, and ``{"status": ...}``
+(``os.waitpid``'s) when the child ends. A signal the client receives (SIGTERM, SIGINT, SIGHUP) is
+relayed as ``{"signal": n}``; a client that disappears (SIGKILL) closes the connection, and the
+supervisor kills the child at once.
 
 Usage: ``python server.py SOCKET``. It exits when its parent (the pytest worker) does.
 """
@@ -109,7 +111,7 @@ def become_stage(request: dict, fds: list[int]) -> list[str]:
 
 def supervise(conn: socket.socket) -> list[str] | None:
     """In the process forked for one connection: fork the stage and relay its end to the client.
-    Returns the module to run in the stage child; never returns in the supervisor."""
+    Returns the command line to run in the stage child; never returns in the supervisor."""
     request, fds = receive(conn)
     if os.path.realpath(request["prefix"]) != os.path.realpath(sys.prefix):  # another venv: it starts cold
         for fd in fds:
@@ -131,7 +133,10 @@ def supervise(conn: socket.socket) -> list[str] | None:
             _, status = os.waitpid(pid, 0)
             send(conn, {"status": status})
             os._exit(0)
-        chunk = conn.recv(4096)
+        try:
+            chunk = conn.recv(4096)
+        except OSError:  # a connection reset: as good as closed
+            chunk = b""
         if not chunk:  # the client died (SIGKILL): so does the stage, at once
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
@@ -155,7 +160,7 @@ def reap() -> None:
 
 
 def serve(path: str) -> list[str]:
-    """Accept connections until the parent exits; in a stage child, return the module to run."""
+    """Accept connections until the parent exits; in a stage child, return the command line to run."""
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
@@ -164,7 +169,7 @@ def serve(path: str) -> list[str]:
     import gc
 
     gc.freeze()  # what the server imported is never collected: no child's collection touches its pages
-    os.rename(path + ".tmp", path)  # ready: clients wait for the name
+    os.rename(path + ".tmp", path)  # ready: until the name exists, clients start cold
     while True:
         readable, _, _ = select.select([listener], [], [], 1.0)
         reap()
