@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -84,32 +85,33 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 FORKSERVER = ROOT / "tests" / "forkserver"
-_forkserver: dict[str, str] = {}
 
 
 def forkserver_address() -> str:
-    """The socket of this process's stage fork server (``tests/forkserver/server.py``), started on
-    the first call; ``""`` when ``REPROLAB_FORKSERVER=off`` (every stage process then starts cold).
+    """The socket of this process's fork server (``tests/forkserver/server.py``), started on the
+    first call; ``""`` when ``REPROLAB_FORKSERVER=off`` (every process then starts cold).
 
-    Stage processes started with :func:`run_env` hand themselves over to it: it forks a child from
-    an interpreter that imported torch, pandas, scikit-learn and matplotlib once, instead of paying
-    2-6 s of imports per stage. Until it has finished importing (a few seconds), stages start cold."""
-    if os.environ.get("REPROLAB_FORKSERVER") == "off":
-        return ""
-    if "address" not in _forkserver:
-        folder = tempfile.mkdtemp(prefix="reprolab-forkserver-")
-        address = os.path.join(folder, "socket")
-        server = subprocess.Popen([sys.executable, str(FORKSERVER / "server.py"), address],
-                                  stdin=subprocess.DEVNULL, env=base_env())
+    Stage processes and the venv's ``dvc`` commands started with :func:`run_env` hand themselves
+    over to it: it forks a child from an interpreter that imported torch, pandas, scikit-learn,
+    matplotlib and DVC once, instead of paying 2-6 s of imports per process. Until it has finished
+    importing (a few seconds), they start cold."""
+    return "" if os.environ.get("REPROLAB_FORKSERVER") == "off" else _start_forkserver()
 
-        def stop() -> None:
-            server.terminate()
-            server.wait()
-            shutil.rmtree(folder, ignore_errors=True)
 
-        atexit.register(stop)
-        _forkserver["address"] = address
-    return _forkserver["address"]
+@functools.cache
+def _start_forkserver() -> str:
+    folder = tempfile.mkdtemp(prefix="reprolab-forkserver-")
+    address = os.path.join(folder, "socket")
+    server = subprocess.Popen([sys.executable, str(FORKSERVER / "server.py"), address],
+                              stdin=subprocess.DEVNULL, env=base_env())
+
+    def stop() -> None:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    return address
 
 
 def run_env(**extra: str) -> dict[str, str]:

@@ -83,7 +83,7 @@ def send(conn: socket.socket, message: dict) -> None:
 
 def become_stage(request: dict, fds: list[int]) -> list[str]:
     """In the forked child: take over the client's streams, directory and environment; return the
-    module to run."""
+    command line to run."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -109,7 +109,7 @@ def become_stage(request: dict, fds: list[int]) -> list[str]:
     return argv
 
 
-def supervise(conn: socket.socket) -> list[str] | None:
+def supervise(conn: socket.socket) -> list[str]:
     """In the process forked for one connection: fork the stage and relay its end to the client.
     Returns the command line to run in the stage child; never returns in the supervisor."""
     request, fds = receive(conn)
@@ -181,9 +181,7 @@ def serve(path: str) -> list[str]:
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
-            argv = supervise(conn)
-            if argv is not None:
-                return argv
+            return supervise(conn)  # only in the stage child: the supervisor ends inside it
         conn.close()
 
 
