@@ -1,14 +1,16 @@
 """The course check as a test: one pipeline's course profile, run end to end offline in a temporary copy."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
 from pipelines.course_check import check_module, format_results, run
 from pipelines.profiles import flatten, load_profile
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_env
 
 
 def assert_course_check_passes(pipeline: str, tmp_path: Path) -> dict:
@@ -17,9 +19,15 @@ def assert_course_check_passes(pipeline: str, tmp_path: Path) -> dict:
     Beyond pass/fail: every stage of the pipeline (and upstream) ran, and every value the course
     profile sets is still the course's in the copy, except the keys the pipeline's check declares
     (its caps and stand-ins): the book's architecture, sizes and optimiser are what ran.
+
+    The check's ``dvc repro`` and its stages start from the worker's fork server, as every other
+    test's do (:func:`tests.conftest.run_env`): the command passes this process's environment on.
     """
+    env = run_env()
+    warm = {k: env[k] for k in ("REPROLAB_FORKSERVER", "PYTHONPATH") if env.get(k)}
     try:
-        return _check(pipeline, tmp_path)
+        with mock.patch.dict(os.environ, warm):
+            return _check(pipeline, tmp_path)
     finally:  # a check's copy holds gigabytes (VGG16 in artifacts and in the DVC cache): never keep it
         for folder in (tmp_path / pipeline, tmp_path / f"{pipeline}-standins"):
             shutil.rmtree(folder, ignore_errors=True)
