@@ -59,7 +59,7 @@ def check_distillation(temperature: float, alpha: float) -> None:
 
 def distilled_loss(temperature: float, alpha: float):
     """The loss ``(net, (images, labels, teacher logits)) → scalar`` of a distilled run
-    (:class:`stages.compress.runs.Run`)."""
+    (:class:`stages.core.side_by_side.Run`)."""
     check_distillation(temperature, alpha)
 
     def loss(net, batch):

@@ -18,7 +18,7 @@ from stages.compress import params
 from stages.compress.distillation import distilled_loss, omit_class, prior_bias_shift, teacher_logits
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import KIND, build, load_net, net_args
-from stages.compress.runs import Run, cross_entropy, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, seed_names, side_by_side_parts
 from stages.core.classify import predict
 from stages.core.errors import ParamsError
 from stages.core.runtime import run_stage

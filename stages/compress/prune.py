@@ -16,7 +16,7 @@ from stages.compress import params
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import KIND, load_checkpoint_args, load_net
 from stages.compress.pruning import copy_net, make_permanent, prune_global, weight_sparsity
-from stages.compress.runs import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
 from stages.core.checkpoint import save_checkpoint
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared

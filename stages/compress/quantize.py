@@ -17,7 +17,7 @@ from stages.compress import params
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import load_checkpoint_args, load_net
 from stages.compress.quantization import INT8_KIND, check_backend, convert_qat, prepare_qat, quantize_static
-from stages.compress.runs import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
 from stages.core.checkpoint import save_checkpoint
 from stages.core.errors import ParamsError
 from stages.core.runtime import run_stage

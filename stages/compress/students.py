@@ -16,7 +16,7 @@ from stages.compress import params
 from stages.compress.distillation import distilled_loss, teacher_logits
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import KIND, build, load_net, net_args
-from stages.compress.runs import Run, cross_entropy, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, seed_names, side_by_side_parts
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun

@@ -7,7 +7,7 @@ import torch
 from stages.compress.distillation import (distillation_loss, distilled_loss, omit_class, prior_bias_shift,
                                      teacher_logits, with_bias_shift)
 from stages.compress.nets import CNNConfig, as_args, build, cnn
-from stages.compress.runs import Run, side_by_side_parts
+from stages.core.side_by_side import Run, side_by_side_parts
 from stages.core.recipe import Recipe
 from stages.core.training import TrainingRun
 

@@ -4,7 +4,7 @@ import torch
 from stages.compress.nets import CNNConfig, as_args, build, cnn, parameter_count
 from stages.compress.pruning import (check_sparsity, copy_net, make_permanent, prunable, prune_global,
                                    weight_sparsity)
-from stages.compress.runs import Run, cross_entropy, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, side_by_side_parts
 from stages.core.recipe import Recipe
 from stages.core.training import TrainingRun
 from tests.compress.sizes import STUDENT

@@ -1,14 +1,16 @@
 """Several training runs side by side in one stage: one network per (variant, seed), each with its
 own optimizer, loss and batch order, under core's one trainer.
 
-The pipeline's goals are judged over seeds, and a student, its distilled twin and its separable
-cousin differ only in their network and loss, so one stage trains them all: :class:`SideBySide` is a
+Goals judged over seeds, and variants that differ only in their network and loss (compress: a
+student, its distilled twin and its separable cousin; sequence: an RNN, an LSTM and a GRU on the same
+data), make one stage train them all: :class:`SideBySide` is a
 :class:`~stages.core.trainer.ManualObjective` whose iteration updates every run once, each on the
 next batch of its own permutation of the data (a ``torch.Generator`` seeded by the run's seed), and
 :func:`side_by_side_parts` builds each network from its own seed. Runs started from the same network
 (the pruned teacher fine-tuned under three seeds) so still differ by their batch order. Everything
 else (optimizers from the recipe, the schedule, resume, checkpoint, history, the run record) is
-core's: the history has one ``loss_<run>`` column per run.
+core's: the history has one ``loss_<run>`` column per run. With ``trace=True`` the objective also
+keeps every update's loss and gradient norm (before clipping) per run, :attr:`SideBySide.traces`.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ class Run:
 class SideBySide:
     """The manual objective of :func:`side_by_side_parts` (module docstring)."""
 
-    def __init__(self, nets: dict[str, Any], runs: dict[str, Run], batch_size: int) -> None:
+    def __init__(self, nets: dict[str, Any], runs: dict[str, Run], batch_size: int, trace: bool = False) -> None:
         import torch
 
         self.nets, self.runs, self.batch_size = nets, runs, batch_size
@@ -43,6 +45,17 @@ class SideBySide:
         self.generators = {n: torch.Generator().manual_seed(r.seed) for n, r in runs.items()}
         self.orders: dict[str, Any] = {n: None for n in runs}
         self.positions = {n: 0 for n in runs}
+        self.trace = trace
+        self.traces: dict[str, list[tuple[float, float]]] = {n: [] for n in runs}  # (loss, gradient norm) per update
+        self._squares: dict[str, Any] = {n: 0.0 for n in runs}  # this update's sum of squared gradients (a tensor)
+        if trace:
+            for name, net in nets.items():
+                for p in net.parameters():
+                    if p.requires_grad:  # called once each gradient is complete: before the trainer clips it
+                        p.register_post_accumulate_grad_hook(lambda p, name=name: self._add_square(name, p))
+
+    def _add_square(self, name: str, param) -> None:
+        self._squares[name] = self._squares[name] + param.grad.detach().float().square().sum()
 
     def _next_indices(self, name: str):
         import torch
@@ -60,23 +73,30 @@ class SideBySide:
             tensors = tuple(t[idx].to(step.device) for t in run.data)
             with step.autocast():
                 loss = run.loss(self.nets[name], tensors)
+            self._squares[name] = 0.0
             step.update(name, loss)
+            if self.trace:
+                self.traces[name].append((float(loss.detach()), math.sqrt(float(self._squares[name]))))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generators": {n: g.get_state() for n, g in self.generators.items()},
-                "orders": {n: o for n, o in self.orders.items() if o is not None}, "positions": dict(self.positions)}
+        state = {"generators": {n: g.get_state() for n, g in self.generators.items()},
+                 "orders": {n: o for n, o in self.orders.items() if o is not None}, "positions": dict(self.positions)}
+        return {**state, "traces": self.traces} if self.trace else state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for n, g in self.generators.items():
             g.set_state(state["generators"][n])
             self.orders[n] = state["orders"].get(n)
             self.positions[n] = state["positions"][n]
+        if self.trace:
+            self.traces = {n: list(state["traces"][n]) for n in self.runs}
 
 
-def side_by_side_parts(runs: dict[str, Run], batch_size: int) -> dict[str, Any]:
+def side_by_side_parts(runs: dict[str, Run], batch_size: int, trace: bool = False) -> dict[str, Any]:
     """What core's ``TrainingRun.fit``/``build`` takes to train ``runs`` side by side: networks (each
-    built under its own seed), the objective, the data (iterations per epoch: one pass over the
-    largest run's data) and the model args (``{"nets": {run: model_args}}``)."""
+    built under its own seed), the objective (``trace``: it keeps per-update losses and gradient
+    norms), the data (iterations per epoch: one pass over the largest run's data) and the model args
+    (``{"nets": {run: model_args}}``)."""
     import torch
 
     if not runs:
@@ -90,7 +110,7 @@ def side_by_side_parts(runs: dict[str, Run], batch_size: int) -> dict[str, Any]:
         return nets
 
     longest = max(len(r.data[0]) for r in runs.values())
-    return {"models": models, "objective": lambda nets: SideBySide(nets, runs, batch_size),
+    return {"models": models, "objective": lambda nets: SideBySide(nets, runs, batch_size, trace),
             "data": Iterations(math.ceil(longest / batch_size)),
             "model_args": {"nets": {n: r.args for n, r in runs.items()}}}
 

@@ -1,12 +1,19 @@
+import copy
+import math
+
 import pytest
 import torch
+from torch import nn
 
-from stages.compress.nets import CNNConfig, as_args, build
-from stages.compress.runs import Run, SideBySide, cross_entropy, seed_names, side_by_side_parts
 from stages.core.recipe import Recipe
+from stages.core.side_by_side import Run, SideBySide, cross_entropy, seed_names, side_by_side_parts
 from stages.core.training import TrainingRun
 
-ARGS = as_args(CNNConfig((2, 4, 4)))
+ARGS = {"inputs": 64, "classes": 10}
+
+
+def build(args):
+    return nn.Sequential(nn.Flatten(), nn.Linear(args["inputs"], 16), nn.ReLU(), nn.Linear(16, args["classes"]))
 
 
 def _data(n=40):
@@ -14,10 +21,10 @@ def _data(n=40):
     return torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
-def _train(runs, epochs=2):
-    run = TrainingRun("compress-test", Recipe(epochs=epochs, batch_size=8, optimizer="adam", lr=1e-2), kind="compress-cnn",
-                      device="cpu", seed=0)
-    parts = side_by_side_parts(runs, 8)
+def _train(runs, epochs=2, trace=False, clip=None):
+    run = TrainingRun("side-by-side-test", Recipe(epochs=epochs, batch_size=8, optimizer="adam", lr=1e-2, clip_grad_norm=clip),
+                      kind="test-mlp", device="cpu", seed=0)
+    parts = side_by_side_parts(runs, 8, trace=trace)
     trainer = run.build(**parts)
     trainer.fit(parts["data"])
     return trainer
@@ -45,11 +52,10 @@ def test_runs_from_one_network_differ_by_their_batch_order():
     x, y = _data()
     torch.manual_seed(0)
     start = build(ARGS)
-    import copy
     runs = {f"r_seed{s}": Run(net=lambda: copy.deepcopy(start), loss=cross_entropy, seed=s, data=(x, y), args=ARGS)
             for s in (0, 1)}
     nets = _train(runs).models
-    assert not torch.equal(nets["r_seed0"].state_dict()["0.0.weight"], nets["r_seed1"].state_dict()["0.0.weight"])
+    assert not torch.equal(nets["r_seed0"].state_dict()["1.weight"], nets["r_seed1"].state_dict()["1.weight"])
 
 
 def test_each_run_sees_every_example_once_per_pass():
@@ -71,3 +77,20 @@ def test_parts_iterate_one_pass_over_the_largest_run():
     assert len(side_by_side_parts(runs, 8)["data"]) == 5
     with pytest.raises(ValueError):
         side_by_side_parts({}, 8)
+
+
+def test_a_trace_keeps_each_update_loss_and_gradient_norm_before_clipping():
+    x, y = _data()
+    runs = {"a_seed0": Run(net=lambda: build(ARGS), loss=cross_entropy, seed=0, data=(x, y), args=ARGS)}
+    trainer = _train(runs, epochs=1, trace=True, clip=1e-3)
+    traces = trainer.objective.traces["a_seed0"]
+    assert len(traces) == 5  # 40 examples in batches of 8
+    assert all(norm > 1e-3 for _, norm in traces)  # measured before the trainer clipped to 1e-3
+    assert trainer.history[-1]["loss_a_seed0"] == pytest.approx(sum(loss for loss, _ in traces) / 5, rel=1e-5)
+    torch.manual_seed(0)  # the first update's norm, recomputed from the same initial weights and batch
+    net = build(ARGS)
+    idx = torch.randperm(40, generator=torch.Generator().manual_seed(0))[:8]
+    cross_entropy(net, (x[idx], y[idx])).backward()
+    assert traces[0][1] == pytest.approx(math.sqrt(sum(float(p.grad.square().sum()) for p in net.parameters())), rel=1e-5)
+    state = trainer.objective.state_dict()
+    assert "traces" in state and "traces" not in SideBySide(trainer.models, runs, 8).state_dict()
