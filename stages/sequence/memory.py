@@ -91,6 +91,9 @@ def main(stage: Declared) -> None:
 
     p = params.load().memory
     run = TrainingRun(stage, p, kind=KIND)
+    # one CPU thread: for these small recurrent layers (32 units, batches of 64) a second thread costs more
+    # than it brings (benchmarks/bench_sequence.py: 401k time steps/s on one thread, 331k on two, same run)
+    torch.set_num_threads(1)
     x, y = (torch.from_numpy(a) for a in adding_problem(np.random.default_rng(run.seed), p.train_sequences, p.steps))
     x_test, y_test = (torch.from_numpy(a) for a in adding_problem(np.random.default_rng(run.seed + TEST_OFFSET),
                                                                   p.test_sequences, p.steps))

@@ -1,0 +1,53 @@
+"""The memory probe's goals over more seed sets: ``sequence-memory`` rerun with ``common.seed`` = each
+``--starts`` value (its runs then take seeds s, s + 1, s + 2), test MSE per cell and run.
+
+Copies the project to a temporary repository (as the tests do), applies ``--set`` values to its
+params.yaml, and for each start runs ``dvc repro sequence-memory``, reading its ``metrics.json``. The
+training and test sequences are generated from the same ``common.seed``, so a seed set changes the
+data, the initial weights and the batch order together.
+
+Usage (the figures of docs/sequence.md):
+    python benchmarks/sequence_seeds.py                       # seed sets 0-2 and 7-9
+    python benchmarks/sequence_seeds.py --starts 100 --set sequence.memory.train_sequences=128000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import make_repo, write_result  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--starts", type=int, nargs="+", default=[0, 7], help="common.seed of each seed set")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml value (YAML)")
+    ap.add_argument("--name", default="sequence_seeds", help="benchmarks/results/<name>.json")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp))
+        for item in args.set:
+            key, _, value = item.partition("=")
+            repo.set_param(key, yaml.safe_load(value))
+        for start in args.starts:
+            repo.set_param("common.seed", start)
+            began = time.perf_counter()
+            repo.dvc("repro", "sequence-memory")
+            m = json.loads((repo.path / "artifacts/sequence/memory/metrics.json").read_text())
+            row = {"start": start, "wall_s": round(time.perf_counter() - began, 1), "test_mse": m["test_mse"],
+                   "cells": m["cells"], "goals_met": {k: g["met"] for k, g in m["goals"].items()}}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    write_result(args.name, {"set": args.set, "seed_sets": rows})
+
+
+if __name__ == "__main__":
+    main()
