@@ -14,7 +14,19 @@ if str(ROOT) not in sys.path:
 
 from tests.conftest import BIN, Repo, make_repo, run_env  # noqa: E402  (the same temporary repos as the tests)
 
-__all__ = ["BIN", "ROOT", "Repo", "make_repo", "run_env", "timed", "median_time", "write_result"]
+__all__ = ["BIN", "ROOT", "Repo", "make_repo", "repo_with", "run_env", "timed", "median_time", "write_result"]
+
+
+def repo_with(tmp: Path, sets: list[str]) -> Repo:
+    """A temporary copy of the project (:func:`make_repo`) with each ``KEY=VALUE`` of ``sets`` (a dotted
+    params.yaml key, a YAML value) written into its params.yaml."""
+    import yaml
+
+    repo = make_repo(tmp)
+    for item in sets:
+        key, _, value = item.partition("=")
+        repo.set_param(key, yaml.safe_load(value))
+    return repo
 
 
 def timed(repo: Repo, *cmd: str) -> float:

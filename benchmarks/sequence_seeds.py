@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_repo, write_result  # noqa: E402
+from _common import repo_with, write_result  # noqa: E402
 
 
 def main() -> None:
@@ -33,10 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        repo = make_repo(Path(tmp))
-        for item in args.set:
-            key, _, value = item.partition("=")
-            repo.set_param(key, yaml.safe_load(value))
+        repo = repo_with(Path(tmp), args.set)
         for start in args.starts:
             repo.set_param("common.seed", start)
             began = time.perf_counter()

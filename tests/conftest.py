@@ -38,6 +38,22 @@ SHARED_DATA = Path(os.environ.get("REPROLAB_SHARED_DATA", ROOT.parent / "shared"
 BIN = Path(sys.executable).parent
 
 
+def committed_params_with(dotted: str, value) -> dict:
+    """The committed params.yaml, parsed, with one value replaced (``"compress.prune.sparsities"``):
+    what a params schema test validates."""
+    import copy
+
+    from stages.core.params import parse_params
+
+    data = copy.deepcopy(parse_params((ROOT / "params.yaml").read_text()))
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return data
+
+
 # A test that uses one of these is end to end (a dvc repro, a Prefect server), marked so or not:
 # `make test-fast` (pytest -m "not e2e") leaves it out.
 E2E_FIXTURES = frozenset({"temp_repo", "tabular_repo", "reproduced_tabular", "prefect_server"})
