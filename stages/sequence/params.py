@@ -1,4 +1,5 @@
-"""Schema of the ``sequence:`` section of params.yaml (BPTT by hand, the long-range memory probe).
+"""Schema of the ``sequence:`` section of params.yaml (BPTT by hand, the long-range memory probe, date
+normalisation with and without attention).
 
 No defaults here on purpose: params.yaml is the one place values live, so a key missing there is an
 error naming it, not a silent fallback.
@@ -79,9 +80,21 @@ class MemoryParams(Recipe):
         return v
 
 
+class DatesParams(Recipe):
+    """``sequence-dates``: seq2seq with and without attention on date normalisation, each model trained
+    ``seeds`` times side by side on the same generated dates and budget (this recipe)."""
+
+    seeds: Seeds
+    train_examples: int = Field(ge=1, le=10_000_000)
+    test_examples: int = Field(ge=1, le=1_000_000)
+    emb: Hidden  # character embedding width (source and target)
+    hidden: Hidden  # the encoder's GRU per direction, and the decoder's
+
+
 class SequenceParams(Params):
     bptt: BpttParams
     memory: MemoryParams
+    dates: DatesParams
 
 
 load = section_loader(SequenceParams)

@@ -11,7 +11,7 @@ import torch
 from stages.core.checkpoint import load_checkpoint
 from tests.sequence.smoke import SMOKE
 
-STAGES = {"sequence-bptt", "sequence-memory"}
+STAGES = {"sequence-bptt", "sequence-memory", "sequence-dates"}
 
 
 @pytest.mark.e2e
@@ -48,7 +48,18 @@ def test_dvc_repro_sequence_then_a_memory_change_reruns_only_the_memory_probe(te
     assert set(ckpt["model_args"]["nets"]) == set(memory["test_mse"])
     assert ckpt["model_args"]["nets"]["lstm_seed42"] == {"cell": "lstm", "inputs": 2, "hidden": 8, "forget_bias": 1.0}
     assert all(isinstance(v, torch.Tensor) for v in ckpt["models"]["gru_seed42"].values())
-    for png in ("bptt/bptt.png", "memory/memory.png"):
+    dates = json.loads((art / "dates/metrics.json").read_text())
+    assert set(dates["exact_match"]) == {"attention_seed42", "plain_seed42"} and set(dates["goals"]) == {
+        "attention_learns", "no_attention_does_not"}
+    predictions = pd.read_csv(art / "dates/predictions.csv", dtype=str)
+    assert len(predictions) == SMOKE["sequence.dates.test_examples"] and set(predictions["format"]) <= set(dates["formats"])
+    for model in ("attention", "plain"):
+        ok = predictions[f"ok_{model}"] == "True"
+        assert ok.mean() == pytest.approx(dates["exact_match"][f"{model}_seed42"])
+        assert (predictions.loc[ok, f"pred_{model}"] == predictions.loc[ok, "target"]).all()
+    by_length = pd.read_csv(art / "dates/by_length.csv")
+    assert by_length.groupby("model")["n"].sum().to_dict() == {"attention": 64, "plain": 64}
+    for png in ("bptt/bptt.png", "memory/memory.png", "dates/dates.png"):
         assert (art / png).stat().st_size > 10_000
 
     assert repo.ran_stages(repo.dvc("repro", *STAGES)) == []
