@@ -39,6 +39,7 @@ from stages.core.io import read_json
 from stages.core.params import load_common
 from stages.core.runs import write_run_record
 from stages.core.runtime import run_stage
+from stages.core.side_by_side import variant_of
 from stages.core.stage import Declared
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ def accuracy(logits, labels, mask=None) -> float:
     ok = (np.asarray(logits).argmax(1) == np.asarray(labels))
     ok = ok if mask is None else ok[mask]
     return round(100.0 * float(ok.mean()), 4)
-
-
-def variant_of(run: str) -> str:
-    """``student_seed1`` → ``student``; ``ptq`` → ``ptq``."""
-    return run.rsplit("_seed", 1)[0]
 
 
 def seed_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

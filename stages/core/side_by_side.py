@@ -127,6 +127,20 @@ def seed_names(prefix: str, seed: int, seeds: int) -> dict[str, int]:
     return {f"{prefix}_seed{s}": s for s in range(seed, seed + seeds)}
 
 
+def variant_of(run: str) -> str:
+    """The variant a run of :func:`seed_names` belongs to: ``student_seed1`` → ``student``; ``ptq`` → ``ptq``."""
+    return run.rsplit("_seed", 1)[0]
+
+
+def over_seeds(values: dict[str, float]) -> dict[str, dict[str, float]]:
+    """One number per run → per variant its mean, min and max over the variant's seeds, and their count."""
+    grouped: dict[str, list[float]] = {}
+    for run, v in values.items():
+        grouped.setdefault(variant_of(run), []).append(v)
+    return {k: {"mean": float(sum(v) / len(v)), "min": float(min(v)), "max": float(max(v)), "seeds": len(v)}
+            for k, v in grouped.items()}
+
+
 def output_checkpoint(trainer, **replace: Any) -> dict[str, Any]:
     """The checkpoint a stage writes as its declared output when it stores its networks in another
     form (pruning's masks folded, int8 state dicts): the trainer's, without the wall-clock history

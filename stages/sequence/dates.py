@@ -23,7 +23,7 @@ import pandas as pd
 
 from stages.core.figures import new_figure
 from stages.core.runtime import run_stage
-from stages.core.side_by_side import Run, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, over_seeds, seed_names, side_by_side_parts, variant_of
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun
 from stages.sequence import params
@@ -37,11 +37,6 @@ MODELS = {"attention": True, "plain": False}  # model name → attention
 ATTENTION_GOAL = 0.995  # exact match every attention run reaches
 PLAIN_CEILING = 0.5  # exact match no run without attention exceeds at the same budget
 TEST_OFFSET = 2_000_003  # the test dates' generator is seeded apart from the training ones
-
-
-def model_of(run: str) -> str:
-    """``attention_seed43`` → ``attention``."""
-    return run.rsplit("_seed", 1)[0]
 
 
 def encode(texts: list[str], isos: list[str], src_vocab: Vocab, tgt_vocab: Vocab, src_length: int):
@@ -62,9 +57,7 @@ def position_accuracy(preds: list[str], targets: list[str]) -> list[float]:
 
 def summary(exact: dict[str, float]) -> dict:
     """Per model: mean, min and max exact match over its seeds; the goals with the values they judged."""
-    per_model = {m: [v for r, v in exact.items() if model_of(r) == m] for m in MODELS}
-    table = {m: {"mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v)), "seeds": len(v)}
-             for m, v in per_model.items() if v}
+    table = {m: s for m, s in over_seeds(exact).items() if m in MODELS}
     goals = {}
     if "attention" in table:
         worst = table["attention"]["min"]
@@ -128,11 +121,11 @@ def main(stage: Declared) -> None:
         ok = np.array(preds) == np.array(test_isos)
         exact[name] = float(ok.mean())
         log.info("%s: exact match %.4f on %d test dates", name, exact[name], len(ok))
-        lengths.append(pd.DataFrame({"model": model_of(name), "length": frame["length"], "ok": ok}))
-        if name == f"{model_of(name)}_seed{run.seed}":  # the first seed's answers go into predictions.csv
-            frame[f"pred_{model_of(name)}"], frame[f"ok_{model_of(name)}"] = preds, ok
-            positions[model_of(name)] = position_accuracy(preds, test_isos)
-            if model_of(name) == "attention":
+        lengths.append(pd.DataFrame({"model": variant_of(name), "length": frame["length"], "ok": ok}))
+        if name == f"{variant_of(name)}_seed{run.seed}":  # the first seed's answers go into predictions.csv
+            frame[f"pred_{variant_of(name)}"], frame[f"ok_{variant_of(name)}"] = preds, ok
+            positions[variant_of(name)] = position_accuracy(preds, test_isos)
+            if variant_of(name) == "attention":
                 attention_maps = weights.numpy()
     by_length = (pd.concat(lengths).groupby(["model", "length"], sort=False)["ok"].agg(["mean", "size"])
                  .reset_index().rename(columns={"mean": "exact_match", "size": "n"}).sort_values(["model", "length"], kind="stable"))

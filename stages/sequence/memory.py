@@ -17,7 +17,7 @@ import pandas as pd
 
 from stages.core.figures import new_figure
 from stages.core.runtime import run_stage
-from stages.core.side_by_side import Run, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, over_seeds, seed_names, side_by_side_parts, variant_of
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun
 from stages.sequence import params
@@ -31,16 +31,9 @@ RNN_FLOOR = 0.1  # test MSE every plain RNN run stays above: it does not learn t
 TEST_OFFSET = 1_000_003  # the test sequences' generator is seeded apart from the training ones
 
 
-def cell_of(run: str) -> str:
-    """``lstm_seed43`` → ``lstm``."""
-    return run.rsplit("_seed", 1)[0]
-
-
 def summary(mse: dict[str, float], cells: list[str]) -> dict:
     """Per cell: mean, min and max test MSE over its seeds; and the goals, each with the values it judged."""
-    per_cell = {c: [v for r, v in mse.items() if cell_of(r) == c] for c in cells}
-    table = {c: {"mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v)), "seeds": len(v)}
-             for c, v in per_cell.items()}
+    table = {c: s for c, s in over_seeds(mse).items() if c in cells}
     goals = {}
     gated = [c for c in cells if c in ("lstm", "gru")]
     if gated:
@@ -55,7 +48,7 @@ def summary(mse: dict[str, float], cells: list[str]) -> dict:
 
 
 def curves_frame(traces: dict[str, list[tuple[float, float]]]) -> pd.DataFrame:
-    frames = [pd.DataFrame({"run": name, "cell": cell_of(name), "update": np.arange(1, len(t) + 1),
+    frames = [pd.DataFrame({"run": name, "cell": variant_of(name), "update": np.arange(1, len(t) + 1),
                             "loss": [v[0] for v in t], "grad_norm": [v[1] for v in t]}) for name, t in traces.items()]
     return pd.concat(frames, ignore_index=True)
 
@@ -65,13 +58,14 @@ def figure(curves: pd.DataFrame, through: pd.DataFrame, mse: dict[str, float], p
     colours = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
     window = max(1, int(curves["update"].max()) // 50)
     for name, rows in curves.groupby("run", sort=False):
-        c = colours[cell_of(name)]
+        c = colours[variant_of(name)]
         axes[0].semilogy(rows["update"], rows["loss"].rolling(window, min_periods=1).mean(), color=c, alpha=0.7, lw=1)
         axes[1].semilogy(rows["update"], rows["grad_norm"].rolling(window, min_periods=1).mean(), color=c, alpha=0.7, lw=1)
     axes[0].axhline(TRIVIAL_MSE, color="k", ls=":", label="always 1.0 (1/6)")
+    means = over_seeds(mse)
     for cell, c in colours.items():
         if cell in p.cells:
-            axes[0].plot([], [], color=c, label=f"{cell} (test MSE {np.mean([v for r, v in mse.items() if cell_of(r) == cell]):.4f})")
+            axes[0].plot([], [], color=c, label=f"{cell} (test MSE {means[cell]['mean']:.4f})")
     axes[0].set(title=f"adding problem, T = {p.steps}: training MSE (mean of {window} updates)", xlabel="update", ylabel="MSE")
     axes[0].legend(fontsize=8)
     if p.clip_grad_norm is not None:
@@ -79,7 +73,7 @@ def figure(curves: pd.DataFrame, through: pd.DataFrame, mse: dict[str, float], p
         axes[1].legend(fontsize=8)
     axes[1].set(title="gradient norm before clipping", xlabel="update", ylabel="||g||")
     for name, rows in through.groupby("run", sort=False):
-        axes[2].semilogy(rows["step"], rows["input_grad_norm"], color=colours[cell_of(name)], alpha=0.7, lw=1)
+        axes[2].semilogy(rows["step"], rows["input_grad_norm"], color=colours[variant_of(name)], alpha=0.7, lw=1)
     axes[2].set(title="trained nets: ||dL/dx^t|| by input step", xlabel="input step t (the answer is read after the last)",
                 ylabel="gradient norm")
     fig.tight_layout()
@@ -108,7 +102,7 @@ def main(stage: Declared) -> None:
     for n, v in mse.items():
         log.info("%s: test MSE %.4f (always 1.0: %.4f)", n, v, TRIVIAL_MSE)
     probe = x_test[:100]
-    through = pd.concat([pd.DataFrame({"run": n, "cell": cell_of(n), "step": np.arange(1, p.steps + 1),
+    through = pd.concat([pd.DataFrame({"run": n, "cell": variant_of(n), "step": np.arange(1, p.steps + 1),
                                        "input_grad_norm": input_gradient_norms(net, probe, y_test[:100])})
                          for n, net in nets.items()], ignore_index=True)
     curves = curves_frame(trainer.objective.traces)

@@ -17,7 +17,7 @@ and the gradients are sums over time: ``dW_in = sum x^t^T delta^t``, ``dW = sum 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,7 +67,6 @@ class Forward:
     u: np.ndarray
     z: np.ndarray
     y: np.ndarray
-    extra: dict = field(default_factory=dict)
 
 
 def forward(net: NumpyRNN, x: np.ndarray) -> Forward:

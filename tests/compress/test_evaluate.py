@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from stages.compress.evaluate import accuracy, goals, pareto_front, seed_rows, variant_of, with_ratios
+from stages.compress.evaluate import accuracy, goals, pareto_front, seed_rows, with_ratios
+from stages.core.side_by_side import variant_of
 
 
 def _run(acc, params=100, nonzero=100, nbytes=400, weight_bytes=400):

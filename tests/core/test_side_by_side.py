@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from stages.core.recipe import Recipe
-from stages.core.side_by_side import Run, SideBySide, cross_entropy, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, SideBySide, cross_entropy, over_seeds, seed_names, side_by_side_parts
 from stages.core.training import TrainingRun
 
 ARGS = {"inputs": 64, "classes": 10}
@@ -94,3 +94,9 @@ def test_a_trace_keeps_each_update_loss_and_gradient_norm_before_clipping():
     assert traces[0][1] == pytest.approx(math.sqrt(sum(float(p.grad.square().sum()) for p in net.parameters())), rel=1e-5)
     state = trainer.objective.state_dict()
     assert "traces" in state and "traces" not in SideBySide(trainer.models, runs, 8).state_dict()
+
+
+def test_over_seeds_groups_runs_by_their_variant():
+    assert over_seeds({"a_seed0": 1.0, "a_seed1": 3.0, "b_seed0": 0.5, "ptq": 2.0}) == {
+        "a": {"mean": 2.0, "min": 1.0, "max": 3.0, "seeds": 2}, "b": {"mean": 0.5, "min": 0.5, "max": 0.5, "seeds": 1},
+        "ptq": {"mean": 2.0, "min": 2.0, "max": 2.0, "seeds": 1}}

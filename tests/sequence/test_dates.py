@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from stages.sequence.date_formats import FORMATS, generate, ordinal
-from stages.sequence.dates import ATTENTION_GOAL, PLAIN_CEILING, encode, model_of, position_accuracy, summary
+from stages.core.side_by_side import variant_of
+from stages.sequence.dates import ATTENTION_GOAL, PLAIN_CEILING, encode, position_accuracy, summary
 from stages.sequence.seq2seq import build, greedy, net_args, sequence_loss
 from stages.sequence.vocab import BOS, EOS, PAD, UNK, Vocab, encode_padded
 
@@ -82,7 +83,7 @@ def test_goals_judge_every_seed():
     assert result["goals"]["attention_learns"]["met"] and result["goals"]["no_attention_does_not"]["met"]
     assert not summary({**exact, "attention_seed1": ATTENTION_GOAL - 0.001})["goals"]["attention_learns"]["met"]
     assert not summary({**exact, "plain_seed1": PLAIN_CEILING + 0.01})["goals"]["no_attention_does_not"]["met"]
-    assert model_of("attention_seed42") == "attention"
+    assert variant_of("attention_seed42") == "attention"
 
 
 def test_accuracy_by_position_counts_each_character_of_the_iso_form():

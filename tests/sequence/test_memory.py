@@ -1,10 +1,11 @@
 import pytest
 
-from stages.sequence.memory import GATED_GOAL, RNN_FLOOR, cell_of, curves_frame, summary
+from stages.core.side_by_side import variant_of
+from stages.sequence.memory import GATED_GOAL, RNN_FLOOR, curves_frame, summary
 
 
-def test_cell_of_a_run_name():
-    assert cell_of("lstm_seed43") == "lstm" and cell_of("rnn_seed0") == "rnn"
+def test_variant_of_a_run_name():
+    assert variant_of("lstm_seed43") == "lstm" and variant_of("rnn_seed0") == "rnn"
 
 
 def test_goals_judge_every_seed():
