@@ -32,6 +32,7 @@ class Run:
     seed: int
     data: tuple
     args: dict[str, Any]  # the network's model_args
+    lengths: Any = None  # each example's length (a tensor): batches of similar lengths, see :func:`length_grouped`
 
 
 class SideBySide:
@@ -60,9 +61,13 @@ class SideBySide:
     def _next_indices(self, name: str):
         import torch
 
-        n = len(self.runs[name].data[0])
+        run = self.runs[name]
+        n = len(run.data[0])
         if self.orders[name] is None or self.positions[name] >= n:
-            self.orders[name], self.positions[name] = torch.randperm(n, generator=self.generators[name]), 0
+            order = torch.randperm(n, generator=self.generators[name])
+            if run.lengths is not None:
+                order = length_grouped(order, run.lengths, self.batch_size, self.generators[name])
+            self.orders[name], self.positions[name] = order, 0
         start = self.positions[name]
         self.positions[name] = min(start + self.batch_size, n)
         return self.orders[name][start:self.positions[name]]
@@ -90,6 +95,21 @@ class SideBySide:
             self.positions[n] = state["positions"][n]
         if self.trace:
             self.traces = {n: list(state["traces"][n]) for n in self.runs}
+
+
+def length_grouped(order, lengths, batch_size: int, generator, pool: int = 50):
+    """A random order whose consecutive ``batch_size`` examples have similar lengths (fairseq's and
+    Hugging Face's "sortish" sampling): the shuffled ``order`` cut into pools of ``pool`` batches, each
+    pool sorted by length (stable), its full batches then shuffled across the whole epoch and the one
+    short batch, if any, put last (so that cutting the order every ``batch_size`` gives these batches).
+    Padded sequences trimmed to their batch's longest then cost what their real tokens cost."""
+    import torch
+
+    size = batch_size * pool
+    pools = [chunk[torch.sort(lengths[chunk], stable=True).indices] for chunk in order.split(size)]
+    batches = [b for chunk in pools for b in chunk.split(batch_size)]
+    full = [b for b in batches if len(b) == batch_size]
+    return torch.cat([full[i] for i in torch.randperm(len(full), generator=generator).tolist()] + [b for b in batches if len(b) < batch_size])
 
 
 def side_by_side_parts(runs: dict[str, Run], batch_size: int, trace: bool = False) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Schema of the ``sequence:`` section of params.yaml (BPTT by hand, the long-range memory probe, date
-normalisation with and without attention).
+normalisation with and without attention, English–Japanese pairs, word2vec, translation).
 
 No defaults here on purpose: params.yaml is the one place values live, so a key missing there is an
 error naming it, not a silent fallback.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from stages.core.params import Params, section_loader
+from stages.core.params import Params, SourceParams, section_loader
 from stages.core.recipe import Recipe
 
 Seeds = Annotated[int, Field(ge=1, le=20)]  # runs per cell, seeds common.seed, common.seed + 1, …
@@ -91,10 +91,87 @@ class DatesParams(Recipe):
     hidden: Hidden  # the encoder's GRU per direction, and the decoder's
 
 
+class PairsParams(SourceParams):
+    """``sequence-pairs``: English–Japanese sentence pairs in the Tanaka-corpus layout: ``embedded`` (10k
+    pairs vendored in stages/sequence/datasets/), ``path`` (one such folder) or ``url`` (a .zip or
+    .tar.gz holding one, checked against ``sha256``)."""
+
+    min_freq: int = Field(ge=1, le=1_000_000)  # a token enters a vocabulary when the training split has it this often
+    max_tokens: int = Field(ge=1, le=100_000)  # a longer line is refused (file and line named)
+    max_train_pairs: int = Field(ge=0, le=100_000_000)  # the first training pairs only (0: all); every line is checked
+
+    @field_validator("path")
+    @classmethod
+    def _one_folder(cls, v: list[str]) -> list[str]:
+        if len(v) > 1:
+            raise ValueError(f"path names one folder (train/dev/test .en and .ja files), got {len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_source(self) -> "PairsParams":  # replaces SourceParams': a url without a checksum stops the stage, not params.yaml
+        if self.source == "url" and not self.url:
+            raise ValueError("source is 'url' but no url is set")
+        if self.source == "path" and not self.path:
+            raise ValueError("source is 'path' but path names no folder")
+        return self
+
+
+class Word2VecParams(Recipe):
+    """``sequence-word2vec``: skip-gram with negative sampling in PyTorch (trained under this recipe)
+    beside gensim's, on one language of the pairs' training split with the same settings."""
+
+    language: Literal["en", "ja"]
+    dim: Hidden
+    window: int = Field(ge=1, le=50)  # the widest window; each centre word's is drawn from 1 to this
+    negatives: int = Field(ge=1, le=100)  # noise words per (centre, context) pair
+    sample: float = Field(ge=0, le=1)  # word2vec's subsampling of frequent words (0: none)
+    min_count: int = Field(ge=1, le=1_000_000)
+    gensim_alpha: float = Field(gt=0, le=10)  # gensim's starting learning rate (falls linearly, its own SGD)
+    neighbours: int = Field(ge=1, le=100)  # nearest neighbours reported per query word
+    queries: list[str] = Field(min_length=1, max_length=50)  # words whose neighbours are reported (those the corpus has)
+    pairs_compared: int = Field(ge=10, le=10_000_000)  # random word pairs whose similarities in the two models are correlated
+
+
+class TranslateParams(Recipe):
+    """``sequence-translate``: the three translators (stages/sequence/translators.py) trained ``seeds``
+    times each, side by side on the same pairs, vocabularies and budget (this recipe)."""
+
+    direction: Literal["ja-en", "en-ja"]  # source-target
+    models: list[Literal["plain", "attention", "transformer"]] = Field(min_length=1, max_length=3)
+    seeds: Seeds
+    emb: Hidden  # the recurrent models' embeddings (source and target)
+    hidden: Hidden  # their encoder GRU per direction, and decoder GRU
+    d_model: Hidden  # the Transformer's width
+    heads: int = Field(ge=1, le=64)
+    layers: int = Field(ge=1, le=24)  # encoder layers, and as many decoder layers
+    feedforward: Hidden
+    dropout: float = Field(ge=0, lt=1)
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"models repeat a value: {v}")
+        return v
+
+
+class EvaluateParams(Params):
+    """``sequence-evaluate``: every trained translator decoded on the test split."""
+
+    max_steps: int = Field(ge=1, le=10_000)  # tokens decoded at most, <eos> included
+    beam: int = Field(ge=1, le=64)  # beam width (1: greedy decoding only)
+    length_penalty: float = Field(ge=0, le=5)  # alpha of log p / length^alpha
+    examples: int = Field(ge=1, le=100)  # sample translations listed, right and wrong
+
+
 class SequenceParams(Params):
     bptt: BpttParams
     memory: MemoryParams
     dates: DatesParams
+    pairs: PairsParams
+    word2vec: Word2VecParams
+    translate: TranslateParams
+    evaluate: EvaluateParams
 
 
 load = section_loader(SequenceParams)
