@@ -1,4 +1,7 @@
-"""A sequence stage's goals over more seeds: ``--stage`` (``sequence-memory`` or ``sequence-dates``)
+"""A sequence stage's goals over more seeds.
+
+``--stage`` (``sequence-memory``, ``sequence-dates`` or ``sequence-evaluate``, which runs the
+translators' stages before it)
 rerun with ``common.seed`` = each ``--starts`` value (its runs then take seeds s, s + 1, … up to the
 stage's ``seeds``), its per-run results and goals.
 
@@ -11,6 +14,7 @@ Usage (the figures of docs/sequence.md):
     python benchmarks/sequence_seeds.py                       # the memory probe, seed sets 0-2 and 7-9
     python benchmarks/sequence_seeds.py --starts 100 --set sequence.memory.train_sequences=128000
     python benchmarks/sequence_seeds.py --stage sequence-dates --starts 42 43 44
+    python benchmarks/sequence_seeds.py --stage sequence-evaluate --starts 42 --set sequence.translate.seeds=3
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from _common import repo_with, write_result  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--stage", default="sequence-memory", choices=["sequence-memory", "sequence-dates"])
+    ap.add_argument("--stage", default="sequence-memory", choices=["sequence-memory", "sequence-dates", "sequence-evaluate"])
     ap.add_argument("--starts", type=int, nargs="+", default=[0, 7], help="common.seed of each seed set")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml value (YAML)")
     ap.add_argument("--name", default=None, help="benchmarks/results/<name>.json (default: <stage>_seeds)")
@@ -43,7 +47,7 @@ def main() -> None:
             repo.dvc("repro", args.stage)
             m = json.loads((repo.path / f"artifacts/sequence/{args.stage.split('-', 1)[1]}/metrics.json").read_text())
             row = {"start": start, "wall_s": round(time.perf_counter() - began, 1),
-                   **{k: m[k] for k in ("test_mse", "cells", "exact_match", "models") if k in m},
+                   **{k: m[k] for k in ("test_mse", "cells", "exact_match", "runs", "models") if k in m},
                    "goals": {k: {"value": g["value"], "met": g["met"]} for k, g in m["goals"].items()}}
             rows.append(row)
             print(json.dumps(row), flush=True)

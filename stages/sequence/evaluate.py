@@ -89,7 +89,16 @@ def samples(frame: pd.DataFrame, model: str, n: int) -> list[dict]:
     return [{k: row[k] for k in cols} | {"right": bool(row[f"exact_{model}"])} for _, row in pd.concat([right, wrong]).sort_index().iterrows()]
 
 
-def figure(table: dict, by_length: pd.DataFrame, maps: list[tuple[list[str], list[str], np.ndarray]], source_language: str,
+def text_font(language: str, size: float) -> dict:
+    """Keyword arguments for a text in ``language`` at ``size`` points: Japanese needs a font with its glyphs."""
+    if language != "ja":
+        return {"fontsize": size}
+    font = japanese_font().copy()
+    font.set_size(size)
+    return {"fontproperties": font}
+
+
+def figure(table: dict, by_length: pd.DataFrame, maps: list[tuple[list[str], list[str], np.ndarray, list[str]]], source_language: str,
            target_language: str):
     fig, axes = new_figure(2, 3, figsize=(16, 9))
     models = list(table)
@@ -105,11 +114,11 @@ def figure(table: dict, by_length: pd.DataFrame, maps: list[tuple[list[str], lis
         axes[1, 0].plot(rows["band"], rows["bleu"], marker="o", ms=3, label=model)
     axes[1, 0].set(title="beam BLEU by source length (mean over seeds)", xlabel=f"{source_language} tokens", ylabel="BLEU")
     axes[1, 0].legend(fontsize=8)
-    font = japanese_font()
-    for ax, (src, out, weights) in zip([axes[0, 1], axes[0, 2], axes[1, 1], axes[1, 2]], maps):
+    for ax, (src, out, weights, reference) in zip([axes[0, 1], axes[0, 2], axes[1, 1], axes[1, 2]], maps):
         ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)
-        ax.set_xticks(range(len(src)), src, fontsize=7, rotation=90, fontproperties=font if source_language == "ja" else None)
-        ax.set_yticks(range(len(out)), out, fontsize=7, fontproperties=font if target_language == "ja" else None)
+        ax.set_title(f"reference: {' '.join(reference)}", **text_font(target_language, 8))
+        ax.set_xticks(range(len(src)), src, rotation=90, **text_font(source_language, 7))
+        ax.set_yticks(range(len(out)), out, **text_font(target_language, 7))
     for ax in [axes[0, 1], axes[0, 2], axes[1, 1], axes[1, 2]][len(maps):]:
         ax.axis("off")
     fig.suptitle("translation: attention weights of the attention model, greedy decoding (rows: output tokens, columns: source tokens)",
@@ -154,7 +163,7 @@ def main(stage: Declared) -> None:
                 chosen = [i for i in range(len(frame)) if 6 <= frame.loc[i, "length"] <= 12][:HEATMAPS]
                 for i in chosen:
                     out = tgt_vocab.decode(ids[i].tolist())
-                    maps.append((src_tokens[i], out + [EOS], weights[i, :len(out) + 1, :len(src_tokens[i])].numpy()))
+                    maps.append((src_tokens[i], out + [EOS], weights[i, :len(out) + 1, :len(src_tokens[i])].numpy(), references[i]))
     order = {band_of(lo): k for k, (lo, _) in enumerate(LENGTH_BANDS)}
     by_length = (pd.DataFrame(lengths).groupby(["model", "band"], sort=False).agg(bleu=("bleu", "mean"), sentences=("sentences", "first"))
                  .reset_index())
