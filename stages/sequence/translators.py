@@ -159,9 +159,11 @@ def greedy(net, src, src_len, bos: int, eos: int, steps: int, batch: int = 250):
 
 
 def beam_search(net, src, src_len, bos: int, eos: int, steps: int, width: int, length_penalty: float, batch: int = 100):
-    """Beam-search decoding: for each source the finished hypothesis of the highest
-    ``log p / length^length_penalty`` among ``width`` beams (Wu et al. 2016's normalisation with the
-    simple ``length^α``; α = 0 ranks by probability alone). Ids (N, steps), padded with 0."""
+    """Beam-search decoding: for each source the hypothesis of the highest ``log p /
+    length^length_penalty`` among ``width`` beams (Wu et al. 2016's normalisation with the simple
+    ``length^α``; α = 0 ranks by probability alone). A batch stops once every source's likeliest beam
+    has ended (OpenNMT's early stop: the others could only overtake it through the length
+    normalisation) or after ``steps`` tokens. Ids (N, steps), padded with 0."""
     import torch
 
     net.eval()
@@ -195,8 +197,8 @@ def beam_search(net, src, src_len, bos: int, eos: int, steps: int, width: int, l
                 rows = (beam + torch.arange(b, device=x.device).unsqueeze(1) * width).view(-1)
                 state = {k: v.index_select(0, rows) for k, v in state.items()}
                 token = token.view(-1)
-                if bool(done.all()):
-                    break
+                if bool(done.gather(1, score.argmax(1, keepdim=True)).all()):
+                    break  # every source's likeliest beam has ended: longer ones only lose probability
             ranked = score / length.clamp(min=1) ** length_penalty
             best = ranked.argmax(1)
             chosen = history[torch.arange(b, device=x.device), best]
