@@ -31,7 +31,7 @@ from stages.core.runs import read_run_record  # noqa: E402
 from stages.core.side_by_side import Run, length_grouped, side_by_side_parts  # noqa: E402
 from stages.core.training import TrainingRun  # noqa: E402
 from stages.sequence import params  # noqa: E402
-from stages.sequence.tanaka import load_split  # noqa: E402
+from stages.sequence.parallel import load_split  # noqa: E402
 from stages.sequence.translators import KIND, build, net_args, translation_loss  # noqa: E402
 
 SEED = 42

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.errors import DataError
-from stages.core.io import sha256_file
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
+from stages.core.vendored import vendored_file
 from stages.nlp import params
 from stages.nlp.japanese import TEXT as JAPANESE_TEXT
 from stages.nlp.params import DownloadParams
@@ -54,19 +54,8 @@ SOSEKI = ("soseki__bocchan.txt", "soseki__kokoro.txt")
 
 
 def vendored(name: str, folder: Path = DATASETS) -> Path:
-    """The path of a vendored file, its sha256 checked.
-
-    Raises:
-        DataError: the file is missing or its bytes are not the ones the README describes.
-    """
-    path = folder / name
-    if not path.is_file():
-        raise DataError(f"{path}: vendored data file missing (restore it: git checkout -- {path.name})")
-    digest = sha256_file(path)
-    if digest != VENDORED[name]:
-        raise DataError(f"{path}: sha256 {digest} is not the vendored file's {VENDORED[name]} "
-                        "(stages/nlp/datasets/README.md); restore it with git checkout")
-    return path
+    """The path of a vendored file, its sha256 checked (core's :func:`vendored_file`)."""
+    return vendored_file(folder, name, VENDORED[name])
 
 
 def normalise(text: str) -> str:

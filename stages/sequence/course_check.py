@@ -14,7 +14,7 @@ import io
 import zipfile
 from typing import Any
 
-TRAIN_PAIRS, HELD_OUT_PAIRS = 300, 40
+TRAIN_PAIRS, HELD_OUT_PAIRS = 200, 20
 
 CAPS: dict[str, Any] = {
     "sequence.bptt.addition.updates": 50,

@@ -32,7 +32,7 @@ from stages.core.runtime import run_stage
 from stages.core.side_by_side import over_seeds, variant_of
 from stages.core.stage import Declared
 from stages.sequence import params
-from stages.sequence.tanaka import languages, load_split
+from stages.sequence.parallel import languages, load_split
 from stages.sequence.translators import KIND, beam_search, build, greedy
 from stages.sequence.vocab import BOS, EOS
 

@@ -1,6 +1,6 @@
 """The English–Japanese pairs of the Tanaka corpus in ``odashi/small_parallel_enja``'s layout: reading
-every source (the vendored files, a folder, an archive), checking each line, tokenising; and reading
-back what ``sequence-pairs`` stores (tokens, vocabularies) as tensors for the translators.
+every source (the vendored files, a folder, an archive), checking each line, tokenising
+(``stages/sequence/parallel.py`` reads back what ``sequence-pairs`` stores).
 
 The layout: ``{train,dev,test}.{en,ja}``, one sentence per line, line *i* of the ``.en`` file the
 translation of line *i* of the ``.ja`` file; a split's shards ``train.en.000``, ``train.en.001``…
@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from stages.core.errors import DataError
-from stages.core.io import sha256_file
+from stages.core.vendored import vendored_file
 from stages.nlp.text import JapaneseTokenizer, decode_line, without_bom
-from stages.sequence.vocab import Vocab, encode_padded
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,7 @@ def vendored_files(folder: Path = DATASETS) -> tuple[Files, str]:
     Raises:
         DataError: a file is missing or its bytes are not the ones the README describes.
     """
-    files = {}
-    for name, expected in VENDORED.items():
-        path = folder / name
-        if not path.is_file():
-            raise DataError(f"{path}: vendored data file missing (restore it: git checkout -- {path})")
-        if (digest := sha256_file(path)) != expected:
-            raise DataError(f"{path}: sha256 {digest} is not the vendored file's {expected} "
-                            "(stages/sequence/datasets/README.md); restore it with git checkout")
-        files[name] = path.read_bytes()
+    files = {name: vendored_file(folder, name, expected).read_bytes() for name, expected in VENDORED.items()}
     return files, str(folder)
 
 
@@ -179,41 +170,3 @@ def read_pairs(files: Files, where: str, max_tokens: int, max_train_pairs: int =
         out[split] = {lang: tokenize(lang, *read[lang], max_tokens, japanese) for lang in LANGUAGES}
         log.info("%s: %d pairs", split, len(out[split]["en"]))
     return out
-
-
-
-
-# ---- what sequence-pairs stores, read back ------------------------------------------------------------
-
-def languages(direction: str) -> tuple[str, str]:
-    """``"ja-en"`` → ``("ja", "en")``: the source and the target language."""
-    source, target = direction.split("-")
-    return source, target
-
-
-def read_tokens(path: Path) -> list[list[str]]:
-    return [line.split(" ") for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def read_vocab(path: Path) -> Vocab:
-    return Vocab(path.read_text(encoding="utf-8").splitlines())
-
-
-def encode(src_vocab: Vocab, tgt_vocab: Vocab, source: list[list[str]], target: list[list[str]]):
-    """Tensors ``(src, src_len, tgt_in, tgt_out)``: the source's ids padded; the target as ``<bos>`` +
-    tokens (the decoder's input) and tokens + ``<eos>`` (what it must say)."""
-    import torch
-
-    src, src_len = encode_padded(src_vocab, source)
-    tgt, _ = encode_padded(tgt_vocab, target, bos=True, eos=True)
-    return (torch.from_numpy(src), torch.from_numpy(src_len), torch.from_numpy(tgt[:, :-1]).contiguous(),
-            torch.from_numpy(tgt[:, 1:]).contiguous())
-
-
-def load_split(folder: Path, split: str, direction: str):
-    """The vocabularies, the tokens and the encoded ``split`` of ``sequence-pairs``' output folder, in
-    ``direction``: ``(src_vocab, tgt_vocab, src_tokens, tgt_tokens, tensors)``."""
-    source, target = languages(direction)
-    src_vocab, tgt_vocab = read_vocab(folder / f"vocab.{source}.txt"), read_vocab(folder / f"vocab.{target}.txt")
-    src_tokens, tgt_tokens = read_tokens(folder / f"{split}.{source}"), read_tokens(folder / f"{split}.{target}")
-    return src_vocab, tgt_vocab, src_tokens, tgt_tokens, encode(src_vocab, tgt_vocab, src_tokens, tgt_tokens)

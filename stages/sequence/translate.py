@@ -23,7 +23,7 @@ from stages.core.side_by_side import Run, over_seeds, seed_names, side_by_side_p
 from stages.core.stage import Declared
 from stages.core.training import TrainingRun
 from stages.sequence import params
-from stages.sequence.tanaka import load_split
+from stages.sequence.parallel import load_split
 from stages.sequence.translators import KIND, build, net_args, translation_loss
 
 log = logging.getLogger(__name__)
