@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="rounds; each figure is the best over them")
     ap.add_argument("--stages", action="store_true", help="also print the sequence stages' last run times on this host")
     args = ap.parse_args()
-    p = params.load().translate
+    p = params.load().translate.model_copy(update={"epochs": 1})  # one pass over the --updates batches, in both loops
     folder = ROOT / "artifacts/sequence/pairs/pairs"
     if not folder.is_dir():
         sys.exit(f"{folder}: not found; run `dvc repro sequence-pairs` first")
