@@ -40,8 +40,8 @@ from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
 from stages.core.stage import Declared
 from stages.sequence import params
-from stages.sequence.tanaka import LANGUAGES, Tokens, archive_files, folder_files, read_pairs, vendored_files
-from stages.sequence.vocab import Vocab
+from stages.sequence.tanaka import LANGUAGES, Files, Tokens, archive_files, folder_files, read_pairs, vendored_files
+from stages.sequence.vocab import SPECIALS, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def fit_vocab(tokens: Tokens, min_freq: int, where: str) -> Vocab:
         DataError: no token occurs ``min_freq`` times (the vocabulary would hold only the specials).
     """
     vocab = Vocab.fit(tokens, min_freq)
-    if len(vocab) <= 4:
+    if len(vocab) == len(SPECIALS):
         raise DataError(f"{where}: no token occurs {min_freq} or more times in the training split, "
                         "so the vocabulary would be empty; lower sequence.pairs.min_freq")
     return vocab

@@ -50,7 +50,6 @@ def figure(history: list[dict], runs: list[str]):
 
 
 def main(stage: Declared) -> None:
-    import torch
     from torch.utils.data import TensorDataset
 
     p = params.load().translate

@@ -207,13 +207,12 @@ def beam_search(net, src, src_len, bos: int, eos: int, steps: int, width: int, l
 
 
 def translation_loss(net, batch):
-    """Cross-entropy of the teacher-forced logits over the target's tokens (padding ignored), on
-    ``(src, src_len, tgt_in, tgt_out)`` batches trimmed first to their longest source and target (with
-    length-grouped batches, :func:`stages.core.side_by_side.length_grouped`, most padding goes)."""
-    import torch.nn.functional as F
+    """:func:`stages.sequence.seq2seq.sequence_loss` (cross-entropy over the target's tokens, padding
+    ignored) on ``(src, src_len, tgt_in, tgt_out)`` batches trimmed first to their longest source and
+    target (with length-grouped batches, :func:`stages.core.side_by_side.length_grouped`, most padding
+    goes)."""
+    from stages.sequence.seq2seq import sequence_loss
 
     src, src_len, tgt_in, tgt_out = batch
     width = int((tgt_out != 0).sum(1).max())
-    src, tgt_in, tgt_out = src[:, :int(src_len.max())], tgt_in[:, :width], tgt_out[:, :width]
-    logits = net(src, src_len, tgt_in)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=0)
+    return sequence_loss(net, (src[:, :int(src_len.max())], src_len, tgt_in[:, :width], tgt_out[:, :width]))
