@@ -292,7 +292,14 @@ def _start_prefect_server(base: Path) -> dict:
 
     home = Path(tempfile.mkdtemp(prefix="prefect-home-", dir=base))
     port = free_port()
-    env = run_env(PREFECT_HOME=str(home))
+    env = run_env(
+        PREFECT_HOME=str(home),
+        # the scheduler's loop, shortened so that a deployment served on a short interval gets its first
+        # scheduled run within seconds (tests/ops/test_schedule.py): default one pass a minute, 100 runs ahead
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS="2",
+        PREFECT_SERVER_LOGGING_LEVEL="INFO",
+    )
     env.pop("PREFECT_API_URL", None)
     log = home / "server.log"
     proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),

@@ -13,10 +13,12 @@ def _hand_over() -> None:
     address = os.environ.get("REPROLAB_FORKSERVER")
     argv = sys.orig_argv
     stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
-    # the venv's dvc, but not its experiments' queue: `dvc queue kill` signals the pids the queue recorded
+    # the venv's dvc, but not its experiments' queue (`dvc queue kill` signals the pids the queue recorded):
+    # `dvc queue`, and the `dvc exp` commands that queue, start or are a queued run, start cold
     dvc = (len(argv) >= 2 and os.path.basename(argv[1]) == "dvc"
            and os.path.realpath(os.path.dirname(argv[1])) == os.path.realpath(os.path.join(sys.prefix, "bin"))
-           and not {"exp", "experiments", "queue"} & set(argv[2:3]))
+           and argv[2:3] != ["queue"]
+           and not (argv[2:3] in (["exp"], ["experiments"]) and argv[3:4] in (["run"], ["queue-worker"], ["exec-run"])))
     if not address or not (stage or dvc):
         return
     if "LOCAL_RANK" in os.environ:  # a torchrun rank: started cold, as torchrun expects of its children

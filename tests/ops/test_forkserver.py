@@ -85,3 +85,37 @@ def test_without_a_server_a_stage_starts_cold(project):
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"argv ['0'] cwd {project} probe no warm False\n"
+
+
+def test_a_forked_dvc_parses_each_yaml_text_once_and_hands_out_copies(tmp_path):
+    """The forked ``dvc`` child's parse cache (``server.parse_dvc_yaml_once``), run in a child here so
+    this worker's DVC stays as it is: equal results, never the same object, round-trip parses and
+    parse errors as DVC's own."""
+    code = '''
+from dvc.utils import serialize, strictyaml
+from dvc.utils.serialize import _yaml
+calls = []
+original = _yaml.parse_yaml
+_yaml.parse_yaml = lambda text, path, typ="safe": calls.append(typ) or original(text, path, typ)
+import server
+server.parse_dvc_yaml_once()
+first = serialize.PARSERS[".yaml"]("a: {b: [1, 2]}\\n", "params.yaml")
+first["a"]["b"].append(3)
+again = strictyaml.parse_yaml("a: {b: [1, 2]}\\n", "params.yaml")
+assert again == {"a": {"b": [1, 2]}} and calls == ["safe"], (again, calls)
+open("dvc.yaml", "w").write("a: 1\\n")
+strictyaml.load("dvc.yaml", round_trip=True)
+strictyaml.load("dvc.yaml", round_trip=True)
+assert calls == ["safe", "rt", "rt"], calls
+for _ in range(2):
+    try:
+        _yaml.parse_yaml("a: [1\\n", "broken.yaml")
+    except _yaml.YAMLFileCorruptedError as error:
+        assert "broken.yaml" in str(error)
+    else:
+        raise AssertionError("no error")
+print("ok")
+'''
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "forkserver")})
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr

@@ -1,8 +1,9 @@
 """A served retraining deployment runs on its own: the Prefect server's *scheduler* creates the flow run
 (no manual trigger), the runner executes it, and the server logs no traceback while doing so.
 
-The scheduler loop is shortened through Prefect's settings (``PREFECT_SERVER_SERVICES_SCHEDULER_*``)
-and the deployment is served on a short interval, so one scheduled run starts within seconds.
+The session's server runs its scheduler loop every 2 s (``PREFECT_SERVER_SERVICES_SCHEDULER_*``, set
+where ``tests/conftest.py`` starts it) and the deployment is served on a short interval, so one
+scheduled run starts within seconds.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import BIN, make_repo, run_env
-from tests.ops.helpers import free_port, group_alive, start, stop, wait_http
+from tests.conftest import make_repo, run_env
+from tests.ops.helpers import group_alive, start, stop
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
@@ -30,45 +31,41 @@ def scheduled_runs(api: str, deployment_id: str) -> list[dict]:
 
 
 @pytest.mark.e2e
-@pytest.mark.slow(80)
-def test_schedule_fires_without_manual_trigger(tmp_path):
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    server_env = run_env(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",  # default 60: one pass a minute
-        PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS="2",      # a few future runs are enough
-        PREFECT_SERVER_LOGGING_LEVEL="INFO",
-    )
-    server_env.pop("PREFECT_API_URL", None)
+@pytest.mark.slow(60)
+def test_schedule_fires_without_manual_trigger(prefect_server, tmp_path):
+    """On the session's server (tests/conftest.py starts it with the scheduler loop shortened); its log
+    is read from where it stood when this test began."""
+    api, home = prefect_server
     server_log = home / "server.log"
-    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                    "--no-ui", "--analytics-off"], server_log, server_env)
+    since = server_log.stat().st_size
+
+    def new_server_lines() -> str:
+        with open(server_log, errors="replace") as log:
+            log.seek(since)
+            return log.read()
+
     repo = make_repo(tmp_path / "repo")
     serve_log = tmp_path / "serve.log"
     serve = None
     try:
-        wait_http(f"{api}/health", server, server_log, timeout=180)
         env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="INFO",
                       PREFECT_RUNNER_POLL_FREQUENCY="1")  # default 10 s between looks for due runs
         # one stage keeps a run short (~15 s; the gate and training are tested in test_retrain.py), and an
-        # interval longer than a run keeps runs from queueing up late behind each other
-        serve = start([sys.executable, "-m", "pipelines", "serve", "retrain", "--interval", "20",
+        # interval longer than a run keeps runs from queueing up late behind each other; its own
+        # deployment name, as every test sharing the server uses
+        serve = start([sys.executable, "-m", "pipelines", "serve", "retrain", "--name", "scheduled", "--interval", "20",
                        "--pipelines", "tabular-download"], serve_log, env, cwd=repo.path)
 
         deadline = time.monotonic() + 300
         deployment = None
         done = None
         while time.monotonic() < deadline and done is None:
-            for proc, log in ((server, server_log), (serve, serve_log)):
-                if proc.poll() is not None:
-                    raise AssertionError(f"{proc.args[:3]} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            errors = server_errors(server_log.read_text())
-            assert not errors, "the Prefect server logged errors:\n" + server_log.read_text()[-4000:]
+            if serve.poll() is not None:
+                raise AssertionError(f"serve exited {serve.returncode}:\n{serve_log.read_text()[-3000:]}")
+            errors = server_errors(new_server_lines())
+            assert not errors, "the Prefect server logged errors:\n" + new_server_lines()[-4000:]
             if deployment is None:
-                resp = httpx.get(f"{api}/deployments/name/retrain/retrain", timeout=10)
+                resp = httpx.get(f"{api}/deployments/name/retrain/scheduled", timeout=10)
                 deployment = resp.json() if resp.is_success else None
             else:
                 for run in scheduled_runs(api, deployment["id"]):
@@ -81,7 +78,7 @@ def test_schedule_fires_without_manual_trigger(tmp_path):
             time.sleep(1)
         assert deployment is not None, "deployment not registered:\n" + serve_log.read_text()[-3000:]
         assert done is not None, ("no scheduled flow run completed within 300 s; server log:\n"
-                                  + server_log.read_text()[-3000:] + "\nserve log:\n" + serve_log.read_text()[-2000:])
+                                  + new_server_lines()[-3000:] + "\nserve log:\n" + serve_log.read_text()[-2000:])
         # the scheduler made it: auto_scheduled, tagged so, and nobody called create_flow_run
         assert done["auto_scheduled"] is True and "auto-scheduled" in done["tags"]
         assert done["parameters"]["names"] == ["tabular-download"]
@@ -92,6 +89,5 @@ def test_schedule_fires_without_manual_trigger(tmp_path):
     finally:
         if serve is not None:
             stop(serve)
-        stop(server)
-    assert not server_errors(server_log.read_text()), server_log.read_text()[-4000:]
+    assert not server_errors(new_server_lines()), new_server_lines()[-4000:]
     assert serve is not None and not group_alive(serve.pid)
