@@ -1,8 +1,8 @@
 """The client half of the fork server (``server.py`` beside it): imported by every Python process
-started with this folder on ``PYTHONPATH``. A stage (``python -m stages.<...>``) or a command of the
-venv's ``dvc``, with ``REPROLAB_FORKSERVER`` naming a running server, is handed over to it and ends as
-the forked child does (its exit status or its signal); everything else, and any process when no
-server answers, starts as usual."""
+started with this folder on ``PYTHONPATH``. A stage (``python -m stages.<...>``), a command of the
+project's CLI (``python -m pipelines ...``) or of the venv's ``dvc``, with ``REPROLAB_FORKSERVER``
+naming a running server, is handed over to it and ends as the forked child does (its exit status or
+its signal); everything else, and any process when no server answers, starts as usual."""
 import os
 import sys
 
@@ -13,13 +13,15 @@ def _hand_over() -> None:
     address = os.environ.get("REPROLAB_FORKSERVER")
     argv = sys.orig_argv
     stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
+    # the project's CLI too, but not the commands that import Prefect (which the server does not hold)
+    cli = len(argv) >= 4 and argv[1:3] == ["-m", "pipelines"] and argv[3] not in ("run", "serve")
     # the venv's dvc, but not its experiments' queue (`dvc queue kill` signals the pids the queue recorded):
     # `dvc queue`, and the `dvc exp` commands that queue, start or are a queued run, start cold
     dvc = (len(argv) >= 2 and os.path.basename(argv[1]) == "dvc"
            and os.path.realpath(os.path.dirname(argv[1])) == os.path.realpath(os.path.join(sys.prefix, "bin"))
            and argv[2:3] != ["queue"]
            and not (argv[2:3] in (["exp"], ["experiments"]) and argv[3:4] in (["run"], ["queue-worker"], ["exec-run"])))
-    if not address or not (stage or dvc):
+    if not address or not (stage or cli or dvc):
         return
     if "LOCAL_RANK" in os.environ:  # a torchrun rank: started cold, as torchrun expects of its children
         return
