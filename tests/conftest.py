@@ -298,7 +298,6 @@ def _start_prefect_server(base: Path) -> dict:
         # scheduled run within seconds (tests/ops/test_schedule.py): default one pass a minute, 100 runs ahead
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS="2",
-        PREFECT_SERVER_LOGGING_LEVEL="INFO",
     )
     env.pop("PREFECT_API_URL", None)
     log = home / "server.log"
