@@ -112,9 +112,8 @@ def become_stage(request: dict, fds: list[int]) -> list[str]:
 
 def parse_dvc_yaml_once() -> None:
     """In a forked ``dvc`` child: parse each YAML text once. ``dvc repro`` parses params.yaml again for
-    every stage whose params it checks and dvc.lock again for every stage it reports (14 parses of 3
-    texts in a no-op ``dvc repro tabular-evaluate``, with ruamel's pure-Python parser): about 0.2 s of
-    the command's 1.4 s of CPU. Every caller still gets a copy of its own, so what it changes
+    every stage whose params it checks (14 parses of 3 texts in a no-op ``dvc repro tabular-evaluate``,
+    with ruamel's pure-Python parser): about 0.2 s of the command's 1.4 s of CPU. Every caller still gets a copy of its own, so what it changes
     changes nothing cached; round-trip parses (DVC's edits of dvc.yaml) are not cached."""
     import copy
 
