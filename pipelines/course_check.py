@@ -96,14 +96,14 @@ def prepare(root: Path, work: Path, pipeline: str, base_url: str, kit_dir: Path)
     from stages.core.params import parse_params, validate_all
     from stages.core.standins import Kit
 
-    copy_project(root, work)
+    with contextlib.chdir(root):  # DVC names stages relative to the working directory
+        dag = read_dag(".")
+    wanted = [s.name for s in select(dag, [pipeline])]
+    copy_project(root, work, stages=set(wanted))  # DVC indexes every stage of dvc.yaml for each command
     empty_lock(work)  # committed below: the copy starts with no outputs, and DVC rewrites the lock after each stage
     # the copy's outputs enter its DVC cache as hard links, not copies: a VGG16 checkpoint is 0.5-1 GB,
     # and the cache of a throw-away copy is never pushed or shared (DVC makes both names read-only)
     (work / ".dvc" / "config.local").write_text("[cache]\n    type = hardlink,copy\n")
-    with contextlib.chdir(root):  # DVC names stages relative to the working directory
-        dag = read_dag(".")
-    wanted = [s.name for s in select(dag, [pipeline])]
     course = set(load_profile("course", work))
     involved = [p for p in pipelines(dag) if p in course and any(pipeline_of(s) == p for s in wanted)]
     apply("course", involved, root=work)

@@ -5,8 +5,10 @@ params.yaml, so checks (and the test suite) work in such a copy.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 
 
@@ -17,8 +19,13 @@ def project_files(root: str | Path = ".") -> list[str]:
     return [f for f in out.split("\0") if f and (Path(root) / f).is_file()]
 
 
-def copy_project(root: str | Path, dest: str | Path, *, message: str = "copy of the project") -> Path:
+def copy_project(root: str | Path, dest: str | Path, *, message: str = "copy of the project",
+                 stages: Collection[str] | None = None) -> Path:
     """Copy the project at ``root`` into ``dest``, ``git init`` there and commit everything.
+
+    Args:
+        stages: keep only these stages in the copy's ``dvc.yaml`` (:func:`keep_stages`; the caller
+            passes a set closed upstream, such as :func:`pipelines.dag.select` gives); None keeps all.
 
     Returns:
         ``dest``, a repository with the project's files, no DVC outputs and an empty DVC cache.
@@ -28,6 +35,8 @@ def copy_project(root: str | Path, dest: str | Path, *, message: str = "copy of 
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target)
+    if stages is not None:
+        keep_stages(dest / "dvc.yaml", stages)
     git = ["git", "-c", "user.email=check@example.invalid", "-c", "user.name=check"]
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", message, "--allow-empty"]):
         subprocess.run([*git, *cmd], cwd=dest, check=True, capture_output=True)
@@ -45,3 +54,44 @@ def empty_lock(dest: str | Path) -> None:
     4,900 lines (a round-trip YAML parse and dump), 0.1 s for a lock holding only the stages run.
     """
     (Path(dest) / "dvc.lock").write_text(EMPTY_LOCK)
+
+
+_STAGE_KEY = re.compile(r"^  ([A-Za-z0-9_][\w.-]*):\s*(#.*)?$")
+
+
+def keep_stages(dvc_yaml: str | Path, stages: Collection[str]) -> None:
+    """Rewrite ``dvc_yaml`` keeping only the entries of ``stages``, each as written (comments above
+    an entry go with it; the file's own header stays).
+
+    DVC builds its index of every stage of the file for every command (a no-op ``dvc repro`` of one
+    pipeline: 1.4 s of CPU with the project's 71 stages, 1.0 s with that pipeline's 10; ``dvc exp
+    save`` builds it three times), so a copy that runs one pipeline holds only that pipeline's
+    stages and what they need upstream.
+
+    Raises:
+        KeyError: a name in ``stages`` is not a stage of the file.
+    """
+    path = Path(dvc_yaml)
+    lines = path.read_text().splitlines(keepends=True)
+    start = next(i for i, ln in enumerate(lines) if ln.rstrip() == "stages:") + 1
+    blocks: list[tuple[str | None, list[str]]] = []  # (stage name, its lines) in file order
+    pending: list[str] = []  # comments and blank lines: they belong to the entry below them
+    for line in lines[start:]:
+        match = _STAGE_KEY.match(line)
+        if match:
+            blocks.append((match.group(1), pending + [line]))
+            pending = []
+        elif line.startswith("   ") and blocks and not pending:
+            blocks[-1][1].append(line)
+        elif not line.strip() or line.lstrip().startswith("#"):
+            pending.append(line)
+        elif line.startswith("   ") and blocks:  # an entry's body after a comment or blank line in it
+            blocks[-1][1].extend(pending + [line])
+            pending = []
+        else:
+            raise ValueError(f"{path}: cannot split the stages at line {line.rstrip()!r}")
+    missing = set(stages) - {name for name, _ in blocks}
+    if missing:
+        raise KeyError(f"{path}: no stage(s) {', '.join(sorted(missing))}")
+    kept = [line for name, body in blocks if name in stages for line in body]
+    path.write_text("".join(lines[:start] + kept))

@@ -6,7 +6,14 @@ allows: :func:`reproduced_tabular` is one fresh copy in which ``dvc repro tabula
 (its output kept, for the tests that check what a fresh repro runs). Tests only read it; a test that
 changes a repo starts from :func:`clone_repo` of it (outputs, DVC cache and run-cache, git history)
 instead of reproducing from scratch. Tests whose point is a fresh repo (nothing reproduced, an empty
-run-cache) keep :func:`make_repo` / ``temp_repo``."""
+run-cache) keep :func:`make_repo` / ``temp_repo``.
+
+A test repo holds only the stages its test runs: the pipelines it names (``make_repo(dest,
+["tabular"])``, ``@pytest.mark.pipelines(...)`` for ``temp_repo``; by default the pipeline whose test
+folder it is) and everything upstream of them (:func:`pipelines.workspace.keep_stages`). DVC builds
+its index of every stage in the file for every command, so a repo of one pipeline is what keeps a
+test's DVC commands from growing with the number of pipelines; the whole DAG is checked on the
+project's own dvc.yaml (``tests/pipelines``)."""
 from __future__ import annotations
 
 import atexit
@@ -193,11 +200,26 @@ class Repo:
         self.run("git", "commit", "-qm", message, "--allow-empty")
 
 
-def make_repo(dest: Path) -> Repo:
+@functools.cache
+def project_dag() -> list:
+    """The project's DAG (:func:`pipelines.dag.read_dag`), read once per process."""
+    import contextlib
+
+    from pipelines.dag import read_dag
+
+    with contextlib.chdir(ROOT):  # DVC names stages relative to the working directory
+        return read_dag(".")
+
+
+def make_repo(dest: Path, pipelines: list[str] | None = None) -> Repo:
     """Copy the project into ``dest``, ``git init`` and commit it, with outputs, cache and ``dvc.lock``
     empty (:func:`pipelines.workspace.empty_lock`: DVC rewrites the whole lock after each stage it runs,
-    1 s of CPU with the project's; a test comparing with the committed lock reads ``ROOT / "dvc.lock"``)."""
-    repo = Repo(copy_project(ROOT, dest))
+    1 s of CPU with the project's; a test comparing with the committed lock reads ``ROOT / "dvc.lock"``).
+    ``pipelines``: the copy's dvc.yaml holds their stages and everything upstream (None: every stage)."""
+    from pipelines.dag import select
+
+    stages = None if pipelines is None else {s.name for s in select(project_dag(), pipelines)}
+    repo = Repo(copy_project(ROOT, dest, stages=stages))
     repo.run("git", "config", "user.email", "test@example.invalid")
     repo.run("git", "config", "user.name", "test")
     empty_lock(dest)
@@ -235,7 +257,7 @@ def reproduced_tabular(tmp_path_factory, worker_id: str) -> Repo:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stdout.exists():
             shutil.rmtree(path, ignore_errors=True)  # a worker killed half-way left a part
-            first = make_repo(path).dvc("repro", "tabular-evaluate")
+            first = make_repo(path, ["tabular"]).dvc("repro", "tabular-evaluate")
             stdout.write_text(first.stdout)
     repo = Repo(path)
     repo.first = subprocess.CompletedProcess(["dvc", "repro", "tabular-evaluate"], 0, stdout.read_text(), "")
@@ -248,10 +270,22 @@ def tabular_repo(reproduced_tabular: Repo, tmp_path: Path) -> Repo:
     return clone_repo(reproduced_tabular, tmp_path / "repo")
 
 
+def repo_pipelines(request) -> list[str] | None:
+    """The pipelines a test's repo holds: its ``@pytest.mark.pipelines(...)`` (no names: every stage),
+    else the pipeline whose folder the test is in (``tests/<pipeline>/``), else every stage."""
+    from pipelines.dag import pipelines
+
+    marker = request.node.get_closest_marker("pipelines")
+    if marker is not None:
+        return list(marker.args) or None
+    folder = request.node.path.parent.name
+    return [folder] if folder in pipelines(project_dag()) else None
+
+
 @pytest.fixture
-def temp_repo(tmp_path: Path) -> Repo:
-    """A fresh copy of the project for one test."""
-    return make_repo(tmp_path / "repo")
+def temp_repo(request, tmp_path: Path) -> Repo:
+    """A fresh copy of the project for one test, holding the stages of :func:`repo_pipelines`."""
+    return make_repo(tmp_path / "repo", repo_pipelines(request))
 
 
 @pytest.fixture(scope="session")
@@ -298,6 +332,11 @@ def _start_prefect_server(base: Path) -> dict:
         # scheduled run within seconds (tests/ops/test_schedule.py): default one pass a minute, 100 runs ahead
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS="2",
+        # loops no test uses (automations, late and paused runs, work-pool health, cancelled runs'
+        # children, concurrency leases): measured twice each, idle CPU 2.8 s -> 1.8-2.2 s a 90 s, and
+        # 12.7-15.7 s -> 9.9-11.4 s of CPU to start
+        **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in
+           ("TRIGGERS", "LATE_RUNS", "PAUSE_EXPIRATIONS", "FOREMAN", "CANCELLATION_CLEANUP", "REPOSSESSOR")},
     )
     env.pop("PREFECT_API_URL", None)
     log = home / "server.log"

@@ -18,6 +18,7 @@ ANOMALOUS_PER_CLASS = 10  # differs from test_per_class, so a mix-up of the two 
 
 @pytest.mark.e2e
 @pytest.mark.slow(115)
+@pytest.mark.pipelines("anomaly", "gan-sagan")
 def test_dvc_repro_gan_and_anomaly_then_rerun_only_downstream_of_a_changed_param(temp_repo):
     repo = temp_repo
     repo.set_params({**SMOKE, "gan.digits.anomalous_per_class": ANOMALOUS_PER_CLASS, "common.seed": SEED}, commit="smoke params")

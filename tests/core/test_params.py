@@ -238,6 +238,7 @@ def digits_side(repo) -> int:
 
 
 @pytest.mark.e2e
+@pytest.mark.pipelines("gan-digits")
 def test_changing_the_image_side_really_reruns_gan_digits(temp_repo):
     """DVC's run-cache ignored the old `gan.digits.size` (treeverse/dvc#10296): 16 -> 32 restored the 16-px
     outputs from the run-cache. The renamed param is hashed, so the stage runs and writes 32 px."""

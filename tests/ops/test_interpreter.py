@@ -37,7 +37,7 @@ def test_stage_with_venv_python_passes_the_check():
 
 @pytest.mark.e2e
 def test_dvc_repro_without_activated_venv(bare_python, tmp_path):
-    repo = make_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo", ["tabular"])
     # `python` on PATH is the bare interpreter; dvc itself is the venv's, called by its full path
     env = run_env(PATH=f"{bare_python.parent}:/usr/bin:/bin")
     proc = repo.run(str(BIN / "dvc"), "repro", "tabular-download", check=False, env=env)

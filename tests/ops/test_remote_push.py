@@ -36,7 +36,7 @@ def out_md5s(repo: Repo, stage: str) -> set[str]:
 
 @pytest.mark.e2e
 def test_push_named_pipeline_sends_only_its_outputs_and_run_cache(tmp_path):
-    repo = make_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo", ["tabular", "image"])
     remote_dir = tmp_path / "remote"
     repo.python("-m", "pipelines", "remote", "setup", "shared", str(remote_dir))
     repo.dvc("repro", "tabular-download", "image-decode")      # run-cache entries of two pipelines

@@ -44,7 +44,7 @@ def test_schedule_fires_without_manual_trigger(prefect_server, tmp_path):
             log.seek(since)
             return log.read()
 
-    repo = make_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo", ["tabular"])
     serve_log = tmp_path / "serve.log"
     serve = None
     try:

@@ -6,7 +6,7 @@ import yaml
 
 from tests.conftest import make_repo, run_env
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.pipelines("tabular")]
 METRICS = "artifacts/tabular/evaluate/metrics.json"
 
 
@@ -17,7 +17,7 @@ def tabular_lock(repo) -> dict:
 
 @pytest.mark.slow(125)
 def test_flow_matches_dvc_repro(tmp_path, reproduced_tabular, prefect_server):
-    by_flow = make_repo(tmp_path / "flow")          # fresh: the flow runs every stage
+    by_flow = make_repo(tmp_path / "flow", ["tabular"])          # fresh: the flow runs every stage
     by_dvc = reproduced_tabular                     # the session's `dvc repro tabular-evaluate` of the same copy
     api, home = prefect_server                      # (test_bad_params_… below runs on a temporary server)
     env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home))
