@@ -4,13 +4,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
 
 from stages.diffusion.schedule import (cosine_schedule, ddim_coefficients, ddim_sample, ddim_step, ddpm_loss, ddpm_mean,
                                        ddpm_sample, ddpm_step, linear_schedule, make_schedule, posterior_variance, q_sample,
                                        step_sequence)
 
 T = 1000
+
+
+def DDPMScheduler(**config):  # noqa: N802 - diffusers' class, imported by the first test that builds one:
+    from diffusers import DDPMScheduler as peer  # importing diffusers is 2.3 s of CPU in every pytest worker
+
+    return peer(**config)
+
+
+def DDIMScheduler(**config):  # noqa: N802 - as above
+    from diffusers import DDIMScheduler as peer
+
+    return peer(**config)
 
 
 @pytest.fixture(scope="module")
