@@ -117,8 +117,19 @@ def forkserver_address() -> str:
     Stage processes and the venv's ``dvc`` commands started with :func:`run_env` hand themselves
     over to it: it forks a child from an interpreter that imported torch, pandas, scikit-learn,
     matplotlib and DVC once, instead of paying 2-6 s of imports per process. Until it has finished
-    importing (a few seconds), they start cold."""
-    return "" if os.environ.get("REPROLAB_FORKSERVER") == "off" else _start_forkserver()
+    importing (a few seconds), they start cold. Under pytest-xdist the controller starts one for all
+    its workers (:func:`pytest_configure`): a server's imports cost 11 s of CPU."""
+    if os.environ.get("REPROLAB_FORKSERVER") == "off":
+        return ""
+    return os.environ.get("REPROLAB_FORKSERVER_SESSION") or _start_forkserver()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller starts the session's fork server before it starts its workers, which
+    inherit its address (the server forks a process for each connection, whoever makes it)."""
+    if (not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None)
+            and os.environ.get("REPROLAB_FORKSERVER") != "off"):
+        os.environ["REPROLAB_FORKSERVER_SESSION"] = _start_forkserver()
 
 
 @functools.cache

@@ -1,5 +1,5 @@
-"""A fork server for the processes the test suite starts most: one warm interpreter per pytest
-worker, holding the third-party libraries the stages and DVC import (torch, torchvision, pandas,
+"""A fork server for the processes the test suite starts most: one warm interpreter per test
+session (started by pytest-xdist's controller for all its workers, or by the one pytest process), holding the third-party libraries the stages and DVC import (torch, torchvision, pandas,
 scikit-learn, matplotlib, DVC, ...), that forks a child for each ``python -m stages.<pipeline>.<step>``
 and each command of the venv's ``dvc``.
 
@@ -22,7 +22,7 @@ another venv's interpreter, or forks the child, sends ``{"pid": ...}``, and ``{"
 relayed as ``{"signal": n}``; a client that disappears (SIGKILL) closes the connection, and the
 supervisor kills the child at once.
 
-Usage: ``python server.py SOCKET``. It exits when its parent (the pytest worker) does.
+Usage: ``python server.py SOCKET``. It exits when its parent (the pytest process that started it) does.
 """
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def serve(path: str) -> list[str]:
     while True:
         readable, _, _ = select.select([listener], [], [], 1.0)
         reap()
-        if os.getppid() != parent:  # the pytest worker is gone
+        if os.getppid() != parent:  # the pytest process that started it is gone
             os.unlink(path)
             os._exit(0)
         if not readable:
