@@ -16,11 +16,11 @@ from stages.compress import params
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import KIND, load_checkpoint_args, load_net
 from stages.compress.pruning import copy_net, make_permanent, prune_global, weight_sparsity
-from stages.core.side_by_side import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, seed_names, side_by_side_parts
 from stages.core.checkpoint import save_checkpoint
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import TrainingRun
+from stages.core.training import TrainingRun, output_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,8 @@ def main(stage: Declared) -> None:
     sparsity = {name: round(weight_sparsity(net), 6) for name, net in permanent.items()}
 
     def write(out) -> None:
-        # the optimizers' states refer to the masked ``weight_orig``s: a resume checkpoint's business, not the model's
         save_checkpoint(out.path(stage.out("model.pt")), output_checkpoint(
-            trainer, models={n: m.state_dict() for n, m in permanent.items()}, optimizers={}, schedulers={}, scalers={}))
+            trainer, models={n: m.state_dict() for n, m in permanent.items()}))
 
     run.finish(model=None, write=write, run_outputs=("model.pt",),
                extra={"sparsities": p.sparsities, "weight_sparsity": sparsity, "n_train": len(y)})

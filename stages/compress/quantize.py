@@ -17,12 +17,12 @@ from stages.compress import params
 from stages.compress.images import load_split, read_summary
 from stages.compress.nets import load_checkpoint_args, load_net
 from stages.compress.quantization import INT8_KIND, check_backend, convert_qat, prepare_qat, quantize_static
-from stages.core.side_by_side import Run, cross_entropy, output_checkpoint, seed_names, side_by_side_parts
+from stages.core.side_by_side import Run, cross_entropy, seed_names, side_by_side_parts
 from stages.core.checkpoint import save_checkpoint
 from stages.core.errors import ParamsError
 from stages.core.runtime import run_stage
 from stages.core.stage import Declared
-from stages.core.training import TrainingRun
+from stages.core.training import TrainingRun, output_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,8 @@ def main(stage: Declared) -> None:
     int8 = {"ptq": ptq, **{name: convert_qat(net) for name, net in trainer.models.items()}}
 
     def write(out) -> None:
-        # the QAT optimizers' states belong to the fake-quantised float nets, not to the int8 models
         save_checkpoint(out.path(stage.out("int8.pt")), output_checkpoint(
-            trainer, model_args={"net": args, "backend": backend}, models={n: m.state_dict() for n, m in int8.items()},
-            optimizers={}, schedulers={}, scalers={}))
+            trainer, model_args={"net": args, "backend": backend}, models={n: m.state_dict() for n, m in int8.items()}))
 
     run.finish(model=None, write=write, run_outputs=("int8.pt",),
                extra={"backend": backend, "calibration_images": min(p.calibration_images, len(y)), "runs": list(int8)})

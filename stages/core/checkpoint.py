@@ -10,7 +10,8 @@ needed to rebuild and use the model with no other file::
      "params": {...},                      # the stage's params section, as validated
      "epoch": 30,                          # epochs completed
      "models": {"g": state_dict, ...},
-     "optimizers": {"g": state_dict, ...},
+     "optimizers": {"g": state_dict, ...}, # these three in resume checkpoints only (a stage's declared
+     "schedulers": {"g": state_dict, ...}, #   model.pt leaves them out: stages.core.training.RESUME_ONLY)
      "scalers": {"g": state_dict, ...},    # AMP grad scalers (empty dicts on CPU)
      "rng": {"torch": ByteTensor, "cuda": [...], "shuffle": ByteTensor},
      "history": [{"epoch": 1, "loss_d": ...}, ...],

@@ -161,12 +161,3 @@ def over_seeds(values: dict[str, float]) -> dict[str, dict[str, float]]:
             for k, v in grouped.items()}
 
 
-def output_checkpoint(trainer, **replace: Any) -> dict[str, Any]:
-    """The checkpoint a stage writes as its declared output when it stores its networks in another
-    form (pruning's masks folded, int8 state dicts): the trainer's, without the wall-clock history
-    columns (the same run gives the same bytes, as core's own model output), with ``replace``'s
-    entries swapped in."""
-    from stages.core.training import without_wall_clock
-
-    ckpt = trainer.checkpoint()
-    return {**ckpt, "history": without_wall_clock(ckpt["history"]), **replace}

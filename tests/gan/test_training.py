@@ -20,7 +20,7 @@ import yaml
 from stages.core.checkpoint import load_checkpoint, save_checkpoint
 from stages.core.errors import DataError, IntegrityError
 from stages.core.gan_nets import build
-from stages.core.training import history_csv, run_key, without_wall_clock
+from stages.core.training import RESUME_ONLY, history_csv, run_key, without_wall_clock
 from stages.gan.params import GanTrainParams
 from stages.core.training import TrainingRun
 from stages.gan.training import gan_parts
@@ -145,8 +145,9 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (work / MODEL).exists(), "the run finished before it could be killed"
-    killed_at = load_checkpoint(next((work / "ckpt").glob("*/last.pt")))["epoch"]
-    assert 1 <= killed_at < epochs
+    last = load_checkpoint(next((work / "ckpt").glob("*/last.pt")))
+    killed_at = last["epoch"]
+    assert 1 <= killed_at < epochs and set(last["optimizers"]) == {"d", "g"}  # what resuming reads
 
     # and a run killed earlier with other params (another key) left its folder: the stage deletes it on start
     killed_dir = next((work / "ckpt").glob("*/last.pt")).parent
@@ -163,6 +164,7 @@ def test_killed_stage_resumes_and_matches_an_uninterrupted_run(tmp_path):
     subprocess.run(whole_cmd, cwd=whole_dir, env=whole_env, check=True, capture_output=True, timeout=300)
     resumed, whole = load_checkpoint(work / MODEL), load_checkpoint(whole_dir / MODEL)
     assert resumed["epoch"] == whole["epoch"] == epochs
+    assert not set(RESUME_ONLY) & set(whole), "the declared model.pt holds what using the model needs, no optimizer state"
     assert_same_training(resumed, whole)
     # byte-identical outputs: the same params and data give the same bytes in another process, killed or
     # not (DVC hashes bytes: a rerun must not rerun what depends on it), so no wall-clock figure is in an
