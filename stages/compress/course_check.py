@@ -21,6 +21,7 @@ CAPS: dict[str, Any] = {
     "compress.quantize.calibration_images": 16,
     "compress.quantize.qat.epochs": 1,
     "compress.quantize.qat.seeds": 1,
+    "compress.evaluate.latency_repeats": 1,  # the latency rounds (run record only) of every model: 1 runs the code
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 CAPS: dict[str, Any] = {
     "diffusion.data.heldout_per_class": 2,
+    "diffusion.data.train_per_class": 1,  # one step of the U-Net on 10 images, not 40: the same shapes
     "diffusion.judge.epochs": 1,
     "diffusion.train.epochs": 1,
     "diffusion.train.timesteps": 20,
