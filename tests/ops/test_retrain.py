@@ -117,7 +117,9 @@ def test_served_retraining_with_quality_gate(prefect_server, tabular_repo, tmp_p
     accepted = repo.run("git", "rev-parse", "HEAD").stdout.strip()
 
     log = tmp_path / "serve.log"
-    env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="INFO")
+    # the flow's INFO lines go to serve.log (shown on a failure), not to the server: the run's messages and
+    # artifacts are what this test reads (test_worker.py reads a run's logs through the API)
+    env = run_env(PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="INFO", PREFECT_LOGGING_TO_API_ENABLED="false")
     serve = start([sys.executable, "-m", "pipelines", "serve", "retrain", "--cron", "0 3 * * *"], log, env, cwd=repo.path)
     try:
         deployment = wait_deployment(api, "retrain/retrain", serve, log)
