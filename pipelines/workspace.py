@@ -64,7 +64,7 @@ def keep_stages(dvc_yaml: str | Path, stages: Collection[str]) -> None:
     an entry go with it; the file's own header stays).
 
     DVC builds its index of every stage of the file for every command (a no-op ``dvc repro`` of one
-    pipeline: 1.4 s of CPU with the project's 71 stages, 1.0 s with that pipeline's 10; ``dvc exp
+    pipeline, cold: 1.6 s of CPU with the project's 71 stages, 1.1 s with that pipeline's 10; ``dvc exp
     save`` builds it three times), so a copy that runs one pipeline holds only that pipeline's
     stages and what they need upstream.
 
