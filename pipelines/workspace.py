@@ -74,24 +74,22 @@ def keep_stages(dvc_yaml: str | Path, stages: Collection[str]) -> None:
     path = Path(dvc_yaml)
     lines = path.read_text().splitlines(keepends=True)
     start = next(i for i, ln in enumerate(lines) if ln.rstrip() == "stages:") + 1
-    blocks: list[tuple[str | None, list[str]]] = []  # (stage name, its lines) in file order
-    pending: list[str] = []  # comments and blank lines: they belong to the entry below them
+    blocks: list[tuple[str, list[str]]] = []  # (stage name, its lines) in file order
+    pending: list[str] = []  # comments and blank lines: they go with what follows them
     for line in lines[start:]:
         match = _STAGE_KEY.match(line)
         if match:
             blocks.append((match.group(1), pending + [line]))
-            pending = []
-        elif line.startswith("   ") and blocks and not pending:
-            blocks[-1][1].append(line)
+        elif line.startswith("   ") and blocks:  # the entry's body, with the comments and blank lines in it
+            blocks[-1][1].extend(pending + [line])
         elif not line.strip() or line.lstrip().startswith("#"):
             pending.append(line)
-        elif line.startswith("   ") and blocks:  # an entry's body after a comment or blank line in it
-            blocks[-1][1].extend(pending + [line])
-            pending = []
+            continue
         else:
             raise ValueError(f"{path}: cannot split the stages at line {line.rstrip()!r}")
+        pending = []
     missing = set(stages) - {name for name, _ in blocks}
     if missing:
         raise KeyError(f"{path}: no stage(s) {', '.join(sorted(missing))}")
     kept = [line for name, body in blocks if name in stages for line in body]
-    path.write_text("".join(lines[:start] + kept))
+    path.write_text("".join(lines[:start] + kept + pending))  # and the file's last comments

@@ -1,7 +1,8 @@
-"""A fork server for the processes the test suite starts most: one warm interpreter per test
-session (started by pytest-xdist's controller for all its workers, or by the one pytest process), holding the third-party libraries the stages and DVC import (torch, torchvision, pandas,
-scikit-learn, matplotlib, DVC, ...), that forks a child for each ``python -m stages.<pipeline>.<step>``
-and each command of the venv's ``dvc``.
+"""A fork server for the processes the test suite starts most: one warm interpreter per test session
+(started by pytest-xdist's controller for all its workers, or by the one pytest process), holding
+the third-party libraries the stages and DVC import (torch, torchvision, pandas, scikit-learn,
+matplotlib, DVC, ...), that forks a child for each ``python -m stages.<pipeline>.<step>`` and each
+command of the venv's ``dvc``.
 
 Each stage process of a ``dvc repro`` pays 2-6 s of CPU importing those libraries before it does
 a fraction of a second of smoke-sized work, and the suite starts a few hundred of them. Started
@@ -113,8 +114,9 @@ def become_stage(request: dict, fds: list[int]) -> list[str]:
 def parse_dvc_yaml_once() -> None:
     """In a forked ``dvc`` child: parse each YAML text once. ``dvc repro`` parses params.yaml again for
     every stage whose params it checks (14 parses of 3 texts in a no-op ``dvc repro tabular-evaluate``,
-    with ruamel's pure-Python parser): about 0.2 s of the command's 1.4 s of CPU. Every caller still gets a copy of its own, so what it changes
-    changes nothing cached; round-trip parses (DVC's edits of dvc.yaml) are not cached."""
+    with ruamel's pure-Python parser): about 0.2 s of the command's 1.4 s of CPU. Every caller still
+    gets a copy of its own, so what it changes changes nothing cached; round-trip parses (DVC's edits
+    of dvc.yaml) are not cached."""
     import copy
 
     try:

@@ -27,11 +27,11 @@ def test_keep_stages_keeps_each_entry_as_written_and_nothing_else(tmp_path, name
 
 def test_keep_stages_refuses_an_unknown_stage_and_a_file_it_cannot_split(tmp_path):
     path = tmp_path / "dvc.yaml"
-    path.write_text("stages:\n  a:\n    cmd: echo a\n  # the next one\n  b:\n    cmd: echo b\n")
+    path.write_text("stages:\n  a:\n    cmd: echo a\n  # the next one\n  b:\n    cmd: echo b\n\n# the end\n")
     with pytest.raises(KeyError, match="no stage"):
         keep_stages(path, {"a", "c"})
     keep_stages(path, {"b"})
-    assert path.read_text() == "stages:\n  # the next one\n  b:\n    cmd: echo b\n"
+    assert path.read_text() == "stages:\n  # the next one\n  b:\n    cmd: echo b\n\n# the end\n"
     path.write_text("stages:\n  a: {cmd: echo a}\n")
     with pytest.raises(ValueError, match="cannot split"):
         keep_stages(path, {"a"})
