@@ -38,31 +38,52 @@ import sys
 # Imported once, before any fork: what the stages import at their top or in their functions. Every
 # child gets them for free (copy-on-write). No project module is here, and nothing that starts a thread.
 WARM = (
-    "numpy", "pandas", "scipy", "scipy.signal", "yaml", "pydantic", "cv2", "PIL.Image",
+    "numpy", "pandas", "scipy", "scipy.signal", "scipy.io.wavfile", "yaml", "ruamel.yaml", "tabulate", "tqdm.auto",
+    "pydantic", "pydantic.main", "pydantic.fields", "pydantic.functional_validators", "pydantic.functional_serializers",
+    "pydantic.json_schema", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.pandas_compat",
+    "narwhals._pandas_like.dataframe", "narwhals._pandas_like.namespace",
+    "cv2", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.features",
     "torch", "torch.nn", "torch.nn.functional", "torch.utils.data", "torch._dynamo", "torch.distributed",
     "torch.ao.quantization", "torch.nn.utils.prune", "torch.optim.swa_utils",
     "torchvision", "torchvision.models", "torchvision.models.quantization", "torchvision.transforms",
+    "torchmetrics", "torchmetrics.functional", "captum.attr",
     "sklearn.model_selection", "sklearn.metrics", "sklearn.preprocessing", "sklearn.impute",
-    "sklearn.linear_model", "sklearn.svm", "sklearn.feature_extraction.text",
-    "matplotlib", "matplotlib.pyplot", "matplotlib.patches", "matplotlib.ticker",
-    "soundfile", "gymnasium",
-    # DVC's commands and what `dvc repro`, `status`, `exp` and `queue` import when they run
+    "sklearn.linear_model", "sklearn.svm", "sklearn.feature_extraction.text", "sklearn.datasets",
+    "matplotlib", "matplotlib.pyplot", "matplotlib.patches", "matplotlib.ticker", "matplotlib.backends.backend_agg",
+    "soundfile", "pydub", "librosa.effects", "librosa.feature", "librosa.display",
+    "gymnasium", "gensim.models.word2vec", "gensim.models.fasttext", "janome.tokenizer",
+    # DVC's commands and what `dvc repro`, `status`, `exp`, `push`, `pull` and `queue` import when they run
+    # (listed from the modules each DVC process of a `make test` held at its end)
     "dvc.cli", "dvc.cli.parser", "dvc.repo", "dvc.repo.index", "dvc.repo.reproduce", "dvc.repo.status",
     "dvc.repo.experiments", "dvc.repo.experiments.queue.celery", "dvc.repo.metrics.show", "dvc.repo.params.show",
     "dvc.stage.cache", "dvc.output", "dvc.dependency", "dvc.dvcfile", "dvc.lock", "dvc.fs.dvc", "dvc_data.index",
     "dvc_data.hashfile.build", "scmrepo.git",
+    "dvc.repo.graph", "dvc.repo.plots", "dvc.repo.artifacts", "dvc.repo.datasets", "dvc.repo.stage", "dvc.repo.trie",
+    "dvc.repo.open_repo", "dvc.repo.brancher", "dvc.repo.experiments.show", "dvc.repo.experiments.collect",
+    "dvc.repo.metrics.diff", "dvc.repo.params.diff", "dvc.cachemgr", "dvc.data_cloud", "dvc.dirs", "dvc._debug",
+    "dvc.utils.strictyaml", "dvc_data.fs", "dvc_data.hashfile.db.local", "dvc_data.hashfile.status",
+    "dvc_data.index.checkout", "dvc_render.vega", "dvc_render.html", "dvc_render.image", "dvc_render.plotly",
+    "dvc_task.app", "scmrepo.fs", "scmrepo.git.backend.pygit2", "scmrepo.git.backend.pygit2.filter",
+    "scmrepo.git.backend.dulwich", "dulwich.porcelain", "dulwich.worktree", "dulwich.ignore", "dulwich.filters",
+    "dulwich.line_ending", "networkx", "pygit2", "flatten_dict", "platformdirs", "fsspec.implementations.memory",
+    "rich.json", "shelve", "socketserver", "celery.worker", "celery.canvas", "celery.app.amqp", "celery.app.control",
+    "celery.app.routes", "celery.app.task", "celery.backends.filesystem", "celery.loaders.app",
+    "celery.utils.saferepr", "kombu.pidbox", "billiard.einfo",
 )
 MAX_MESSAGE = 1 << 20
 
 
 def warm_up() -> None:
     import importlib
+    import warnings
 
-    for name in WARM:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional library this venv lacks: the stage will say so itself
-            pass
+    with warnings.catch_warnings():  # an import-time warning is the stage's to show, when it imports the module
+        warnings.simplefilter("ignore")
+        for name in WARM:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # an optional library this venv lacks: the stage will say so itself
+                pass
 
 
 def receive(conn: socket.socket) -> tuple[dict, list[int]]:

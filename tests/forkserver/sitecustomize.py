@@ -15,12 +15,11 @@ def _hand_over() -> None:
     stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
     # the project's CLI too, but not the commands that import Prefect (which the server does not hold)
     cli = len(argv) >= 4 and argv[1:3] == ["-m", "pipelines"] and argv[3] not in ("run", "serve")
-    # the venv's dvc, but not its experiments' queue (`dvc queue kill` signals the pids the queue recorded):
-    # `dvc queue`, and the `dvc exp` commands that queue, start or are a queued run, start cold
+    # the venv's dvc, but not the queue's workers and the queued runs they start (`dvc queue kill` signals
+    # the pids the queue recorded): DVC starts those as `python .../dvc/__main__.py exp queue-worker|exec-run`
     dvc = (len(argv) >= 2 and os.path.basename(argv[1]) == "dvc"
            and os.path.realpath(os.path.dirname(argv[1])) == os.path.realpath(os.path.join(sys.prefix, "bin"))
-           and argv[2:3] != ["queue"]
-           and not (argv[2:3] in (["exp"], ["experiments"]) and argv[3:4] in (["run"], ["queue-worker"], ["exec-run"])))
+           and not (argv[2:3] in (["exp"], ["experiments"]) and argv[3:4] in (["queue-worker"], ["exec-run"])))
     if not address or not (stage or cli or dvc):
         return
     if "LOCAL_RANK" in os.environ:  # a torchrun rank: started cold, as torchrun expects of its children
