@@ -13,8 +13,9 @@ def _hand_over() -> None:
     address = os.environ.get("REPROLAB_FORKSERVER")
     argv = sys.orig_argv
     stage = len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("stages.")
-    # the project's CLI too, but not the commands that import Prefect (which the server does not hold)
-    cli = len(argv) >= 4 and argv[1:3] == ["-m", "pipelines"] and argv[3] not in ("run", "serve")
+    # the project's CLI too (`run` imports Prefect itself, after its checks), but not `serve`: a long-lived
+    # process that its caller stops by signalling its process group, which a forked child is not in
+    cli = len(argv) >= 4 and argv[1:3] == ["-m", "pipelines"] and argv[3] != "serve"
     # the venv's dvc, but not the queue's workers and the queued runs they start (`dvc queue kill` signals
     # the pids the queue recorded): DVC starts those as `python .../dvc/__main__.py exp queue-worker|exec-run`
     dvc = (len(argv) >= 2 and os.path.basename(argv[1]) == "dvc"
