@@ -9,50 +9,65 @@ import httpx
 import pytest
 import yaml
 
-from pipelines.retrain import GateParams, RetrainParams, check_gate, gate_table
 from stages.core.errors import ParamsError
 from stages.core.params import validate_section
 from tests.conftest import ROOT, Repo, run_env
 from tests.ops.helpers import group_alive, start, stop
 
-ACC = GateParams(file="m.json", metric="acc", higher_is_better=True, max_drop=0.02)
-LOSS = GateParams(file="m.json", metric="loss", higher_is_better=False, max_drop=0.1)
+
+@pytest.fixture(scope="module")
+def retrain():
+    """:mod:`pipelines.retrain`, imported when a test of this file runs: it imports Prefect (1-2 s of
+    CPU), which every xdist worker would otherwise pay while collecting."""
+    from pipelines import retrain
+
+    return retrain
+
+
+@pytest.fixture(scope="module")
+def acc(retrain):
+    return retrain.GateParams(file="m.json", metric="acc", higher_is_better=True, max_drop=0.02)
+
+
+@pytest.fixture(scope="module")
+def loss(retrain):
+    return retrain.GateParams(file="m.json", metric="loss", higher_is_better=False, max_drop=0.1)
 
 
 # ---- the gate ------------------------------------------------------------------------------------
 
-def test_gate_passes_within_threshold_and_fails_beyond():
-    assert check_gate(ACC, {"acc": 0.80}, {"acc": 0.79}).passed              # worse by 0.01 <= 0.02
-    assert check_gate(ACC, {"acc": 0.80}, {"acc": 0.90}).passed
-    failed = check_gate(ACC, {"acc": 0.80}, {"acc": 0.70})
+def test_gate_passes_within_threshold_and_fails_beyond(retrain, acc):
+    assert retrain.check_gate(acc, {"acc": 0.80}, {"acc": 0.79}).passed              # worse by 0.01 <= 0.02
+    assert retrain.check_gate(acc, {"acc": 0.80}, {"acc": 0.90}).passed
+    failed = retrain.check_gate(acc, {"acc": 0.80}, {"acc": 0.70})
     assert not failed.passed and failed.drop == pytest.approx(0.10)
     assert "acc dropped from 0.8000 to 0.7000" in failed.reason and "allowed drop 0.02" in failed.reason
 
 
-def test_gate_lower_is_better():
-    assert check_gate(LOSS, {"loss": 1.0}, {"loss": 1.05}).passed
-    assert not check_gate(LOSS, {"loss": 1.0}, {"loss": 1.5}).passed
-    assert check_gate(LOSS, {"loss": 1.0}, {"loss": 0.2}).drop == pytest.approx(-0.8)
+def test_gate_lower_is_better(retrain, loss):
+    assert retrain.check_gate(loss, {"loss": 1.0}, {"loss": 1.05}).passed
+    assert not retrain.check_gate(loss, {"loss": 1.0}, {"loss": 1.5}).passed
+    assert retrain.check_gate(loss, {"loss": 1.0}, {"loss": 0.2}).drop == pytest.approx(-0.8)
 
 
-def test_gate_first_model_and_missing_metric():
-    first = check_gate(ACC, None, {"acc": 0.5})
+def test_gate_first_model_and_missing_metric(retrain, acc):
+    first = retrain.check_gate(acc, None, {"acc": 0.5})
     assert first.passed and "first model" in first.reason
-    missing = check_gate(ACC, {"acc": 0.8}, {"accuracy": 0.9})
+    missing = retrain.check_gate(acc, {"acc": 0.8}, {"accuracy": 0.9})
     assert not missing.passed and "no numeric metric 'acc'" in missing.reason and "accuracy" in missing.reason
-    table = gate_table([first, missing], "abc123", "retrain-x")
+    table = retrain.gate_table([first, missing], "abc123", "retrain-x")
     assert "| pass |" in table and "**FAIL**" in table and "`retrain-x`" in table
 
 
-def test_retrain_params_in_params_yaml_validate():
+def test_retrain_params_in_params_yaml_validate(retrain):
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    settings = validate_section(data, "retrain", RetrainParams)
+    settings = validate_section(data, "retrain", retrain.RetrainParams)
     assert settings.pipelines and all(g.max_drop >= 0 for g in settings.gate)
     bad = {"retrain": {**data["retrain"], "gate": [{**data["retrain"]["gate"][0], "max_drop": -1}]}}
     with pytest.raises(ParamsError, match=r"retrain\.gate\.0\.max_drop"):
-        validate_section(bad, "retrain", RetrainParams)
+        validate_section(bad, "retrain", retrain.RetrainParams)
     with pytest.raises(ParamsError, match="unknown key"):
-        validate_section({"retrain": {**data["retrain"], "treshold": 1}}, "retrain", RetrainParams)
+        validate_section({"retrain": {**data["retrain"], "treshold": 1}}, "retrain", retrain.RetrainParams)
 
 
 # ---- end to end: a Prefect server, a served deployment, runs triggered through the API ------------
