@@ -17,11 +17,13 @@ imported before the fork: the stage imports its own code, so the read check
 
 The protocol, one connection per process: the client sends one JSON message (argv after the
 interpreter, cwd, env, sys.path, sys.prefix) with its stdin, stdout and stderr attached
-(``SCM_RIGHTS``); a supervisor process forked for the connection answers ``{"cold": true}`` to
-another venv's interpreter, or forks the child, sends ``{"pid": ...}``, and ``{"status": ...}``
-(``os.waitpid``'s) when the child ends. A signal the client receives (SIGTERM, SIGINT, SIGHUP) is
-relayed as ``{"signal": n}``; a client that disappears (SIGKILL) closes the connection, and the
-supervisor kills the child at once.
+(``SCM_RIGHTS``); the server answers ``{"cold": true}`` to another venv's interpreter, or forks the
+child, sends ``{"pid": ...}``, and ``{"status": ...}`` (``os.waitpid``'s) when the child ends. A
+signal the client receives (SIGTERM, SIGINT, SIGHUP) is relayed as ``{"signal": n}``; a client that
+disappears (SIGKILL) closes the connection, and the server kills the child at once. One loop in the
+server watches every connection and every child's pidfd: a fork of this gigabyte of warm interpreter
+costs about 30 ms of system time and its exit as much again, so there is no supervisor process per
+connection (there was: twice the forks).
 
 Usage: ``python server.py SOCKET``. It exits when its parent (the pytest process that started it) does.
 """
@@ -157,58 +159,78 @@ def parse_dvc_yaml_once() -> None:
     _yaml.parse_yaml = serialize.parse_yaml = strictyaml.parse_yaml = parse_once  # each place DVC looks it up
 
 
-def supervise(conn: socket.socket) -> list[str]:
-    """In the process forked for one connection: fork the stage and relay its end to the client.
-    Returns the command line to run in the stage child; never returns in the supervisor."""
-    request, fds = receive(conn)
-    if os.path.realpath(request["prefix"]) != os.path.realpath(sys.prefix):  # another venv: it starts cold
+class Stage:
+    """One forked stage and the connection of the client that waits for it."""
+
+    def __init__(self, conn: socket.socket, pid: int):
+        self.conn, self.pid = conn, pid
+        self.pidfd = os.pidfd_open(pid)
+        self.buffer = b""
+
+    def close(self) -> None:
+        os.close(self.pidfd)
+        self.conn.close()
+
+
+def start(conn: socket.socket, listener: socket.socket, stages: dict[int, Stage]) -> Stage | list[str] | None:
+    """Read one request from a new connection and fork its stage. In the server: returns the
+    :class:`Stage`, or None when the client is told to start cold (another venv's interpreter) or is
+    gone. In the stage child: returns the command line to run."""
+    conn.settimeout(10)  # a client sends its request as soon as it connects
+    try:
+        request, fds = receive(conn)
+    except (OSError, ValueError):  # a client that died mid-request, or sent garbage
+        conn.close()
+        return None
+    conn.settimeout(None)
+    if os.path.realpath(request.get("prefix") or "/") != os.path.realpath(sys.prefix):  # another venv: cold
         for fd in fds:
             os.close(fd)
         send(conn, {"cold": True})
-        os._exit(0)
+        conn.close()
+        return None
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # the stage: nothing of the server's connections stays open in it
+        listener.close()
+        for other in stages.values():
+            other.close()
         conn.close()
         return become_stage(request, fds)
     for fd in fds:
         os.close(fd)
     send(conn, {"pid": pid})
-    stage = os.pidfd_open(pid)
-    buffer = b""
-    while True:
-        readable, _, _ = select.select([conn, stage], [], [])
-        if stage in readable:
-            _, status = os.waitpid(pid, 0)
-            send(conn, {"status": status})
-            os._exit(0)
-        try:
-            chunk = conn.recv(4096)
-        except OSError:  # a connection reset: as good as closed
-            chunk = b""
-        if not chunk:  # the client died (SIGKILL): so does the stage, at once
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os._exit(0)
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            os.kill(pid, int(json.loads(line)["signal"]))
+    return Stage(conn, pid)
 
 
-def reap() -> None:
-    """Wait for the supervisors that have ended (so their stages' CPU time counts in this process's
-    children, and in the test run's)."""
-    while True:
+def relay(stage: Stage) -> bool:
+    """The client wrote: relay the signals it asks for. A closed connection means the client died
+    (SIGKILL): the stage is killed at once. Returns False once the stage is gone that way."""
+    try:
+        chunk = stage.conn.recv(4096)
+    except OSError:  # a connection reset: as good as closed
+        chunk = b""
+    if not chunk:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            os.kill(stage.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(stage.pid, 0)
+        return False
+    stage.buffer += chunk
+    while b"\n" in stage.buffer:
+        line, stage.buffer = stage.buffer.split(b"\n", 1)
+        try:
+            os.kill(stage.pid, int(json.loads(line)["signal"]))
+        except ProcessLookupError:  # it ended meanwhile: its pidfd says so next
+            pass
+    return True
 
 
 def serve(path: str) -> list[str]:
-    """Accept connections until the parent exits; in a stage child, return the command line to run."""
+    """Accept connections until the parent exits, each stage forked from this process; in a stage
+    child, return the command line to run. One loop watches the listener, every client's connection
+    (relayed signals; its end when the client is killed) and every stage's pidfd (its exit status,
+    sent to the client; waited for here, so the stages' CPU time counts in this process's children)."""
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
@@ -218,19 +240,32 @@ def serve(path: str) -> list[str]:
 
     gc.freeze()  # what the server imported is never collected: no child's collection touches its pages
     os.rename(path + ".tmp", path)  # ready: until the name exists, clients start cold
+    stages: dict[int, Stage] = {}  # by pid
     while True:
-        readable, _, _ = select.select([listener], [], [], 1.0)
-        reap()
+        by_conn = {stage.conn: stage for stage in stages.values()}
+        by_pidfd = {stage.pidfd: stage for stage in stages.values()}
+        readable, _, _ = select.select([listener, *by_conn, *by_pidfd], [], [], 1.0)
         if os.getppid() != parent:  # the pytest process that started it is gone
             os.unlink(path)
             os._exit(0)
-        if not readable:
-            continue
-        conn, _ = listener.accept()
-        if os.fork() == 0:
-            listener.close()
-            return supervise(conn)  # only in the stage child: the supervisor ends inside it
-        conn.close()
+        for ready in readable:
+            if ready is listener:
+                conn, _ = listener.accept()
+                started = start(conn, listener, stages)
+                if isinstance(started, list):
+                    return started  # in the stage child
+                if started is not None:
+                    stages[started.pid] = started
+            elif ready in by_pidfd:
+                stage = by_pidfd[ready]
+                if stage.pid in stages:
+                    _, status = os.waitpid(stage.pid, 0)
+                    send(stage.conn, {"status": status})
+                    stages.pop(stage.pid).close()
+            else:
+                stage = by_conn[ready]
+                if stage.pid in stages and not relay(stage):
+                    stages.pop(stage.pid).close()
 
 
 def run_stage(argv: list[str]) -> None:

@@ -64,6 +64,21 @@ def test_a_stage_ends_by_the_signal_its_caller_gets(server, project):
     assert proc.wait(timeout=30) == -signal.SIGTERM
 
 
+def test_a_stage_ends_for_its_caller_while_a_later_one_runs(server, project):
+    """The server forks every stage itself: a stage forked later must not hold the connection of an
+    earlier one open, or that one's caller would wait for the later stage to end too."""
+    first = start(project, "wait")
+    assert first.stdout.readline().startswith("argv ['wait']")
+    second = start(project, "wait")
+    try:
+        assert second.stdout.readline().startswith("argv ['wait']")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        second.kill()
+        second.wait(timeout=30)
+
+
 def test_a_killed_caller_takes_its_stage_with_it(server, project):
     proc = start(project, "wait")
     assert proc.stdout.readline().startswith("argv ['wait']")
