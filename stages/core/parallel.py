@@ -19,8 +19,9 @@ is raised again here, unchanged, so the stage fails with the file's name exactly
 
 Remote workers must see the same paths (a shared file system, the checkout at the same path) and run
 the same environment; for the float stages that run numpy on its baseline kernels
-(:mod:`stages.core.numerics`), start them with ``NPY_ENABLE_CPU_FEATURES=X86_V2``: a worker without
-it is refused, since its outputs could differ in the last bits.
+(:mod:`stages.core.numerics`), start them with ``NPY_ENABLE_CPU_FEATURES=X86_V2`` and, on CPUs with
+AVX2 and FMA, ``OPENBLAS_CORETYPE=Haswell``: a worker whose settings differ from the stage's is
+refused, since its outputs could differ in the last bits.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ from .errors import ParamsError, StageError
 
 log = logging.getLogger(__name__)
 
+# what stages.core.numerics sets before numpy is imported; a worker must run with the same values
+KERNEL_SETTINGS = ("NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
 PER_WORKER = 2  # files in flight per worker thread: one running, one queued, none piling up in memory
 ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s]+$|^[A-Za-z0-9.-]+:\d+$")
 
@@ -94,14 +97,16 @@ def dask_client(parallel: str) -> Iterator[Any]:
 
 
 def check_workers(client: Any) -> None:
-    """Refuse workers whose numpy kernel setting differs from this process's (see module docstring)."""
-    mine = os.environ.get("NPY_ENABLE_CPU_FEATURES")
-    theirs = client.run(os.environ.get, "NPY_ENABLE_CPU_FEATURES")  # worker address -> value
-    odd = sorted(addr for addr, value in theirs.items() if value != mine)
-    if odd:
-        fix = f"start the workers with NPY_ENABLE_CPU_FEATURES={mine}" if mine else "unset it on the workers"
-        raise StageError(f"Dask worker(s) {', '.join(odd)} run numpy with NPY_ENABLE_CPU_FEATURES={theirs[odd[0]]!r}, "
-                         f"this stage with {mine!r}: their float outputs could differ in the last bits; {fix}")
+    """Refuse workers whose numpy or OpenBLAS kernel setting differs from this process's (see module
+    docstring)."""
+    for name in KERNEL_SETTINGS:
+        mine = os.environ.get(name)
+        theirs = client.run(os.environ.get, name)  # worker address -> value
+        odd = sorted(addr for addr, value in theirs.items() if value != mine)
+        if odd:
+            fix = f"start the workers with {name}={mine}" if mine else "unset it on the workers"
+            raise StageError(f"Dask worker(s) {', '.join(odd)} run with {name}={theirs[odd[0]]!r}, this stage with "
+                             f"{mine!r}: their float outputs could differ in the last bits; {fix}")
 
 
 def one_thread(fn: Callable, item: Any, *args: Any) -> Any:

@@ -3,14 +3,18 @@ and the download stage refusing bad files without leaving anything behind."""
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from pipelines.profiles import overrides
+from stages.core.numerics import BLAS_CORE_NEEDS, cpu_flags
 from tests.audio.helpers import tone, truncate, write
+from tests.conftest import BIN, ROOT, run_env
 
 STAGES = ["audio-download", "audio-decode", "audio-features", "audio-convert", "audio-effects"]
 SMOKE = overrides("smoke", ["audio"], Path(__file__).resolve().parents[2])  # profiles/smoke.yaml: few effects
@@ -68,6 +72,24 @@ def test_repro_on_real_clips_and_a_silent_one(temp_repo, shared_data: Path, tmp_
     assert sf.info(root / f"artifacts/audio/effects/{keys[1]}/stretch_2.wav").duration == pytest.approx(2.699 / 2, abs=0.01)
 
     assert temp_repo.ran_stages(temp_repo.dvc("repro", *STAGES)) == []  # nothing changed, nothing runs
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or not BLAS_CORE_NEEDS <= cpu_flags(),
+                    reason="the same bytes are promised on x86-64 CPUs with AVX2 and FMA (stages.core.numerics)")
+def test_embedded_clips_give_the_committed_bytes_on_this_cpu(temp_repo):
+    """The data stages' outputs are the bytes the committed dvc.lock records, on whatever x86-64 host
+    this runs: audio-features' mel spectrograms came out in other bytes on an AVX-512 Xeon than on the
+    AMD host that wrote the lock (OpenBLAS's kernels, now pinned). Started cold, as `make repro`
+    starts them: a stage forked from the tests' warm interpreter finds numpy imported with this CPU's
+    own kernels."""
+    proc = temp_repo.run(str(BIN / "dvc"), "repro", "audio-features", "audio-effects", env=run_env(REPROLAB_FORKSERVER=""))
+    assert {"audio-download", "audio-features", "audio-effects"} <= set(temp_repo.ran_stages(proc))
+    committed = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    now = yaml.safe_load((temp_repo.path / "dvc.lock").read_text())["stages"]
+    for name in ("audio-download", "audio-features", "audio-effects"):
+        assert ({o["path"]: o["md5"] for o in now[name]["outs"]}
+                == {o["path"]: o["md5"] for o in committed[name]["outs"]}), name
 
 
 @pytest.mark.e2e

@@ -12,8 +12,8 @@ from pydantic import TypeAdapter, ValidationError
 from stages.audio.decode import decode_clip
 from stages.audio.features import features_of_clip
 from stages.audio.params import DecodeParams, FeaturesParams
-from stages.core.errors import DataError
-from stages.core.parallel import Parallel, map_files
+from stages.core.errors import DataError, StageError
+from stages.core.parallel import KERNEL_SETTINGS, Parallel, check_workers, map_files
 from tests.audio.helpers import tone, write
 
 # the committed params: the mel matrix product is large enough for OpenBLAS to split it across threads
@@ -76,3 +76,27 @@ def test_parallel_param_values():
     for bad in ("all", "", "tcp://", "8786", "local "):
         with pytest.raises(ValidationError, match="none', 'local' or a Dask scheduler address"):
             check(bad)
+
+
+class FakeClient:
+    """``Client.run(os.environ.get, name)`` answered from each worker's own environment."""
+
+    def __init__(self, workers: dict[str, dict[str, str]]):
+        self.workers = workers
+
+    def run(self, fn, name):
+        return {address: env.get(name) for address, env in self.workers.items()}
+
+
+def test_workers_with_other_numpy_or_openblas_kernels_are_refused(monkeypatch):
+    mine = {"NPY_ENABLE_CPU_FEATURES": "X86_V2", "OPENBLAS_CORETYPE": "Haswell"}
+    assert set(mine) == set(KERNEL_SETTINGS)
+    for name, value in mine.items():
+        monkeypatch.setenv(name, value)
+    check_workers(FakeClient({"tcp://a:1": dict(mine), "tcp://b:1": dict(mine)}))  # the same settings: accepted
+    blas_default = {"NPY_ENABLE_CPU_FEATURES": "X86_V2"}  # a worker on an AVX-512 Xeon picks SkylakeX's kernels
+    with pytest.raises(StageError, match=r"tcp://b:1 run with OPENBLAS_CORETYPE=None.*OPENBLAS_CORETYPE=Haswell"):
+        check_workers(FakeClient({"tcp://a:1": dict(mine), "tcp://b:1": blas_default}))
+    with pytest.raises(StageError, match=r"NPY_ENABLE_CPU_FEATURES='AVX512F'.*unset it on the workers"):
+        monkeypatch.delenv("NPY_ENABLE_CPU_FEATURES")
+        check_workers(FakeClient({"tcp://a:1": {"NPY_ENABLE_CPU_FEATURES": "AVX512F"}}))
