@@ -39,6 +39,11 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
+def pins_blas_core(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether :func:`use_baseline_kernels` pins OpenBLAS here: an x86-64 CPU with AVX2 and FMA."""
+    return platform.machine().lower() in ("x86_64", "amd64") and BLAS_CORE_NEEDS <= cpu_flags(cpuinfo)
+
+
 def use_baseline_kernels() -> bool:
     """Restrict numpy to its baseline kernels in this process (x86-64, numpy not yet imported), and
     OpenBLAS to its Haswell kernels where the CPU has AVX2 and FMA (``OPENBLAS_CORETYPE``; a value the
@@ -50,7 +55,7 @@ def use_baseline_kernels() -> bool:
     """
     if platform.machine().lower() not in ("x86_64", "amd64") or "numpy" in sys.modules:
         return False
-    if BLAS_CORE_NEEDS <= cpu_flags():
+    if pins_blas_core():
         os.environ.setdefault("OPENBLAS_CORETYPE", BLAS_CORE)
     if os.environ.get("NPY_DISABLE_CPU_FEATURES"):
         return False

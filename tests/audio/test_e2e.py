@@ -3,7 +3,6 @@ and the download stage refusing bad files without leaving anything behind."""
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import soundfile as sf
 import yaml
 
 from pipelines.profiles import overrides
-from stages.core.numerics import BLAS_CORE_NEEDS, cpu_flags
+from stages.core.numerics import pins_blas_core
 from tests.audio.helpers import tone, truncate, write
 from tests.conftest import BIN, ROOT, run_env
 
@@ -75,7 +74,7 @@ def test_repro_on_real_clips_and_a_silent_one(temp_repo, shared_data: Path, tmp_
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64") or not BLAS_CORE_NEEDS <= cpu_flags(),
+@pytest.mark.skipif(not pins_blas_core(),
                     reason="the same bytes are promised on x86-64 CPUs with AVX2 and FMA (stages.core.numerics)")
 def test_embedded_clips_give_the_committed_bytes_on_this_cpu(temp_repo):
     """The data stages' outputs are the bytes the committed dvc.lock records, on whatever x86-64 host

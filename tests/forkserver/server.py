@@ -101,7 +101,7 @@ def receive(conn: socket.socket) -> tuple[dict, list[int]]:
 def send(conn: socket.socket, message: dict) -> None:
     try:
         conn.sendall(json.dumps(message).encode() + b"\n")
-    except OSError:  # the client is gone; the supervisor notices on its next read
+    except OSError:  # the client is gone; the server notices on its next read of the connection
         pass
 
 
