@@ -19,12 +19,11 @@ import numpy as np
 
 from stages.compress import params
 from stages.compress.params import DataParams
-from stages.core import digits
 from stages.core.cifar import read_cifar_tarball
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
-from stages.core.splits import cap_per_class, channel_stats, stratified_split
+from stages.core.splits import capped, channel_stats, embedded_digits
 from stages.core.stage import Declared
 
 log = logging.getLogger(__name__)
@@ -36,14 +35,10 @@ def build_splits(p: DataParams, seed: int) -> tuple[dict[str, tuple[np.ndarray, 
     if p.source == "url":
         path = fetch_url(p.url, p.checksum, deadline=p.deadline_seconds)
         train_x, train_y, test_x, test_y, classes = read_cifar_tarball(path)
-        name = p.url
+        train, test, name = (train_x, train_y), (test_x, test_y), p.url
     else:
-        images, labels = digits.load_embedded_uint8()
-        images, classes, name = images[:, None], [str(c) for c in range(10)], digits.EMBEDDED
-        train, test = stratified_split(labels, p.test_fraction, seed, name)
-        train_x, train_y, test_x, test_y = images[train], labels[train], images[test], labels[test]
-    keep = cap_per_class(np.arange(len(train_y)), train_y, p.max_train_per_class)
-    return {"train": (train_x[keep], train_y[keep]), "test": (test_x, test_y)}, classes, name
+        train, test, classes, name = embedded_digits(p.test_fraction, seed)
+    return capped(train, test, p.max_train_per_class), classes, name
 
 
 def main(stage: Declared) -> None:

@@ -1,5 +1,5 @@
-"""Stratified, seeded splits of labelled images, per-class caps and per-channel statistics (the vit
-and compress pipelines' data stages)."""
+"""Stratified, seeded splits of labelled images, per-class caps and per-channel statistics (the vit,
+compress and represent pipelines' data stages)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +24,25 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int, name: str) 
     except ValueError as exc:
         raise DataError(f"{name}: cannot split {len(labels)} images stratified ({exc})") from None
     return np.sort(kept), np.sort(held)
+
+
+def embedded_digits(test_fraction: float, seed: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str], str]:
+    """scikit-learn's embedded digits as uint8 (N, 1, 8, 8) images and int64 labels, ``test_fraction``
+    of every class held out (:func:`stratified_split`, seeded): (train images, labels), (test images,
+    labels), the class names and the source's name."""
+    from .digits import EMBEDDED, load_embedded_uint8
+
+    images, labels = load_embedded_uint8()
+    images = images[:, None]
+    train, test = stratified_split(labels, test_fraction, seed, EMBEDDED)
+    return (images[train], labels[train]), (images[test], labels[test]), [str(c) for c in range(10)], EMBEDDED
+
+
+def capped(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], cap: int | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": ..., "test": ...}`` with the training split's first ``cap`` images of each class
+    (all when ``cap`` is None), in order."""
+    keep = cap_per_class(np.arange(len(train[1])), train[1], cap)
+    return {"train": (train[0][keep], train[1][keep]), "test": test}
 
 
 def cap_per_class(index: np.ndarray, labels: np.ndarray, cap: int | None) -> np.ndarray:

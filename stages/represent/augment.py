@@ -10,7 +10,7 @@ The same bytes on every CPU: the random numbers are NumPy's (``default_rng``, ex
 coefficient is rounded to 1/1024 before OpenCV sees it (so a last-bit difference in a platform's
 ``cos`` cannot move it), and OpenCV warps 8-bit images in fixed-point arithmetic, but its AVX2 warp
 rounds some source coordinates differently from its baseline (SSE) one: measured here, the views of
-20 digits hashed one way with AVX2 or AVX-512 enabled and another with ``OPENCV_CPU_DISABLE=AVX2``.
+20 digits hashed one way with AVX2 enabled and another with ``OPENCV_CPU_DISABLE=AVX2``.
 So the warp runs with OpenCV's optimised paths switched off (``cv2.setUseOptimized(False)``, restored
 afterwards): one code path on every x86-64 CPU, at no cost that matters for images this small.
 """

@@ -77,7 +77,8 @@ def test_the_project_marks_its_training_stages_in_dvc_yaml():
         "gan-dcgan", "gan-sagan", "anomaly-anogan", "anomaly-efficientgan", "transfer-pretrain", "transfer-scratch",
         "transfer-finetune", "vit-finetune", "diffusion-judge", "rl-policy", "rl-selfplay", "compress-teacher",
         "compress-students", "compress-omitted", "compress-prune", "compress-quantize", "sequence-memory", "sequence-dates",
-        "sequence-word2vec", "sequence-translate"}
+        "sequence-word2vec", "sequence-translate", "represent-contrastive", "represent-triplet", "represent-simclr",
+        "represent-supervised"}
 
 
 def test_the_old_training_stages_key_names_its_replacement():

@@ -44,8 +44,8 @@ def test_views_without_randomness_are_the_scaled_image_and_a_seed_gives_the_same
 def test_the_embedded_views_are_the_same_bytes_on_every_cpu():
     """The views of the first 20 training digits (drawn in the stage's order) as a sha256. OpenCV's
     AVX2 warp gave other bytes than its baseline one (augment.py's docstring); the stage uses the
-    baseline on every CPU, so this digest, measured with ``OPENCV_CPU_DISABLE=AVX2`` and on an AVX-512
-    host alike, holds on any x86-64 host, and OpenCV's setting is left as it was."""
+    baseline on every CPU (``cv2.setUseOptimized(False)``), so this digest, the same with AVX2 enabled or
+    disabled (``OPENCV_CPU_DISABLE=AVX2``), holds on any x86-64 host; OpenCV's setting is left as it was."""
     import cv2
 
     from stages.represent.params import RepresentParams
