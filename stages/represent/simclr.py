@@ -1,5 +1,10 @@
-"""Stage `represent-simclr`: the encoder trained with the simclr method under ``represent.seeds`` seeds
-(see ``stages/represent/methods.py``)."""
+"""Stage `represent-simclr`: the encoder trained without labels by SimCLR (Chen et al. 2020): NT-Xent
+over two different cached views of each image of a batch, at ``temperature``, under
+``represent.seeds`` seeds side by side.
+
+Params: ``represent.simclr`` (its recipe and ``temperature``), ``represent.encoder``,
+``represent.seeds``. Outputs: ``model.pt`` (every seed's encoder), ``history.csv``, ``metrics.json``;
+the losses live in ``stages/represent/losses.py``, the training in ``stages/represent/methods.py``."""
 from __future__ import annotations
 
 from stages.core.runtime import run_stage
