@@ -28,7 +28,7 @@ from stages.core.figures import new_figure
 from stages.core.params import load_common
 from stages.core.runtime import run_stage
 from stages.core.sources import fetch_url
-from stages.core.splits import capped, embedded_digits
+from stages.core.splits import capped, channel_stats, embedded_digits
 from stages.core.stage import Declared
 from stages.represent import params
 from stages.represent.augment import random_views
@@ -77,7 +77,7 @@ def main(stage: Declared) -> None:
     p, common = params.load().views, load_common()
     splits, classes, name = source_splits(p, common.seed)
     train, test = make_views(splits, p, common.seed)
-    x = train.reshape(-1, *train.shape[2:]).astype(np.float64) / 255.0
+    mean, std = channel_stats(train.reshape(-1, *train.shape[2:]))  # over the training views only
     counts = {s: np.bincount(y, minlength=len(classes)).tolist() for s, (_, y) in splits.items()}
     with stage.outputs() as out:
         out.npz(stage.out("train.npz"), views=train, labels=splits["train"][1].astype(np.int64))
@@ -85,8 +85,7 @@ def main(stage: Declared) -> None:
         out.json(stage.out("summary.json"), {
             "source": name, "classes": classes, "channels": int(train.shape[2]), "image_px": p.image_px,
             "views_per_image": p.views_per_image, "counts": counts,
-            "mean": [round(float(v), 6) for v in x.mean(axis=(0, 2, 3))],
-            "std": [round(float(v), 6) for v in x.std(axis=(0, 2, 3))],
+            "mean": mean, "std": std,
         })
         out.figure(stage.out("views.png"), views_figure(train, splits["train"][1], classes))
     log.info("%s: %d training images x %d views, %d test views, %dx%d", name, len(train), p.views_per_image,

@@ -1,8 +1,6 @@
 """The cached views: the affine matrix, the views' bytes for a seed, the embedded split, and STL-10's
 binary tarball read back from a stand-in of its layout, with its refusals."""
 import hashlib
-import io
-import tarfile
 
 import numpy as np
 import pytest
@@ -62,9 +60,9 @@ def test_the_embedded_views_are_the_same_bytes_on_every_cpu():
     assert digest == "cd06f55384ef3b3ad27f5b227bdc085d21993fdaf0fa1f0b3162a3ed0ab3c767"
 
 
-def test_stl10_tarball_reads_back_images_labels_and_class_names():
-    data = standin_tarball(train_per_class=2, test_per_class=1, seed=0)
-    path = _write(data)
+def test_stl10_tarball_reads_back_images_labels_and_class_names(tmp_path):
+    path = tmp_path / "stl10_binary.tar.gz"
+    path.write_bytes(standin_tarball(train_per_class=2, test_per_class=1, seed=0))
     train_x, train_y, test_x, test_y, classes = read_stl10_tarball(path)
     assert train_x.shape == (20, 3, 96, 96) and test_x.shape == (10, 3, 96, 96)
     assert train_y.tolist() == [c for c in range(10) for _ in range(2)] and classes[2] == "car"
@@ -72,26 +70,14 @@ def test_stl10_tarball_reads_back_images_labels_and_class_names():
     assert (train_x[0].transpose(1, 2, 0) == photo_crops(30, 96, 0)[0]).all()  # column-major undone: the photo upright
 
 
-def _write(data: bytes, name="stl10_binary.tar.gz"):
-    import tempfile
-    from pathlib import Path
-
-    path = Path(tempfile.mkdtemp()) / name
-    path.write_bytes(data)
-    return path
-
-
 def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(f"stl10_binary/{name}")
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return buf.getvalue()
+    """A .tar.gz of ``members`` under ``stl10_binary/`` (core's stand-in writer)."""
+    from stages.core.standins import _tar as tar_gz
+
+    return tar_gz({f"stl10_binary/{name}": body for name, body in members.items()})
 
 
-def test_a_broken_stl10_tarball_is_one_line_naming_the_member():
+def test_a_broken_stl10_tarball_is_one_line_naming_the_member(tmp_path):
     image = bytes(3 * 96 * 96)
     good = {"train_X.bin": image * 2, "train_y.bin": bytes([1, 2]), "test_X.bin": image, "test_y.bin": bytes([3])}
     cases = [({k: v for k, v in good.items() if k != "test_y.bin"}, "stl10_binary/test_y.bin missing"),
@@ -100,7 +86,9 @@ def test_a_broken_stl10_tarball_is_one_line_naming_the_member():
              ({**good, "test_y.bin": bytes([11])}, "test_y.bin: labels must be 1..10")]
     for members, message in cases:
         with pytest.raises(DataError, match=message) as err:
-            read_stl10_tarball(_write(_tar(members), "bad.tar"))
+            (tmp_path / "bad.tar").write_bytes(_tar(members))
+            read_stl10_tarball(tmp_path / "bad.tar")
         assert "\n" not in str(err.value) and "bad.tar" in str(err.value)
     with pytest.raises(DataError, match="not a readable tar archive"):
-        read_stl10_tarball(_write(b"<html>not found</html>", "page.tar.gz"))
+        (tmp_path / "page.tar.gz").write_bytes(b"<html>not found</html>")
+        read_stl10_tarball(tmp_path / "page.tar.gz")
